@@ -1,0 +1,37 @@
+// Neural-network operators: LayerNormalization-17, Gelu-20, Softmax-13.
+
+import { graphBuild } from '../../errors.js';
+import { formatDims } from '../dims.js';
+import type { Value } from '../graph.js';
+import { expectDType, expectSameDType, FLOATS } from './check.js';
+
+/**
+ * LayerNormalization-17 over the last axis: (x − mean)/sqrt(var + eps)·γ + β, biased variance.
+ * Statistics are computed in float32 whatever the input dtype (stash_type = 1).
+ */
+export function layerNorm(x: Value, gamma: Value, beta: Value, epsilon: number): Value {
+  expectDType('LayerNormalization', x, FLOATS);
+  expectSameDType('LayerNormalization', x, gamma, beta);
+  const width = x.dim(-1);
+  for (const p of [gamma, beta]) {
+    if (p.rank !== 1 || p.dim(0) !== width) {
+      throw graphBuild(x.graph.pendingNodeName('LayerNormalization'), `parameter ${p.name} ${formatDims(p.shape)} does not match the normalized width ${width}`);
+    }
+  }
+  return x.graph.node('LayerNormalization', [x, gamma, beta], {
+    outputs: [{ dtype: x.dtype, shape: x.shape }],
+    attributes: { axis: -1, epsilon: { float: epsilon }, stash_type: 1 },
+  })[0]!;
+}
+
+/** Gelu-20: `tanh` = 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), `none` = 0.5·x·(1 + erf(x/√2)). */
+export function gelu(x: Value, approximate: 'none' | 'tanh'): Value {
+  expectDType('Gelu', x, FLOATS);
+  return x.graph.node('Gelu', [x], { outputs: [{ dtype: x.dtype, shape: x.shape }], attributes: { approximate } })[0]!;
+}
+
+/** Softmax-13 along `axis`. */
+export function softmax(x: Value, axis = -1): Value {
+  expectDType('Softmax', x, FLOATS);
+  return x.graph.node('Softmax', [x], { outputs: [{ dtype: x.dtype, shape: x.shape }], attributes: { axis } })[0]!;
+}

@@ -1,0 +1,263 @@
+// ModelProto serialization through onnx-proto/protobufjs, streamed: initializers are loaded
+// and written one at a time, so writing a multi-GB model holds one tensor in memory.
+//
+// A protobuf message may repeat a field anywhere in its encoding, so GraphProto is written as
+// [graph without initializers][initializer 1][initializer 2]..., each initializer a
+// length-delimited field 5; the graph's total length is computed up front from the shapes.
+// The output is byte-identical for identical input.
+
+import { open, rename, rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import onnxProto from 'onnx-proto';
+import { graphBuild } from '../errors.js';
+import { BYTES_PER_ELEMENT } from '../tensor.js';
+import { onnxTypeCode } from './dtypes.js';
+import type { AttributeValue, Graph, GraphBuilder, GraphIO, InitializerSpec } from './graph.js';
+
+const { onnx } = onnxProto;
+
+export const IR_VERSION = 10; // ONNX 1.16+, understood by ORT ≥ 1.18
+export const EXTERNAL_ALIGNMENT = 4096; // mmap-friendly offsets (onnx docs/ExternalData.md)
+const PROTOBUF_LIMIT = 2 ** 31 - 1;
+const INLINE_MAX_BYTES = 1024; // constants this small stay in the .onnx even with external data
+
+export interface ModelOptions {
+  /** ai.onnx opset version. */
+  opset: number;
+  /** Extra opset imports by domain, e.g. { 'com.microsoft': 1 } (added automatically when used). */
+  domains?: Record<string, number>;
+  producerName?: string;
+  producerVersion?: string;
+  docString?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface SaveOptions extends ModelOptions {
+  /** 'auto' moves weights to `<file>.data` when the model would pass protobuf's 2 GB limit. */
+  externalData?: 'auto' | 'always' | 'never';
+  onProgress?: (writtenBytes: number, totalBytes: number) => void;
+}
+
+export interface SavedModel {
+  path: string;
+  bytes: number;
+  externalDataPath?: string;
+  externalDataBytes?: number;
+}
+
+/** Serializes the whole model in memory (weights inline). For small models and tests. */
+export async function modelToBytes(builder: GraphBuilder, options: ModelOptions): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  await writeModel(builder, options, undefined, async (bytes) => {
+    chunks.push(bytes.slice());
+  });
+  return Buffer.concat(chunks);
+}
+
+/** Writes `<path>` (and `<path>.data` when external), via temporary files renamed at the end. */
+export async function saveModel(builder: GraphBuilder, path: string, options: SaveOptions): Promise<SavedModel> {
+  const paramBytes = builder.initializers.reduce((sum, init) => sum + byteLength(init), 0);
+  const mode = options.externalData ?? 'auto';
+  const external = mode === 'always' || (mode === 'auto' && paramBytes > PROTOBUF_LIMIT - 64 * 2 ** 20);
+  const dataPath = `${path}.data`;
+  const tmpModel = `${path}.${process.pid}.tmp`;
+  const tmpData = `${dataPath}.${process.pid}.tmp`;
+  const modelFile = await open(tmpModel, 'w');
+  const dataFile = external ? await open(tmpData, 'w') : undefined;
+  let written = 0;
+  let dataOffset = 0;
+  let modelBytes = 0;
+  try {
+    await writeModel(
+      builder,
+      options,
+      external
+        ? {
+            location: basename(dataPath),
+            place: async (bytes) => {
+              dataOffset = Math.ceil(dataOffset / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
+              const offset = dataOffset;
+              await dataFile!.write(bytes, 0, bytes.byteLength, offset);
+              dataOffset += bytes.byteLength;
+              return offset;
+            },
+          }
+        : undefined,
+      async (bytes, isWeight) => {
+        await modelFile.write(bytes);
+        modelBytes += bytes.byteLength;
+        if (isWeight) options.onProgress?.((written += bytes.byteLength), paramBytes);
+      },
+      (bytes) => options.onProgress?.((written += bytes), paramBytes),
+    );
+    await modelFile.close();
+    await dataFile?.close();
+    if (external) await rename(tmpData, dataPath);
+    await rename(tmpModel, path);
+  } catch (error) {
+    await modelFile.close().catch(() => undefined);
+    await dataFile?.close().catch(() => undefined);
+    await rm(tmpModel, { force: true });
+    await rm(tmpData, { force: true });
+    throw error;
+  }
+  return external ? { path, bytes: modelBytes, externalDataPath: dataPath, externalDataBytes: dataOffset } : { path, bytes: modelBytes };
+}
+
+interface ExternalSink {
+  location: string;
+  /** Stores the bytes in the data file; resolves to their offset. */
+  place(bytes: Uint8Array): Promise<number>;
+}
+
+type Emit = (bytes: Uint8Array, isWeight: boolean) => Promise<void>;
+
+async function writeModel(builder: GraphBuilder, options: ModelOptions, external: ExternalSink | undefined, emit: Emit, onExternal?: (bytes: number) => void): Promise<void> {
+  const domains = new Map<string, number>([['', options.opset]]);
+  for (const d of builder.domains) domains.set(d, options.domains?.[d] ?? 1);
+  for (const [d, v] of Object.entries(options.domains ?? {})) domains.set(d, v);
+
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    opsetImport: [...domains].map(([domain, version]) => onnx.OperatorSetIdProto.create({ domain, version })),
+    producerName: options.producerName ?? 'vitgraph',
+    producerVersion: options.producerVersion ?? '',
+    docString: options.docString ?? '',
+    metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => onnx.StringStringEntryProto.create({ key, value })),
+  });
+  const head = onnx.ModelProto.encode(model).finish();
+
+  // Initializers: the .onnx holds either the raw bytes or an external-data reference.
+  const inits = builder.initializers;
+  const stays = (init: InitializerSpec): boolean => !external || byteLength(init) <= INLINE_MAX_BYTES;
+  const placed: { spec: InitializerSpec; prefix: Uint8Array; size: number }[] = [];
+  const graphBody = onnx.GraphProto.encode(graphProto(builder, false)).finish();
+  let graphLength = graphBody.byteLength;
+  const entryLengths: number[] = [];
+  for (const init of inits) {
+    if (stays(init)) {
+      const prefix = onnx.TensorProto.encode(tensorHeader(init)).finish();
+      const len = byteLength(init);
+      const size = prefix.byteLength + (len > 0 ? 1 + varintLength(len) + len : 0);
+      placed.push({ spec: init, prefix, size });
+      entryLengths.push(size);
+    } else {
+      placed.push({ spec: init, prefix: new Uint8Array(), size: -1 });
+      entryLengths.push(-1);
+    }
+  }
+  // External references need the offset before the graph length is known: place them first.
+  if (external) {
+    for (const [i, p] of placed.entries()) {
+      if (p.size !== -1) continue;
+      const bytes = await loadChecked(p.spec);
+      const offset = await external.place(bytes);
+      onExternal?.(bytes.byteLength);
+      const ref = tensorHeader(p.spec);
+      ref.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+      ref.externalData = [
+        { key: 'location', value: external.location },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(bytes.byteLength) },
+      ];
+      const prefix = onnx.TensorProto.encode(ref).finish();
+      placed[i] = { spec: p.spec, prefix, size: prefix.byteLength };
+      entryLengths[i] = prefix.byteLength;
+    }
+  }
+  for (const size of entryLengths) graphLength += 1 + varintLength(size) + size;
+  if (head.byteLength + graphLength > PROTOBUF_LIMIT) {
+    throw graphBuild('model', `serialized model would be ${head.byteLength + graphLength} bytes, over protobuf's 2 GB limit; save it with external data`);
+  }
+
+  await emit(head, false);
+  await emit(Uint8Array.of(0x3a, ...varint(graphLength)), false); // ModelProto.graph = field 7
+  await emit(graphBody, false);
+  for (const p of placed) {
+    await emit(Uint8Array.of(0x2a, ...varint(p.size)), false); // GraphProto.initializer = field 5
+    await emit(p.prefix, false);
+    if (p.prefix.byteLength === p.size) continue; // external reference or empty tensor
+    const bytes = await loadChecked(p.spec);
+    await emit(Uint8Array.of(0x4a, ...varint(bytes.byteLength)), false); // TensorProto.raw_data = field 9
+    await emit(bytes, true);
+  }
+}
+
+function tensorHeader(init: InitializerSpec): onnxProto.onnx.TensorProto {
+  return onnx.TensorProto.create({ name: init.name, dims: [...init.shape], dataType: onnxTypeCode(init.dtype) });
+}
+
+async function loadChecked(init: InitializerSpec): Promise<Uint8Array> {
+  const bytes = typeof init.data === 'function' ? await init.data() : init.data;
+  if (bytes.byteLength !== byteLength(init)) throw graphBuild(init.name, `initializer loaded ${bytes.byteLength} bytes, expected ${byteLength(init)}`);
+  return bytes;
+}
+
+const byteLength = (init: InitializerSpec): number => init.shape.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[init.dtype];
+
+function varint(value: number): number[] {
+  const out: number[] = [];
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return out;
+}
+const varintLength = (value: number): number => varint(value).length;
+
+// ---- graph → GraphProto (without initializers, which are streamed) ----------------------
+
+export function graphProto(graph: Graph, withInitializers: boolean): onnxProto.onnx.GraphProto {
+  if (withInitializers) throw graphBuild(graph.name, 'initializers are streamed by writeModel');
+  return onnx.GraphProto.create({
+    name: graph.name,
+    node: graph.nodes.map((n) =>
+      onnx.NodeProto.create({
+        name: n.name,
+        opType: n.opType,
+        domain: n.domain,
+        input: [...n.inputs],
+        output: [...n.outputs],
+        attribute: [...n.attributes].map(([name, value]) => attributeProto(name, value)),
+      }),
+    ),
+    input: graph.inputs.map(valueInfo),
+    output: graph.outputs.map(valueInfo),
+  });
+}
+
+function valueInfo(io: GraphIO): onnxProto.onnx.ValueInfoProto {
+  return onnx.ValueInfoProto.create({
+    name: io.name,
+    type: {
+      tensorType: {
+        elemType: onnxTypeCode(io.dtype),
+        shape: { dim: io.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  });
+}
+
+function attributeProto(name: string, value: AttributeValue): onnxProto.onnx.AttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'number') return onnx.AttributeProto.create({ name, type: T.INT, i: value });
+  if (typeof value === 'string') return onnx.AttributeProto.create({ name, type: T.STRING, s: Buffer.from(value) });
+  if (Array.isArray(value)) {
+    if (value.every((v): v is number => typeof v === 'number')) return onnx.AttributeProto.create({ name, type: T.INTS, ints: value });
+    return onnx.AttributeProto.create({ name, type: T.STRINGS, strings: (value as string[]).map((s) => Buffer.from(s)) });
+  }
+  if ('float' in value) return onnx.AttributeProto.create({ name, type: T.FLOAT, f: value.float });
+  if ('floats' in value) return onnx.AttributeProto.create({ name, type: T.FLOATS, floats: value.floats });
+  if ('tensor' in value) {
+    const { dtype, dims, bytes } = value.tensor;
+    return onnx.AttributeProto.create({ name, type: T.TENSOR, t: { dims, dataType: onnxTypeCode(dtype), rawData: bytes } });
+  }
+  return onnx.AttributeProto.create({ name, type: T.GRAPH, g: subgraphProto(value) });
+}
+
+/** A body graph: nodes, inputs and outputs (its constants live in the root's initializers). */
+function subgraphProto(graph: Graph): onnxProto.onnx.GraphProto {
+  return graphProto(graph, false);
+}
