@@ -5,17 +5,18 @@
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { VisionConfig } from './config.js';
+import type { PatchCoordinates } from './layout.js';
 import type { SegmentAttention } from './vision.js';
 
 /**
  * A Loop over segments running fused MultiHeadAttention on each one. ORT's CPU kernel tiles
  * the bias-free form (no [heads, S, S] buffer), so memory is linear in the segment length and
- * nothing is spent on cross-segment scores. `segmentStart` [N] bool marks each segment's first row.
+ * nothing is spent on cross-segment scores. `segmentStart` marks each segment's first row.
  */
-export function loopedAttention(g: Graph, config: VisionConfig, segmentStart: Value): SegmentAttention {
+export function loopedAttention(g: Graph, config: VisionConfig, coords: PatchCoordinates): SegmentAttention {
   const [starts, ends, count] = g.scope('segments', () => {
-    const starts = op.squeeze(op.nonZero(segmentStart, 'S'), [0]); // [S] first row of each segment
-    const total = op.shapeOf(segmentStart); // [1] = N
+    const starts = op.squeeze(op.nonZero(coords.segmentStart, 'S'), [0]); // [S] first row of each segment
+    const total = op.shapeOf(coords.segmentStart); // [1] = N
     const ends = op.concat([op.slice(starts, 0, 1, Number.MAX_SAFE_INTEGER), total], 0); // [S]
     return [starts, ends, op.squeeze(op.shapeOf(starts), [0])] as const;
   });
@@ -39,9 +40,9 @@ export function loopedAttention(g: Graph, config: VisionConfig, segmentStart: Va
  * Softmax → MatMul over all N rows at once. Holds [heads, N, N] scores; the baseline the
  * benchmark compares against (it is what a straightforward exporter emits), and fine for tiny N.
  */
-export function denseMaskedAttention(g: Graph, config: VisionConfig, segmentStart: Value): SegmentAttention {
+export function denseMaskedAttention(g: Graph, config: VisionConfig, coords: PatchCoordinates): SegmentAttention {
   const mask = g.scope('segments', () => {
-    const segment = op.cumSum(op.cast(segmentStart, 'int64'), 0); // [N] segment id (1-based)
+    const segment = coords.segment; // [N]
     const same = op.equal(op.unsqueeze(segment, [1]), op.unsqueeze(segment, [0])); // [N, N]
     return op.where(same, g.scalar('float32', 0), g.scalar('float32', -Infinity)); // [N, N]
   });
@@ -56,7 +57,7 @@ export function denseMaskedAttention(g: Graph, config: VisionConfig, segmentStar
 
 export type AttentionKind = 'looped' | 'dense';
 
-export const ATTENTION: Readonly<Record<AttentionKind, (g: Graph, config: VisionConfig, segmentStart: Value) => SegmentAttention>> = {
+export const ATTENTION: Readonly<Record<AttentionKind, (g: Graph, config: VisionConfig, coords: PatchCoordinates) => SegmentAttention>> = {
   looped: loopedAttention,
   dense: denseMaskedAttention,
 };

@@ -11,3 +11,9 @@ export const IO = {
   /** float32 [K, N/4, out_hidden_size]: one row block per deepstack merger. */
   deepstackEmbeds: 'deepstack_embeds',
 } as const;
+
+/** Extra output of the padded (bucket) graphs. */
+export const PADDED_IO = {
+  /** int64 []: real merged tokens; rows past it in image_embeds/deepstack_embeds are padding. */
+  tokenCount: 'token_count',
+} as const;

@@ -9,44 +9,54 @@ import { op } from '../../src/onnx/index.js';
 import type { VisionConfig } from './config.js';
 import type { PatchLayout } from './vision.js';
 
-/** Integer coordinates of each patch, all [N] int64. */
+/** Integer coordinates of each patch, all [N] int64 unless noted. */
 export interface PatchCoordinates {
   readonly row: Value; // patch row within its frame grid, 0..h−1
   readonly col: Value; // patch column, 0..w−1
   readonly height: Value; // h of the patch's item
   readonly width: Value; // w of the patch's item
+  readonly valid: Value; // bool: a real patch (false for the padding rows of a bucket)
   readonly segmentStart: Value; // bool: first patch of a frame group (an attention segment)
+  readonly segment: Value; // attention segment id: 1, 2, … for real patches, 0 for padding
 }
 
 /**
  * Locates patch `p` ([N] int64) in the items of `grid` ([I, 3] int64 rows (t, h, w)).
  * Pixel rows come item by item, frame group by group, then in merge-window order:
  * window row, window column, in-window row, in-window column (spec §4.1.5).
+ * Rows past Σ t·h·w are padding: they get coordinates (0, 0) of a 1×1 grid and segment 0.
+ * Divisors are clamped to ≥ 1 so all-zero (unused) grid rows never divide by zero.
  */
 export function patchCoordinates(g: Graph, config: VisionConfig, grid: Value, patchIndex: Value): PatchCoordinates {
   return g.scope('layout', () => {
     const m = config.spatialMergeSize;
     const int = (v: number): Value => g.scalar('int64', v);
+    const atLeastOne = (v: Value): Value => op.max(v, int(1));
     const [t, h, w] = op.split(grid, 1, [1, 1, 1]).map((c) => op.squeeze(c, [1])) as [Value, Value, Value]; // 3 × [I]
     const frameSize = op.mul(h, w); // [I]
     const itemEnd = op.cumSum(op.mul(t, frameSize), 0); // [I] exclusive end row of each item
     const itemStart = op.cumSum(op.mul(t, frameSize), 0, { exclusive: true }); // [I]
+    const total = op.reduceSum(op.mul(t, frameSize), [0]); // []
 
-    // item(p) = number of items that end at or before p.
+    // item(p) = number of items that end at or before p (clamped for padding rows).
     const endsBefore = op.greaterOrEqual(op.unsqueeze(patchIndex, [1]), op.unsqueeze(itemEnd, [0])); // [N, I]
-    const item = op.reduceSum(op.cast(endsBefore, 'int64'), [1]); // [N]
+    const item = op.min(op.reduceSum(op.cast(endsBefore, 'int64'), [1]), op.sub(op.squeeze(op.shapeOf(grid, 0, 1), [0]), int(1))); // [N]
+    const valid = op.less(patchIndex, total); // [N]
+    const onlyValid = (v: Value, padding: number): Value => op.where(valid, v, int(padding));
 
     const local = op.sub(patchIndex, op.gather(itemStart, item)); // [N] row within the item
-    const height = op.gather(h, item);
-    const width = op.gather(w, item);
-    const inFrame = op.mod(local, op.gather(frameSize, item)); // [N] row within the frame group
+    const height = onlyValid(op.gather(h, item), 1);
+    const width = onlyValid(op.gather(w, item), 1);
+    const inFrame = op.mod(local, atLeastOne(op.gather(frameSize, item))); // [N] row within the frame group
 
     const window = op.div(inFrame, int(m * m));
     const inWindow = op.mod(inFrame, int(m * m));
-    const windowsPerRow = op.div(width, int(m));
-    const row = op.add(op.mul(op.div(window, windowsPerRow), int(m)), op.div(inWindow, int(m)));
-    const col = op.add(op.mul(op.mod(window, windowsPerRow), int(m)), op.mod(inWindow, int(m)));
-    return { row, col, height, width, segmentStart: op.equal(inFrame, int(0)) };
+    const windowsPerRow = atLeastOne(op.div(width, int(m)));
+    const row = onlyValid(op.add(op.mul(op.div(window, windowsPerRow), int(m)), op.div(inWindow, int(m))), 0);
+    const col = onlyValid(op.add(op.mul(op.mod(window, windowsPerRow), int(m)), op.mod(inWindow, int(m))), 0);
+    const segmentStart = op.and(op.equal(inFrame, int(0)), valid);
+    const segment = op.where(valid, op.cumSum(op.cast(segmentStart, 'int64'), 0), int(0));
+    return { row, col, height, width, valid, segmentStart, segment };
   });
 }
 

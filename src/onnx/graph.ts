@@ -32,6 +32,8 @@ export interface NodeSpec {
 export type InitializerData = Uint8Array | (() => Promise<Uint8Array>);
 
 export interface InitializerSpec {
+  /** 'param': a learned weight (checkpoint tensor); 'constant': built by the graph itself. */
+  readonly kind: 'param' | 'constant';
   readonly name: string;
   readonly dtype: DataType;
   readonly shape: readonly number[];
@@ -141,7 +143,7 @@ export class Graph {
     const full = this.paramPath ? `${this.paramPath}.${name}` : name;
     const source = this.root.params;
     if (!source) throw graphBuild(full, 'graph has no parameter source; pass one to GraphBuilder');
-    return this.initializer(full, dtype, shape, source.take(full, shape, dtype));
+    return this.initializer(full, dtype, shape, source.take(full, shape, dtype), 'param');
   }
 
   /** A constant tensor stored as an initializer of the root graph. */
@@ -163,12 +165,12 @@ export class Graph {
     return this.constant(dtype, [], dtype === 'int64' ? [BigInt(value)] : [value]);
   }
 
-  initializer(name: string, dtype: DataType, shape: readonly number[], data: InitializerData): Value {
+  initializer(name: string, dtype: DataType, shape: readonly number[], data: InitializerData, kind: 'param' | 'constant' = 'constant'): Value {
     if (data instanceof Uint8Array) {
       const expected = shape.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[dtype];
       if (data.byteLength !== expected) throw graphBuild(name, `initializer has ${data.byteLength} bytes, shape ${formatDims(shape)} of ${dtype} needs ${expected}`);
     }
-    this.root.initializers.push({ name: this.claimName(name), dtype, shape: [...shape], data });
+    this.root.initializers.push({ kind, name: this.claimName(name), dtype, shape: [...shape], data });
     return new Value(this, name, dtype, shape);
   }
 

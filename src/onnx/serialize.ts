@@ -6,8 +6,8 @@
 // length-delimited field 5; the graph's total length is computed up front from the shapes.
 // The output is byte-identical for identical input.
 
-import { open, rename, rm } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname, relative } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { graphBuild } from '../errors.js';
 import { BYTES_PER_ELEMENT } from '../tensor.js';
@@ -33,8 +33,11 @@ export interface ModelOptions {
 }
 
 export interface SaveOptions extends ModelOptions {
-  /** 'auto' moves weights to `<file>.data` when the model would pass protobuf's 2 GB limit. */
-  externalData?: 'auto' | 'always' | 'never';
+  /**
+   * Where learned weights go: 'auto' moves them to `<file>.data` when the model would pass
+   * protobuf's 2 GB limit; an `ExternalDataFile` shares one weights file between several graphs.
+   */
+  externalData?: 'auto' | 'always' | 'never' | ExternalDataFile;
   onProgress?: (writtenBytes: number, totalBytes: number) => void;
 }
 
@@ -54,65 +57,94 @@ export async function modelToBytes(builder: GraphBuilder, options: ModelOptions)
   return Buffer.concat(chunks);
 }
 
-/** Writes `<path>` (and `<path>.data` when external), via temporary files renamed at the end. */
+/**
+ * One external-data file that several graphs may reference: each weight is written once, at a
+ * 4096-aligned offset, and later graphs with the same initializer name reuse it unread.
+ */
+export class ExternalDataFile {
+  private readonly placed = new Map<string, { offset: number; length: number }>();
+  private size = 0;
+
+  private constructor(
+    private readonly file: FileHandle,
+    readonly path: string,
+    private readonly tmpPath: string,
+  ) {}
+
+  /** Opens `<path>` for writing (through a temporary file renamed by `close()`). */
+  static async create(path: string): Promise<ExternalDataFile> {
+    const tmp = `${path}.${process.pid}.tmp`;
+    return new ExternalDataFile(await open(tmp, 'w'), path, tmp);
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  has(name: string): { offset: number; length: number } | undefined {
+    return this.placed.get(name);
+  }
+
+  async place(name: string, bytes: Uint8Array): Promise<{ offset: number; length: number }> {
+    const offset = Math.ceil(this.size / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
+    await this.file.write(bytes, 0, bytes.byteLength, offset);
+    this.size = offset + bytes.byteLength;
+    const where = { offset, length: bytes.byteLength };
+    this.placed.set(name, where);
+    return where;
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+    await rename(this.tmpPath, this.path);
+  }
+
+  async discard(): Promise<void> {
+    await this.file.close().catch(() => undefined);
+    await rm(this.tmpPath, { force: true });
+  }
+}
+
+/** Writes `<path>` (and its external data), via temporary files renamed at the end. */
 export async function saveModel(builder: GraphBuilder, path: string, options: SaveOptions): Promise<SavedModel> {
-  const paramBytes = builder.initializers.reduce((sum, init) => sum + byteLength(init), 0);
+  const params = builder.initializers.filter((i) => i.kind === 'param');
+  const paramBytes = params.reduce((sum, init) => sum + byteLength(init), 0);
   const mode = options.externalData ?? 'auto';
-  const external = mode === 'always' || (mode === 'auto' && paramBytes > PROTOBUF_LIMIT - 64 * 2 ** 20);
-  const dataPath = `${path}.data`;
+  const shared = mode instanceof ExternalDataFile ? mode : undefined;
+  const external = shared ?? (mode === 'always' || (mode === 'auto' && paramBytes > PROTOBUF_LIMIT - 64 * 2 ** 20) ? await ExternalDataFile.create(`${path}.data`) : undefined);
   const tmpModel = `${path}.${process.pid}.tmp`;
-  const tmpData = `${dataPath}.${process.pid}.tmp`;
   const modelFile = await open(tmpModel, 'w');
-  const dataFile = external ? await open(tmpData, 'w') : undefined;
   let written = 0;
-  let dataOffset = 0;
   let modelBytes = 0;
+  const progress = (bytes: number): void => options.onProgress?.((written += bytes), paramBytes);
   try {
-    await writeModel(
-      builder,
-      options,
-      external
-        ? {
-            location: basename(dataPath),
-            place: async (bytes) => {
-              dataOffset = Math.ceil(dataOffset / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
-              const offset = dataOffset;
-              await dataFile!.write(bytes, 0, bytes.byteLength, offset);
-              dataOffset += bytes.byteLength;
-              return offset;
-            },
-          }
-        : undefined,
-      async (bytes, isWeight) => {
-        await modelFile.write(bytes);
-        modelBytes += bytes.byteLength;
-        if (isWeight) options.onProgress?.((written += bytes.byteLength), paramBytes);
-      },
-      (bytes) => options.onProgress?.((written += bytes), paramBytes),
-    );
+    await writeModel(builder, options, external && { location: relative(dirname(path), external.path), store: external, onWrite: progress }, async (bytes, isWeight) => {
+      await modelFile.write(bytes);
+      modelBytes += bytes.byteLength;
+      if (isWeight) progress(bytes.byteLength);
+    });
     await modelFile.close();
-    await dataFile?.close();
-    if (external) await rename(tmpData, dataPath);
+    if (external && !shared) await external.close();
     await rename(tmpModel, path);
   } catch (error) {
     await modelFile.close().catch(() => undefined);
-    await dataFile?.close().catch(() => undefined);
+    if (external && !shared) await external.discard();
     await rm(tmpModel, { force: true });
-    await rm(tmpData, { force: true });
     throw error;
   }
-  return external ? { path, bytes: modelBytes, externalDataPath: dataPath, externalDataBytes: dataOffset } : { path, bytes: modelBytes };
+  return external ? { path, bytes: modelBytes, externalDataPath: external.path, externalDataBytes: external.bytes } : { path, bytes: modelBytes };
 }
 
 interface ExternalSink {
+  /** The data file's path relative to the model (the `location` key). */
   location: string;
-  /** Stores the bytes in the data file; resolves to their offset. */
-  place(bytes: Uint8Array): Promise<number>;
+  store: ExternalDataFile;
+  onWrite: (bytes: number) => void;
 }
 
 type Emit = (bytes: Uint8Array, isWeight: boolean) => Promise<void>;
 
-async function writeModel(builder: GraphBuilder, options: ModelOptions, external: ExternalSink | undefined, emit: Emit, onExternal?: (bytes: number) => void): Promise<void> {
+async function writeModel(builder: GraphBuilder, options: ModelOptions, external: ExternalSink | undefined, emit: Emit): Promise<void> {
   const domains = new Map<string, number>([['', options.opset]]);
   for (const d of builder.domains) domains.set(d, options.domains?.[d] ?? 1);
   for (const [d, v] of Object.entries(options.domains ?? {})) domains.set(d, v);
@@ -128,8 +160,9 @@ async function writeModel(builder: GraphBuilder, options: ModelOptions, external
   const head = onnx.ModelProto.encode(model).finish();
 
   // Initializers: the .onnx holds either the raw bytes or an external-data reference.
+  // Only learned weights go external; the graph's own constants stay inline.
   const inits = builder.initializers;
-  const stays = (init: InitializerSpec): boolean => !external || byteLength(init) <= INLINE_MAX_BYTES;
+  const stays = (init: InitializerSpec): boolean => !external || init.kind === 'constant' || byteLength(init) <= INLINE_MAX_BYTES;
   const placed: { spec: InitializerSpec; prefix: Uint8Array; size: number }[] = [];
   const graphBody = onnx.GraphProto.encode(graphProto(builder, false)).finish();
   let graphLength = graphBody.byteLength;
@@ -150,15 +183,21 @@ async function writeModel(builder: GraphBuilder, options: ModelOptions, external
   if (external) {
     for (const [i, p] of placed.entries()) {
       if (p.size !== -1) continue;
-      const bytes = await loadChecked(p.spec);
-      const offset = await external.place(bytes);
-      onExternal?.(bytes.byteLength);
+      let where = external.store.has(p.spec.name);
+      if (where && where.length !== byteLength(p.spec)) {
+        throw graphBuild(p.spec.name, `shared external data already holds ${where.length} bytes under this name, this graph needs ${byteLength(p.spec)}`);
+      }
+      if (!where) {
+        const bytes = await loadChecked(p.spec);
+        where = await external.store.place(p.spec.name, bytes);
+      }
+      external.onWrite(where.length);
       const ref = tensorHeader(p.spec);
       ref.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
       ref.externalData = [
         { key: 'location', value: external.location },
-        { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(bytes.byteLength) },
+        { key: 'offset', value: String(where.offset) },
+        { key: 'length', value: String(where.length) },
       ];
       const prefix = onnx.TensorProto.encode(ref).finish();
       placed[i] = { spec: p.spec, prefix, size: prefix.byteLength };

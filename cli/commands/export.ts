@@ -1,0 +1,41 @@
+import { exportModel } from '../../graphs/qwen3-vl/index.js';
+import { choice, flag, int, intList, requiredStr, type Command } from '../args.js';
+import { byteProgress } from '../progress.js';
+
+export const exportCommand: Command = {
+  name: 'export',
+  summary: 'Build ONNX graphs of the Qwen3-VL vision tower from a Hugging Face checkpoint.',
+  options: {
+    model: { type: 'string', value: '<hf-dir>', required: true, description: 'model directory: config.json (vision_config or a bare vision config) + *.safetensors' },
+    out: { type: 'string', value: '<file.onnx|dir>', required: true, description: 'a .onnx file, or a package directory (dynamic graph + bucket graphs + vitgraph.json)' },
+    variant: { type: 'string', value: 'dynamic|padded', description: 'graph kind for a .onnx output (default dynamic)' },
+    'max-patches': { type: 'string', value: '<n[,n…]>', description: 'padded bucket sizes in patches (multiples of 4), e.g. 1024,4096,16384' },
+    'max-items': { type: 'string', value: '<n>', description: 'grid rows per padded bucket (default: max-patches / 64, at least 1)' },
+    dtype: { type: 'string', value: 'float32|float16', description: 'weight and matmul precision (default float32)' },
+    opset: { type: 'string', value: '<n>', description: 'ai.onnx opset, 20..24 (default 21)' },
+    attention: { type: 'string', value: 'looped|dense', description: 'dynamic-graph attention: fused per segment (default) or decomposed with a dense mask' },
+    'external-data': { type: 'string', value: 'auto|always|never', description: 'weights in <file>.data: auto = only past the 2 GB protobuf limit' },
+    force: { type: 'boolean', description: 'replace existing output files' },
+    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
+  },
+  details: 'Examples:\n  vitgraph export --model ./Qwen3-VL-2B-Instruct --out vision.onnx\n  vitgraph export --model ./Qwen3-VL-2B-Instruct --out pkg/ --max-patches 1024,4096,16384',
+  async run(args) {
+    const out = requiredStr(args, 'out');
+    const quiet = flag(args, 'quiet');
+    const result = await exportModel({
+      model: requiredStr(args, 'model'),
+      out,
+      variant: choice(args, 'variant', ['dynamic', 'padded'] as const),
+      maxPatches: intList(args, 'max-patches', 4),
+      maxItems: int(args, 'max-items', 1),
+      dtype: choice(args, 'dtype', ['float32', 'float16'] as const),
+      opset: int(args, 'opset', 1),
+      attention: choice(args, 'attention', ['looped', 'dense'] as const),
+      externalData: choice(args, 'external-data', ['auto', 'always', 'never'] as const),
+      overwrite: flag(args, 'force'),
+      ...(quiet ? {} : { onProgress: byteProgress('writing weights') }),
+    });
+    for (const file of result.files) process.stdout.write(`${file}\n`);
+    if (!quiet) process.stderr.write(`exported ${result.graphs} graph${result.graphs === 1 ? '' : 's'} (${(result.parameters / 1e6).toFixed(1)} M parameters) to ${out}\n`);
+  },
+};

@@ -1,0 +1,29 @@
+import { runModelFile } from '../../graphs/qwen3-vl/files.js';
+import { choice, int, requiredStr, type Command } from '../args.js';
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'Run an ONNX graph once: each graph input from the same-named tensor of --inputs, every output to --out.',
+  options: {
+    onnx: { type: 'string', value: '<file.onnx|dir>', required: true, description: 'the model: a .onnx file or an exported package directory' },
+    inputs: { type: 'string', value: '<in.safetensors>', required: true, description: 'input tensors by graph-input name (others are ignored)' },
+    out: { type: 'string', value: '<out.safetensors>', required: true, description: 'where to write every graph output' },
+    threads: { type: 'string', value: '<n>', description: 'intra-op threads (default: all cores)' },
+    graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
+  },
+  details: 'For the encoder: --inputs holds pixel_values [N,1536] float32 and grid_thw [I,3] int64;\n--out gets image_embeds and deepstack_embeds. Padded graphs are padded and sliced to the real tokens.',
+  async run(args) {
+    const out = requiredStr(args, 'out');
+    const threads = int(args, 'threads', 1);
+    const graphs = choice(args, 'graphs', ['dynamic', 'buckets'] as const);
+    const result = await runModelFile({
+      model: requiredStr(args, 'onnx'),
+      inputs: requiredStr(args, 'inputs'),
+      out,
+      ...(threads ? { threads } : {}),
+      ...(graphs ? { graphs } : {}),
+    });
+    for (const [name, t] of Object.entries(result.outputs)) process.stderr.write(`${name}: ${t.dtype} [${t.shape.join(', ')}]\n`);
+    process.stderr.write(`ran in ${result.ms.toFixed(1)} ms, wrote ${out}\n`);
+  },
+};

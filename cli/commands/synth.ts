@@ -1,0 +1,27 @@
+import { synthCheckpoint } from '../../graphs/qwen3-vl/synth.js';
+import { choice, flag, int, requiredStr, type Command } from '../args.js';
+import { byteProgress } from '../progress.js';
+
+export const synthCommand: Command = {
+  name: 'synth',
+  summary: 'Write a random-weight checkpoint with the real tower shapes (HF layout) for testing deployments.',
+  options: {
+    preset: { type: 'string', value: '2b|8b|tiny', required: true, description: 'tower shape: 2b (Qwen3-VL-2B/4B vision), 8b (8B/32B/MoE vision), tiny' },
+    out: { type: 'string', value: '<dir>', required: true, description: 'directory for config.json + model.safetensors' },
+    seed: { type: 'string', value: '<n>', description: 'random seed (default 0)' },
+    dtype: { type: 'string', value: 'float32|bfloat16', description: 'stored weight dtype (default float32)' },
+    force: { type: 'boolean', description: 'replace an existing checkpoint in --out' },
+    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
+  },
+  async run(args) {
+    const seed = int(args, 'seed', 0);
+    const dtype = choice(args, 'dtype', ['float32', 'bfloat16'] as const);
+    const result = await synthCheckpoint(requiredStr(args, 'out'), choice(args, 'preset', ['2b', '8b', 'tiny'] as const)!, {
+      ...(seed !== undefined ? { seed } : {}),
+      ...(dtype ? { dtype } : {}),
+      overwrite: flag(args, 'force'),
+      ...(flag(args, 'quiet') ? {} : { onProgress: byteProgress('writing weights') }),
+    });
+    process.stdout.write(`${result.configPath}\n${result.weightsPath}\n`);
+  },
+};

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The `vitgraph` executable.
+
+import { main } from './cli.js';
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`vitgraph: ${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

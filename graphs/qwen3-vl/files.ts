@@ -1,0 +1,79 @@
+// File-to-file encoder runs for `vitgraph run` and `vitgraph bench`: inputs from safetensors,
+// padded graphs padded and sliced, outputs to safetensors.
+
+import { stat } from 'node:fs/promises';
+import { invalidArgument } from '../../src/errors.js';
+import { inspectModel } from '../../src/onnx/inspect.js';
+import { benchFile, runFile, summarizeTimes, type BenchResult } from '../../src/runtime/files.js';
+import type { HostTensor } from '../../src/tensor.js';
+import { readSafetensors, writeSafetensors } from '../../src/weights/index.js';
+import { IO } from './io.js';
+import { EncoderRuntime, type EncoderRuntimeOptions } from './runtime.js';
+import { encoderFeedCheck } from './index.js';
+
+export interface EncoderFileOptions extends EncoderRuntimeOptions {
+  /** A .onnx file or a package directory. */
+  model: string;
+  /** safetensors holding pixel_values and grid_thw (other tensors are ignored). */
+  inputs: string;
+}
+
+/** True for a package directory or a .onnx taking pixel_values + grid_thw. */
+export async function isEncoderModel(model: string): Promise<boolean> {
+  if ((await stat(model).catch(() => undefined))?.isDirectory()) return true;
+  const names = (await inspectModel(model)).inputs.map((i) => i.name);
+  return names.includes(IO.pixelValues) && names.includes(IO.gridThw);
+}
+
+async function encoderInputs(path: string): Promise<{ pixelValues: HostTensor; gridThw: HostTensor }> {
+  const tensors = await readSafetensors(path);
+  const pixelValues = tensors.get(IO.pixelValues);
+  const gridThw = tensors.get(IO.gridThw);
+  if (!pixelValues || !gridThw) {
+    throw invalidArgument(`--inputs ${path}`, `tensors "${IO.pixelValues}" and "${IO.gridThw}"`, [...tensors.keys()].join(', ') || 'no tensors');
+  }
+  return { pixelValues, gridThw };
+}
+
+/**
+ * Runs a model once. Encoder graphs (dynamic, padded, packages) take pixel_values +
+ * grid_thw and write image_embeds + deepstack_embeds sliced to the real tokens; any other
+ * graph is fed by input name and writes every output.
+ */
+export async function runModelFile(options: EncoderFileOptions & { out: string }): Promise<{ outputs: Record<string, HostTensor>; ms: number }> {
+  if (!(await isEncoderModel(options.model))) return runFile(options);
+  const { pixelValues, gridThw } = await encoderInputs(options.inputs);
+  const runtime = await EncoderRuntime.open(options.model, options);
+  try {
+    const start = performance.now();
+    const out = await runtime.run(pixelValues, gridThw);
+    const ms = performance.now() - start;
+    const outputs = { [IO.imageEmbeds]: out.imageEmbeds, [IO.deepstackEmbeds]: out.deepstackEmbeds };
+    await writeSafetensors(options.out, outputs, { producer: 'vitgraph run' });
+    return { outputs, ms };
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** Times `runs` encoder calls after `warmup` (or plain session runs for other graphs). */
+export async function benchModelFile(options: EncoderFileOptions & { runs?: number; warmup?: number }): Promise<BenchResult> {
+  if (!(await isEncoderModel(options.model))) return benchFile({ ...options, checkFeeds: encoderFeedCheck });
+  const runs = options.runs ?? 10;
+  const warmup = options.warmup ?? 2;
+  if (!Number.isInteger(runs) || runs < 1) throw invalidArgument('--runs', 'an integer ≥ 1', runs);
+  const { pixelValues, gridThw } = await encoderInputs(options.inputs);
+  const runtime = await EncoderRuntime.open(options.model, options);
+  try {
+    for (let i = 0; i < warmup; i++) await runtime.run(pixelValues, gridThw);
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const start = performance.now();
+      await runtime.run(pixelValues, gridThw);
+      times.push(performance.now() - start);
+    }
+    return summarizeTimes(times, warmup);
+  } finally {
+    await runtime.close();
+  }
+}

@@ -1,0 +1,115 @@
+// The encoder on top of model-agnostic runners: a dynamic graph, padded bucket graphs, or
+// both (a package). Checks inputs on the host, packs items into buckets, slices outputs back.
+
+import { stat } from 'node:fs/promises';
+import { invalidArgument, runtimeError } from '../../src/errors.js';
+import type { Runner } from '../../src/runtime/runner.js';
+import { Session, type SessionOptions } from '../../src/runtime/session.js';
+import { hostTensor, type HostTensor } from '../../src/tensor.js';
+import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type GridRow, type Plan } from './buckets.js';
+import { checkEncoderInputs } from './inputs.js';
+import { IO, PADDED_IO } from './io.js';
+import { openPackage } from './package.js';
+import type { Bucket } from './padded.js';
+
+export type { EncoderOutputs } from './buckets.js';
+
+/** Creates a runner for one graph file (onnxruntime-node by default; the native addon plugs in here). */
+export type RunnerFactory = (path: string) => Promise<Runner>;
+
+export interface EncoderRuntimeOptions extends SessionOptions {
+  /** For a package: run the 'dynamic' graph (CPU default) or the padded 'buckets'. */
+  graphs?: 'dynamic' | 'buckets';
+  /** An item larger than every bucket: run it on the dynamic graph, or fail. */
+  oversize?: 'dynamic' | 'error';
+  createRunner?: RunnerFactory;
+}
+
+interface BucketGraph extends Bucket {
+  readonly path: string;
+  runner?: Runner;
+}
+
+export class EncoderRuntime {
+  private dynamicRunner: Runner | undefined;
+
+  private constructor(
+    private readonly dynamicPath: string | undefined,
+    private readonly buckets: BucketGraph[],
+    readonly patchDim: number,
+    readonly mergeUnit: number,
+    private readonly options: EncoderRuntimeOptions,
+  ) {}
+
+  /** Opens a .onnx file (dynamic or one padded bucket) or a package directory. */
+  static async open(model: string, options: EncoderRuntimeOptions = {}): Promise<EncoderRuntime> {
+    const create = options.createRunner ?? ((path: string) => Session.load(path, options));
+    if ((await stat(model).catch(() => undefined))?.isDirectory()) {
+      const pkg = await openPackage(model);
+      const useBuckets = options.graphs === 'buckets' || !pkg.dynamic;
+      if (useBuckets && pkg.buckets.length === 0) throw invalidArgument('--graphs buckets', 'a package with padded bucket graphs', model);
+      return new EncoderRuntime(pkg.dynamic, useBuckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.config.patchDim, pkg.config.mergeUnit, options);
+    }
+    const runner = await create(model);
+    const pixels = runner.inputs.find((i) => i.name === IO.pixelValues);
+    const grid = runner.inputs.find((i) => i.name === IO.gridThw);
+    if (!pixels || !grid) {
+      await runner.close();
+      throw invalidArgument(model, `an encoder graph with inputs ${IO.pixelValues} and ${IO.gridThw}`, runner.inputs.map((i) => i.name).join(', '));
+    }
+    const patchDim = Number(pixels.shape[1]);
+    const [maxPatches, maxItems] = [pixels.shape[0], grid.shape[0]];
+    const padded = typeof maxPatches === 'number' && typeof maxItems === 'number';
+    const rt = new EncoderRuntime(padded ? undefined : model, padded ? [{ maxPatches, maxItems, path: model, runner }] : [], patchDim, 4, options);
+    if (!padded) rt.dynamicRunner = runner;
+    return rt;
+  }
+
+  /** pixel_values float32 [N, patchDim] + grid rows → image_embeds [N/4, O], deepstack_embeds [K, N/4, O]. */
+  async run(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
+    const grid: GridRow[] = checkEncoderInputs({ pixelValues, gridThw }, this.patchDim);
+    const pixels = pixelValues.data as Float32Array;
+    if (this.buckets.length === 0) return this.runDynamic(pixelValues, gridThw);
+    const plans = planRuns(grid, this.buckets, { oversize: this.dynamicPath && this.options.oversize !== 'error' ? 'dynamic' : 'error' });
+    const parts: EncoderOutputs[] = [];
+    for (const plan of plans) parts.push(await this.runPlan(plan, pixels));
+    return concatTokens(parts);
+  }
+
+  private async runPlan(plan: Plan, pixels: Float32Array): Promise<EncoderOutputs> {
+    if (plan.kind === 'dynamic') {
+      const [unit] = plan.units as [Plan['units'][number]];
+      const rows = pixels.subarray(unit.firstRow * this.patchDim, (unit.firstRow + unit.rows) * this.patchDim);
+      return this.runDynamic(hostTensor('float32', [unit.rows, this.patchDim], rows), hostTensor('int64', [1, 3], BigInt64Array.from(unit.grid.map(BigInt))));
+    }
+    const graph = this.buckets.find((b) => b.maxPatches === plan.bucket.maxPatches && b.maxItems === plan.bucket.maxItems)!;
+    graph.runner ??= await this.create(graph.path);
+    const { pixels: padded, grid } = padInputs(pixels, this.patchDim, plan.units, graph);
+    const out = await graph.runner.run({ [IO.pixelValues]: padded, [IO.gridThw]: grid });
+    const tokens = Number((out[PADDED_IO.tokenCount]?.data as BigInt64Array | undefined)?.[0] ?? -1);
+    const expected = plan.units.reduce((s, u) => s + u.rows, 0) / this.mergeUnit;
+    if (tokens !== expected) throw runtimeError(`bucket ${graph.maxPatches} reported ${tokens} tokens, expected ${expected}`);
+    return sliceTokens(encoderOutputs(out), tokens);
+  }
+
+  private async runDynamic(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
+    this.dynamicRunner ??= await this.create(this.dynamicPath!);
+    return encoderOutputs(await this.dynamicRunner.run({ [IO.pixelValues]: pixelValues, [IO.gridThw]: gridThw }));
+  }
+
+  private create(path: string): Promise<Runner> {
+    return (this.options.createRunner ?? ((p: string) => Session.load(p, this.options)))(path);
+  }
+
+  async close(): Promise<void> {
+    await this.dynamicRunner?.close();
+    for (const b of this.buckets) await b.runner?.close();
+  }
+}
+
+function encoderOutputs(out: Record<string, HostTensor>): EncoderOutputs {
+  const imageEmbeds = out[IO.imageEmbeds];
+  const deepstackEmbeds = out[IO.deepstackEmbeds];
+  if (imageEmbeds?.dtype !== 'float32' || deepstackEmbeds?.dtype !== 'float32') throw runtimeError(`graph outputs lack float32 ${IO.imageEmbeds}/${IO.deepstackEmbeds}`);
+  return { imageEmbeds: imageEmbeds as HostTensor<'float32'>, deepstackEmbeds: deepstackEmbeds as HostTensor<'float32'> };
+}

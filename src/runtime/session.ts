@@ -1,0 +1,138 @@
+// A model-agnostic session over onnxruntime-node: graph inputs fed by name from host tensors,
+// every output returned as a host tensor. Runs are queued one at a time per session, so
+// concurrent callers are safe and each run gets the intra-op thread pool to itself.
+
+import ort from 'onnxruntime-node';
+import { invalidArgument, notFound, runtimeError } from '../errors.js';
+import { hostTensor, type DataType, type HostTensor, type TypedArrayOf } from '../tensor.js';
+import { access } from 'node:fs/promises';
+
+export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+
+export interface SessionOptions {
+  /** Intra-op threads (default: ORT's choice, all cores). */
+  threads?: number;
+  graphOptimizationLevel?: GraphOptimizationLevel;
+  /** Write an ORT profile (JSON trace) with this file-name prefix. */
+  profilePrefix?: string;
+  /** Session config entries (ORT `AddSessionConfigEntry`), e.g. { 'session.intra_op.allow_spinning': '0' }. */
+  config?: Record<string, string>;
+}
+
+export interface TensorInfo {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly (number | string)[];
+}
+
+export class Session {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly path: string,
+  ) {}
+
+  static async load(path: string, options: SessionOptions = {}): Promise<Session> {
+    await access(path).catch(() => {
+      throw notFound('ONNX model', path);
+    });
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+      executionProviders: ['cpu'],
+      ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+      ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
+      ...(options.config ? { extra: options.config } : {}),
+    };
+    try {
+      return new Session(await ort.InferenceSession.create(path, sessionOptions), path);
+    } catch (error) {
+      throw runtimeError(`ONNX Runtime could not load ${path}`, error);
+    }
+  }
+
+  get inputs(): TensorInfo[] {
+    return this.session.inputMetadata.map(describe);
+  }
+
+  get outputs(): TensorInfo[] {
+    return this.session.outputMetadata.map(describe);
+  }
+
+  /**
+   * Runs the graph. `feeds` must hold every graph input (extra entries are ignored); returns
+   * every graph output. Calls are serialized in arrival order.
+   */
+  run(feeds: Readonly<Record<string, HostTensor>>): Promise<Record<string, HostTensor>> {
+    const next = this.queue.then(() => this.runNow(feeds));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runNow(feeds: Readonly<Record<string, HostTensor>>): Promise<Record<string, HostTensor>> {
+    if (this.closed) throw invalidArgument('session', 'an open session', 'closed', 'Load the model again');
+    const inputs: Record<string, ort.Tensor> = {};
+    for (const info of this.inputs) {
+      const t = feeds[info.name];
+      if (!t) throw invalidArgument(`input "${info.name}"`, `a ${info.dtype} tensor of shape [${info.shape.join(', ')}]`, 'nothing', `Graph inputs: ${this.inputs.map((i) => i.name).join(', ')}`);
+      checkSignature(info, t);
+      inputs[info.name] = toOrt(t);
+    }
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = await this.session.run(inputs);
+    } catch (error) {
+      throw runtimeError(`ONNX Runtime failed running ${this.path}`, error);
+    }
+    const out: Record<string, HostTensor> = {};
+    for (const [name, tensor] of Object.entries(results)) out[name] = fromOrt(tensor);
+    return out;
+  }
+
+  /** Ends the profile (returns its file) if profiling was on. */
+  endProfiling(): void {
+    this.session.endProfiling();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    await this.session.release();
+  }
+}
+
+function describe(meta: ort.InferenceSession.ValueMetadata): TensorInfo {
+  if (!meta.isTensor) return { name: meta.name, dtype: 'non-tensor', shape: [] };
+  return { name: meta.name, dtype: meta.type, shape: meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) };
+}
+
+function checkSignature(info: TensorInfo, t: HostTensor): void {
+  if (info.dtype !== t.dtype) throw invalidArgument(`input "${info.name}" dtype`, info.dtype, t.dtype);
+  const fixed = info.shape.length === t.shape.length && info.shape.every((d, i) => typeof d !== 'number' || d === t.shape[i]);
+  if (!fixed) throw invalidArgument(`input "${info.name}" shape`, `[${info.shape.join(', ')}]`, [...t.shape]);
+}
+
+const ORT_TYPES: Partial<Record<DataType, ort.Tensor.Type>> = {
+  float32: 'float32',
+  float16: 'float16',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
+};
+
+function toOrt(t: HostTensor): ort.Tensor {
+  const type = ORT_TYPES[t.dtype];
+  if (!type) throw invalidArgument('tensor dtype', Object.keys(ORT_TYPES).join('|'), t.dtype);
+  return new ort.Tensor(type, t.data as ort.Tensor.DataType, [...t.shape]);
+}
+
+function fromOrt(t: ort.Tensor): HostTensor {
+  const dtype = Object.entries(ORT_TYPES).find(([, v]) => v === t.type)?.[0] as DataType | undefined;
+  if (!dtype) throw runtimeError(`unsupported output tensor type ${t.type}`);
+  return hostTensor(dtype, t.dims, t.data as TypedArrayOf[typeof dtype]);
+}
