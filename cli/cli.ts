@@ -4,12 +4,14 @@ import { VitgraphError } from '../src/errors.js';
 import { VITGRAPH_VERSION } from '../src/version.js';
 import { commandHelp, parseCommandArgs, type Command } from './args.js';
 import { benchCommand } from './commands/bench.js';
+import { encodeCommand } from './commands/encode.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
+import { preprocessCommand } from './commands/preprocess.js';
 import { runCommand } from './commands/run.js';
 import { synthCommand } from './commands/synth.js';
 
-export const COMMANDS: readonly Command[] = [exportCommand, runCommand, benchCommand, inspectCommand, synthCommand];
+export const COMMANDS: readonly Command[] = [encodeCommand, preprocessCommand, exportCommand, runCommand, benchCommand, inspectCommand, synthCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
