@@ -38,6 +38,8 @@ export interface SynthOptions {
   overwrite?: boolean;
   /** Called after each tensor with data bytes written so far and in total. */
   onProgress?: (done: number, total: number) => void;
+  /** Fewer blocks than the preset (deepstack taps past the last block are dropped): full-width layers, less time. */
+  depth?: number;
 }
 
 const PREFIX = 'model.visual.';
@@ -86,9 +88,11 @@ export async function synthCheckpoint(
   preset: SynthPreset,
   opts: SynthOptions = {},
 ): Promise<{ configPath: string; weightsPath: string; bytes: number }> {
-  const vision = SYNTH_PRESETS[preset];
-  if (!vision) throw invalidArgument('synth preset', Object.keys(SYNTH_PRESETS).join(' | '), preset);
-  const { seed = 0, dtype = 'float32', overwrite = false, onProgress } = opts;
+  const presetConfig = SYNTH_PRESETS[preset];
+  if (!presetConfig) throw invalidArgument('synth preset', Object.keys(SYNTH_PRESETS).join(' | '), preset);
+  const { seed = 0, dtype = 'float32', overwrite = false, onProgress, depth = presetConfig.depth } = opts;
+  if (!Number.isInteger(depth) || depth < 1) throw invalidArgument('synth depth', 'an integer ≥ 1', depth);
+  const vision = { ...presetConfig, depth, deepstack_visual_indexes: presetConfig.deepstack_visual_indexes.filter((i) => i < depth) };
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw invalidArgument('synth seed', 'an integer in [0, 2^32)', seed);
   const configPath = join(outDir, 'config.json');
   const weightsPath = join(outDir, 'model.safetensors');
