@@ -1,0 +1,299 @@
+// Encoded image → uint8 pixels, the way the upstream PIL path sees them: EXIF orientation applied,
+// 8 bits per channel, alpha composited onto white, no colour management (transformers
+// `image_utils.load_image` + `ImageOps.exif_transpose`, then `image_transforms.convert_to_rgb`).
+// sharp (libvips) decodes; the compositing is done here, in Pillow's integer arithmetic.
+
+import { open, stat } from 'node:fs/promises';
+import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
+import { VitgraphError, invalidArgument, notFound } from '../errors.js';
+
+/** A file path, encoded bytes (a Buffer is a Uint8Array), or a sharp pipeline to read pixels from. */
+export type ImageSource = string | Uint8Array | Sharp;
+
+export interface DecodeOptions {
+  /**
+   * Refuse inputs with more pixels than this (all frames together), before decoding: the guard
+   * against decompression bombs. Default 268 402 689 (0x3FFF², sharp's own default). `Infinity`
+   * lifts the limit.
+   */
+  maxInputPixels?: number;
+  /** Names the input in error messages when it is not a path (default "image bytes" / "sharp input"). */
+  label?: string;
+}
+
+/** Pixels, interleaved `[height, width, channels]`: 1 channel (gray) or 3 (RGB). */
+export interface Pixels {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+/** An image's frames (one for a still image) and, when the file records them, each frame's duration. */
+export interface DecodedFrames {
+  frames: Pixels[];
+  /** Milliseconds each frame is shown (GIF / WebP animation delays), if known. */
+  delaysMs?: number[];
+}
+
+/** What can be learned from the header alone, without decoding pixels. */
+export interface ImageHeader {
+  /** Size of one frame after EXIF orientation. */
+  width: number;
+  height: number;
+  /** Frames in the file: > 1 only for animated GIF / WebP. */
+  frames: number;
+  delaysMs?: number[];
+}
+
+export const DEFAULT_MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+const FORMATS = 'PNG, JPEG, WebP, GIF, TIFF or AVIF';
+
+/**
+ * Decodes the first frame of `source` to RGB, `[height, width, 3]` uint8: EXIF-rotated, gray
+ * replicated, 16-bit reduced to 8-bit, alpha composited on white (Pillow's rounding).
+ */
+export async function decodeImage(source: ImageSource, opts: DecodeOptions = {}): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const { data, width, height } = toRgb(await decodePixels(source, opts));
+  return { data, width, height };
+}
+
+/** Like `decodeImage`, but keeps a gray image as one channel (a third of the memory). */
+export async function decodePixels(source: ImageSource, opts: DecodeOptions = {}): Promise<Pixels> {
+  const { frames } = await decodeOpened(await openImage(source, opts, false));
+  return frames[0]!;
+}
+
+/** Decodes every frame of an animated GIF / WebP (one frame for anything else). */
+export async function decodeFrames(source: ImageSource, opts: DecodeOptions = {}): Promise<DecodedFrames> {
+  return decodeOpened(await openImage(source, opts, true));
+}
+
+/**
+ * Reads the header of `source` (size after EXIF orientation; frame count when `allFrames`) and
+ * applies the pixel guard, without decoding pixels.
+ */
+export async function readImageHeader(source: ImageSource, opts: DecodeOptions = {}, allFrames = true): Promise<ImageHeader> {
+  return (await openImage(source, opts, allFrames)).header;
+}
+
+/** Replicates a gray image to RGB; returns RGB pixels unchanged. */
+export function toRgb(pixels: Pixels): Pixels {
+  if (pixels.channels === 3) return pixels;
+  const { data, width, height } = pixels;
+  const rgb = new Uint8Array(width * height * 3);
+  for (let i = 0, o = 0; i < data.length; i++, o += 3) {
+    const v = data[i]!;
+    rgb[o] = v;
+    rgb[o + 1] = v;
+    rgb[o + 2] = v;
+  }
+  return { data: rgb, width, height, channels: 3 };
+}
+
+interface OpenedImage {
+  source: ImageSource;
+  label: string;
+  header: ImageHeader;
+  metadata: Metadata;
+  /** Frames stacked vertically in what `pipeline` decodes to (≥ `header.frames`). */
+  decodedFrames: number;
+  /** A fresh pipeline on the same input, reading all pages when the animated frames are wanted. */
+  pipeline: () => Sharp;
+}
+
+async function openImage(source: ImageSource, opts: DecodeOptions, allPages: boolean): Promise<OpenedImage> {
+  const limit = opts.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+  if (!(limit > 0) || (limit !== Infinity && !Number.isInteger(limit))) {
+    throw invalidArgument('maxInputPixels', 'a positive integer or Infinity', limit);
+  }
+  const label = await checkInput(source, opts.label);
+  const options: SharpOptions = {
+    failOn: 'error', // truncated or corrupt pixel data is an error, not a gray band
+    limitInputPixels: limit === Infinity ? false : limit,
+    ignoreIcc: true, // Pillow does not colour-manage, and neither does the upstream processor
+  };
+  const encoded = typeof source === 'string' || source instanceof Uint8Array ? source : undefined;
+  const pipelineFor = (extra: SharpOptions): (() => Sharp) =>
+    encoded !== undefined ? () => sharp(encoded, { ...options, ...extra }) : () => (source as Sharp).clone();
+
+  let metadata: Metadata;
+  try {
+    // Reading the header is safe whatever it claims; the limit is checked below, with a clear message.
+    metadata = await pipelineFor({ limitInputPixels: false })().metadata();
+  } catch (cause) {
+    throw await decodeError(source, label, cause, limit);
+  }
+  // A sharp instance made with `pages: -1` already stacks its frames: height = pages × pageHeight.
+  const frameHeight = metadata.pageHeight ?? metadata.height;
+  const stacked = Math.max(1, Math.round(metadata.height / frameHeight));
+  const animatedFile = (metadata.pages ?? 1) > 1 && (metadata.format === 'gif' || metadata.format === 'webp');
+  const readAllPages = allPages && encoded !== undefined && animatedFile;
+  const decodedFrames = readAllPages ? metadata.pages! : stacked;
+  const frames = allPages ? decodedFrames : 1;
+
+  const pixels = metadata.width * frameHeight * frames;
+  if (pixels > limit) throw pixelLimitError(label, metadata.width, frameHeight, frames, limit);
+  const sideways = (metadata.orientation ?? 1) >= 5; // EXIF orientations 5–8 swap width and height
+  const header: ImageHeader = {
+    width: sideways ? frameHeight : metadata.width,
+    height: sideways ? metadata.width : frameHeight,
+    frames,
+    ...(frames > 1 && metadata.delay ? { delaysMs: metadata.delay.slice(0, frames) } : {}),
+  };
+  const pipeline = pipelineFor(readAllPages ? { pages: -1 } : {});
+  return { source, label, header, metadata, decodedFrames, pipeline };
+}
+
+async function decodeOpened(input: OpenedImage): Promise<DecodedFrames> {
+  const { label, header, metadata, decodedFrames } = input;
+  let pipeline = input.pipeline();
+  if ((metadata.orientation ?? 1) > 1) pipeline = pipeline.autoOrient();
+  // sharp outputs sRGB by default (gray replicated, exactly); an opaque gray image is kept as one
+  // channel to save memory (toColourspace('b-w') would drop an alpha band). CMYK has no meaning
+  // without conversion; everything else keeps its stored values.
+  const gray = metadata.space === 'b-w' || metadata.space === 'grey16';
+  if (gray && !metadata.hasAlpha) pipeline = pipeline.toColourspace('b-w');
+  if (metadata.space === 'cmyk') pipeline = pipeline.toColourspace('srgb');
+  let decoded: { data: Buffer; info: OutputInfo };
+  try {
+    decoded = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  } catch (cause) {
+    throw await decodeError(input.source, label, cause, Infinity, metadata.format);
+  }
+  const { data, info } = decoded;
+  const pixels = flattenOnWhite(new Uint8Array(data.buffer, data.byteOffset, data.length), info.channels);
+  const channels: 1 | 3 = info.channels <= 2 ? 1 : 3;
+  // [decodedFrames · height, width, channels] → frames × [height, width, channels], sharing the buffer.
+  const height = info.height / decodedFrames;
+  const frameBytes = height * info.width * channels;
+  const frames: Pixels[] = [];
+  for (let f = 0; f < header.frames; f++) {
+    const data = decodedFrames === 1 ? pixels : pixels.subarray(f * frameBytes, (f + 1) * frameBytes);
+    frames.push({ data, width: info.width, height, channels });
+  }
+  return header.delaysMs ? { frames, delaysMs: header.delaysMs } : { frames };
+}
+
+/**
+ * Drops the alpha channel of gray+alpha (2) or RGBA (4) pixels by compositing onto opaque white, in
+ * place; returns a view of the compacted 1- or 3-channel pixels. Other channel counts pass through.
+ *
+ * Pillow `ImagingAlphaComposite` (what `convert_to_rgb` calls, with a white RGBA background) in its
+ * 7-bit fixed point: with an opaque destination the blend is c·a + 255·(255 − a) scaled by 2^7,
+ * then divided by 255 as (v + (v >> 8)) >> 8 after adding a half, then shifted back by 7.
+ */
+export function flattenOnWhite(data: Uint8Array, channels: number): Uint8Array {
+  if (channels !== 2 && channels !== 4) return data;
+  const colour = channels - 1;
+  const pixels = data.length / channels;
+  // Writing pixel i's colour at i·colour never overtakes the reads at i·channels.
+  for (let i = 0; i < pixels; i++) {
+    const a = data[i * channels + colour]!;
+    for (let c = 0; c < colour; c++) data[i * colour + c] = compositeOnWhite(data[i * channels + c]!, a);
+  }
+  return data.subarray(0, pixels * colour);
+}
+
+function compositeOnWhite(value: number, alpha: number): number {
+  const blended = (value * alpha + 255 * (255 - alpha)) << 7;
+  const rounded = blended + (0x80 << 7);
+  return (((rounded >> 8) + rounded) >> 8) >> 7;
+}
+
+/** Checks what can be checked before sharp sees the input; returns its name for messages. */
+async function checkInput(source: ImageSource, label: string | undefined): Promise<string> {
+  if (typeof source === 'string') {
+    let size: number;
+    try {
+      const info = await stat(source);
+      if (!info.isFile()) throw fileProblem(source, 'expected an image file, got a directory or special file', 'Pass the path of an image file');
+      size = info.size;
+    } catch (cause) {
+      if (cause instanceof VitgraphError) throw cause;
+      throw notFound('image', source, 'Check the path');
+    }
+    if (size === 0) throw emptyInput(source);
+    return source;
+  }
+  if (source instanceof Uint8Array) {
+    const name = label ?? 'image bytes';
+    if (source.length === 0) throw emptyInput(name);
+    return name;
+  }
+  if (source === null || typeof source !== 'object' || typeof (source as { clone?: unknown }).clone !== 'function') {
+    throw invalidArgument('image source', 'a file path, a Uint8Array/Buffer of encoded bytes or a sharp instance', typeof source);
+  }
+  return label ?? 'sharp input';
+}
+
+function emptyInput(label: string): VitgraphError {
+  return fileProblem(label, `expected an encoded image (${FORMATS}), got 0 bytes`, 'The file is empty; check that it was written completely');
+}
+
+function pixelLimitError(label: string, width: number, height: number, frames: number, limit: number): VitgraphError {
+  const size = frames > 1 ? `${frames} frames of ${width}×${height}` : `${width}×${height}`;
+  const pixels = width * height * frames;
+  return new VitgraphError(
+    'invalid_argument',
+    `${label}: input size: expected at most ${limit} pixels (option maxInputPixels), got ${size} = ${pixels} pixels. ` +
+      'If the image is trusted, raise maxInputPixels (Infinity lifts the limit)',
+    { path: label, width, height, frames, pixels, maxInputPixels: limit },
+  );
+}
+
+/** Turns a sharp failure into the error vocabulary: unknown format, corrupt or truncated data. */
+async function decodeError(
+  source: ImageSource,
+  label: string,
+  cause: unknown,
+  limit: number,
+  format?: string,
+): Promise<VitgraphError> {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  if (/unsupported image format/i.test(message)) {
+    const head = await leadingBytes(source);
+    const got = head ? `data starting ${head}` : 'data in an unrecognised format';
+    return fileProblem(label, `not a decodable image: expected ${FORMATS}, got ${got}`, 'Check the file type', cause);
+  }
+  if (/buffer is empty/i.test(message)) return emptyInput(label);
+  if (/exceeds pixel limit/i.test(message)) {
+    return new VitgraphError(
+      'invalid_argument',
+      `${label}: input size: expected at most ${limit} pixels (option maxInputPixels), got more. Raise maxInputPixels if the image is trusted`,
+      { path: label, maxInputPixels: limit },
+      { cause },
+    );
+  }
+  const detail = message.split('\n')[0]!.trim();
+  const what = format ? `a complete ${format.toUpperCase()} image` : 'a complete image';
+  return fileProblem(label, `corrupt or truncated image data: expected ${what}, got decoder error "${detail}"`, 'Re-encode or re-download the file', cause);
+}
+
+function fileProblem(label: string, problem: string, hint: string, cause?: unknown): VitgraphError {
+  return new VitgraphError('invalid_file', `${label}: ${problem}. ${hint}`, { path: label }, { cause });
+}
+
+/** The first bytes of a path or buffer, as hex and printable text, for "not an image" messages. */
+async function leadingBytes(source: ImageSource): Promise<string | undefined> {
+  let head: Uint8Array;
+  if (typeof source === 'string') {
+    const file = await open(source, 'r').catch(() => undefined);
+    if (!file) return undefined;
+    try {
+      const buffer = new Uint8Array(8);
+      const { bytesRead } = await file.read(buffer, 0, 8, 0);
+      head = buffer.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  } else if (source instanceof Uint8Array) {
+    head = source.subarray(0, 8);
+  } else {
+    return undefined;
+  }
+  const hex = Array.from(head, (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const text = Array.from(head, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+  return `${hex} ("${text}")`;
+}

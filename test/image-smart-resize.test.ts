@@ -1,0 +1,91 @@
+// smart_resize for images and videos, Python rounding, and fps frame sampling (spec §4.1.2, §4.2).
+// Expected values were computed with the upstream Python functions (transformers smart_resize,
+// numpy linspace().round()).
+
+import test from 'ava';
+import { VitgraphError } from '../src/errors.js';
+import { roundHalfEven, sampleFrameIndices, smartResize, smartResizeVideo } from '../src/image/index.js';
+
+test('roundHalfEven rounds ties to the even neighbour, like Python round()', (t) => {
+  t.deepEqual([0.5, 1.5, 2.5, 22.5, 10.5, -0.5, -1.5, 2.4999, 2.5001].map(roundHalfEven), [0, 2, 2, 22, 10, 0, -2, 2, 3]);
+});
+
+// Spec §4.1.2 worked examples: [H, W] → [h, w].
+const IMAGE_CASES: [number, number, number, number][] = [
+  [1365, 2048, 1376, 2048],
+  [720, 1280, 704, 1280], // 22.5 → 22, not 23
+  [336, 336, 320, 320], // 10.5 → 10
+  [1080, 1920, 1088, 1920],
+  [480, 640, 480, 640],
+  [400, 300, 384, 288],
+  [224, 224, 256, 256], // min-pixel branch
+  [100, 100, 256, 256],
+  [80, 80, 256, 256],
+  [48, 1000, 64, 1184],
+  [4000, 6000, 3328, 4992], // max-pixel branch
+];
+
+for (const [H, W, h, w] of IMAGE_CASES) {
+  test(`smartResize ${H}×${W} → ${h}×${w}`, (t) => {
+    t.deepEqual(smartResize(H, W), { height: h, width: w });
+  });
+}
+
+test('smartResize honours custom budgets and the factor', (t) => {
+  t.deepEqual(smartResize(1080, 1920, { maxPixels: 1024 * 1024 }), { height: 768, width: 1344 });
+  t.deepEqual(smartResize(100, 100, { minPixels: 0 }), { height: 96, width: 96 });
+  t.deepEqual(smartResize(100, 100, { factor: 28, minPixels: 0 }), { height: 112, width: 112 });
+  t.deepEqual(smartResize(6000, 4000), { height: 4992, width: 3328 });
+});
+
+test('smartResize rejects aspect ratios above 200 with an invalid_argument naming the ratio', (t) => {
+  t.deepEqual(smartResize(1, 200), { height: 32, width: 3648 }); // exactly 200 is allowed
+  const error = t.throws(() => smartResize(1, 201), { instanceOf: VitgraphError });
+  t.is(error?.code, 'invalid_argument');
+  t.regex(error?.message ?? '', /aspect ratio: expected at most 200 .*got 201\.0 for 201×1/);
+});
+
+test('smartResize rejects sizes that are not positive integers', (t) => {
+  t.throws(() => smartResize(0, 10), { instanceOf: VitgraphError, message: /image height: expected a positive integer, got 0/ });
+  t.throws(() => smartResize(10, 10.5), { instanceOf: VitgraphError, message: /image width/ });
+});
+
+// [frames, H, W] → [h, w] with the shipped video budget (4 096 … 25 165 824 over t̄·h·w).
+const VIDEO_CASES: [number, number, number, number, number][] = [
+  [2, 480, 640, 480, 640],
+  [100, 1080, 1920, 352, 640], // β uses the raw frame count
+  [4, 20, 100, 32, 160], // sides under 32 are scaled up first
+  [2, 16, 16, 64, 64], // then the min-pixel branch
+  [3, 300, 451, 288, 448],
+  [768, 720, 1280, 128, 224],
+  [5, 3000, 4000, 1920, 2560],
+];
+
+for (const [k, H, W, h, w] of VIDEO_CASES) {
+  test(`smartResizeVideo ${k} frames of ${H}×${W} → ${h}×${w}`, (t) => {
+    t.deepEqual(smartResizeVideo(k, H, W), { height: h, width: w });
+  });
+}
+
+test('smartResizeVideo needs at least two frames, as upstream does', (t) => {
+  const error = t.throws(() => smartResizeVideo(1, 480, 640), { instanceOf: VitgraphError });
+  t.is(error?.code, 'invalid_argument');
+  t.regex(error?.message ?? '', /video frame count: expected an integer ≥ 2, got 1\. Pass a single frame as an image/);
+});
+
+test('sampleFrameIndices: k = int(n/fps·2) clamped to [4, 768] and n, numpy linspace rounded half-to-even', (t) => {
+  t.deepEqual(sampleFrameIndices(100, 24), [0, 14, 28, 42, 57, 71, 85, 99]);
+  t.deepEqual(sampleFrameIndices(6, 2.4), [0, 1, 2, 4, 5]); // 2.5 → 2
+  t.deepEqual(sampleFrameIndices(10, 5), [0, 3, 6, 9]);
+  t.deepEqual(sampleFrameIndices(6, 10), [0, 2, 3, 5]); // k = 1, raised to 4
+  t.deepEqual(sampleFrameIndices(3, 1), [0, 1, 2]); // capped at n
+  t.deepEqual(sampleFrameIndices(7, 0.5), [0, 1, 2, 3, 4, 5, 6]);
+  const long = sampleFrameIndices(1000, 1); // capped at 768
+  t.is(long.length, 768);
+  t.is(long.reduce((a, b) => a + b, 0), 383616);
+  t.deepEqual(long.slice(100, 105), [130, 132, 133, 134, 135]);
+  const film = sampleFrameIndices(20000, 25);
+  t.is(film.reduce((a, b) => a + b, 0), 7679616);
+  t.deepEqual(film.slice(100, 105), [2607, 2634, 2660, 2686, 2712]);
+  t.deepEqual(sampleFrameIndices(10, 5, 1), [0, 3, 6, 9]); // k = 2 → 4
+});
