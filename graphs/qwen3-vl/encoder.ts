@@ -2,7 +2,7 @@
 // Loads a .onnx file, an exported package, or a Hugging Face checkpoint (exported once into a
 // cache directory); with no model it uses the tiny tower that ships with vitgraph.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -183,7 +183,7 @@ async function exportCached(checkpointDir: string, options: VisionEncoderOptions
   const dir = join(cacheRoot, await checkpointKey(checkpointDir));
   if (await stat(join(dir, MANIFEST)).catch(() => undefined)) return dir;
   await mkdir(cacheRoot, { recursive: true });
-  const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = `${dir}.${randomUUID()}.tmp`; // unique even for concurrent loads in one process
   try {
     await exportModel({
       model: checkpointDir,
