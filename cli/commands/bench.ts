@@ -1,5 +1,6 @@
 import { benchModelFile } from '../../graphs/qwen3-vl/files.js';
 import { choice, flag, int, requiredStr, type Command } from '../args.js';
+import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
 
 export const benchCommand: Command = {
   name: 'bench',
@@ -9,12 +10,11 @@ export const benchCommand: Command = {
     inputs: { type: 'string', value: '<in.safetensors>', required: true, description: 'input tensors by graph-input name' },
     runs: { type: 'string', value: '<n>', description: 'timed runs (default 10)' },
     warmup: { type: 'string', value: '<n>', description: 'untimed runs first (default 2)' },
-    threads: { type: 'string', value: '<n>', description: 'intra-op threads (default: all cores)' },
+    ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
     json: { type: 'boolean', description: 'print one JSON line {"median_ms","min_ms","runs"}' },
   },
   async run(args) {
-    const threads = int(args, 'threads', 1);
     const runs = int(args, 'runs', 1);
     const warmup = int(args, 'warmup', 0);
     const graphs = choice(args, 'graphs', ['dynamic', 'buckets'] as const);
@@ -22,7 +22,7 @@ export const benchCommand: Command = {
       model: requiredStr(args, 'onnx'),
       inputs: requiredStr(args, 'inputs'),
       ...(graphs ? { graphs } : {}),
-      ...(threads ? { threads } : {}),
+      ...backendOptions(args),
       ...(runs !== undefined ? { runs } : {}),
       ...(warmup !== undefined ? { warmup } : {}),
     });

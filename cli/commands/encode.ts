@@ -4,6 +4,7 @@ import { concatTokens } from '../../graphs/qwen3-vl/buckets.js';
 import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
 import { choice, flag, int, requiredStr, str, type Command, type ParsedArgs } from '../args.js';
+import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
 import { byteProgress, countProgress } from '../progress.js';
 
 /** Positional images plus `--video a,b,c` frame lists, as encoder inputs in command-line order. */
@@ -34,7 +35,7 @@ export const encodeCommand: Command = {
     model: { type: 'string', value: '<m>', description: 'a .onnx, an exported package dir, or a Hugging Face checkpoint dir (default: the embedded tiny tower)' },
     out: { type: 'string', value: '<file.safetensors>', required: true, description: 'where to write image_embeds, deepstack_embeds, grid_thw' },
     ...PIXEL_OPTIONS,
-    threads: { type: 'string', value: '<n>', description: 'intra-op threads (default: all cores)' },
+    ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
     batch: { type: 'string', value: '<n>', description: 'inputs per encoder call (default 8); progress is reported per batch' },
     json: { type: 'boolean', description: 'print a JSON summary: items, tokens, ms' },
@@ -45,12 +46,11 @@ export const encodeCommand: Command = {
     '  vitgraph encode photo.jpg --model ./Qwen3-VL-2B-Instruct --out photo.safetensors',
   async run(args) {
     const inputs = visualInputs(args);
-    const threads = int(args, 'threads', 1);
     const batch = int(args, 'batch', 1) ?? 8;
     const graphs = choice(args, 'graphs', ['dynamic', 'buckets'] as const);
     const model = str(args, 'model');
     const encoder = await VisionEncoder.load(model, {
-      ...(threads ? { threads } : {}),
+      ...backendOptions(args),
       ...(graphs ? { graphs } : {}),
       onExportProgress: byteProgress('exporting checkpoint (first use)'),
     });

@@ -1,5 +1,6 @@
 import { runModelFile } from '../../graphs/qwen3-vl/files.js';
 import { choice, int, requiredStr, type Command } from '../args.js';
+import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -8,19 +9,18 @@ export const runCommand: Command = {
     onnx: { type: 'string', value: '<file.onnx|dir>', required: true, description: 'the model: a .onnx file or an exported package directory' },
     inputs: { type: 'string', value: '<in.safetensors>', required: true, description: 'input tensors by graph-input name (others are ignored)' },
     out: { type: 'string', value: '<out.safetensors>', required: true, description: 'where to write every graph output' },
-    threads: { type: 'string', value: '<n>', description: 'intra-op threads (default: all cores)' },
+    ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
   },
   details: 'For the encoder: --inputs holds pixel_values [N,1536] float32 and grid_thw [I,3] int64;\n--out gets image_embeds and deepstack_embeds. Padded graphs are padded and sliced to the real tokens.',
   async run(args) {
     const out = requiredStr(args, 'out');
-    const threads = int(args, 'threads', 1);
     const graphs = choice(args, 'graphs', ['dynamic', 'buckets'] as const);
     const result = await runModelFile({
       model: requiredStr(args, 'onnx'),
       inputs: requiredStr(args, 'inputs'),
       out,
-      ...(threads ? { threads } : {}),
+      ...backendOptions(args),
       ...(graphs ? { graphs } : {}),
     });
     for (const [name, t] of Object.entries(result.outputs)) process.stderr.write(`${name}: ${t.dtype} [${t.shape.join(', ')}]\n`);

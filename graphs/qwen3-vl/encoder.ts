@@ -9,22 +9,24 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgument, notFound } from '../../src/errors.js';
 import { preprocess, type PreprocessOptions, type VisualItem } from '../../src/image/index.js';
+import { resolveBackend, type BackendOptions } from '../../src/runtime/backend.js';
 import type { Runner } from '../../src/runtime/runner.js';
 import { hostTensor, type HostTensor } from '../../src/tensor.js';
 import { VITGRAPH_VERSION } from '../../src/version.js';
-import { exportModel } from './export.js';
+import { DEFAULT_BUCKETS, exportModel } from './export.js';
 import { MANIFEST } from './package.js';
 import { EncoderRuntime, type EncoderOutputs } from './runtime.js';
 
 /** The tiny random-weight tower shipped with vitgraph: shows the pipeline, means nothing. */
 export const EMBEDDED_MODEL = fileURLToPath(new URL('../../../fixtures/encoder/tiny', import.meta.url));
 
-export interface VisionEncoderOptions extends PreprocessOptions {
-  /** Intra-op threads (default: all cores). */
-  threads?: number;
-  device?: 'cpu' | 'cuda';
-  /** For a package: the dynamic graph (CPU default) or the padded buckets. */
+export interface VisionEncoderOptions extends PreprocessOptions, BackendOptions {
+  /** For a package: the dynamic graph (CPU default) or the padded buckets (the native backend's). */
   graphs?: 'dynamic' | 'buckets';
+  /** Bucket sizes (patches) when a checkpoint is exported on first use for buckets (default 256, 1024, 4096). */
+  buckets?: number[];
+  /** Open every bucket at load and run it 3 times (on CUDA: capture its graph) so the first request is fast. */
+  warmup?: boolean;
   /** Where checkpoints are exported on first use (default $VITGRAPH_CACHE or ~/.cache/vitgraph). */
   cacheDir?: string;
   /** Creates the runner for each graph file (the native backend plugs in here). */
@@ -76,15 +78,14 @@ export class VisionEncoder {
    * embedded tiny tower.
    */
   static async load(model: string = EMBEDDED_MODEL, options: VisionEncoderOptions = {}): Promise<VisionEncoder> {
-    if (options.device === 'cuda' && !options.createRunner) {
-      throw invalidArgument('device', "'cpu' (or pass createRunner from the native backend for 'cuda')", 'cuda');
-    }
     const path = await resolveModel(model, options);
-    const runtime = await EncoderRuntime.open(path, {
-      ...(options.threads ? { threads: options.threads } : {}),
-      ...(options.graphs ? { graphs: options.graphs } : {}),
-      ...(options.createRunner ? { createRunner: options.createRunner } : {}),
-    });
+    const runtime = await EncoderRuntime.open(path, options);
+    try {
+      if (options.warmup) await runtime.warmup();
+    } catch (error) {
+      await runtime.close();
+      throw error;
+    }
     return new VisionEncoder(runtime, path, options);
   }
 
@@ -177,10 +178,13 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   return exportCached(model, options);
 }
 
+const wantsBuckets = (options: VisionEncoderOptions): boolean => options.graphs === 'buckets' || resolveBackend(options).backend === 'native';
+
 /** Exports a checkpoint into the cache once; later loads reuse it while the checkpoint is unchanged. */
 async function exportCached(checkpointDir: string, options: VisionEncoderOptions): Promise<string> {
   const cacheRoot = options.cacheDir ?? process.env.VITGRAPH_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'vitgraph');
-  const dir = join(cacheRoot, await checkpointKey(checkpointDir));
+  const variant = wantsBuckets(options) ? `buckets-${(options.buckets ?? DEFAULT_BUCKETS).join('-')}` : 'dynamic';
+  const dir = join(cacheRoot, `${await checkpointKey(checkpointDir)}-${variant}`);
   if (await stat(join(dir, MANIFEST)).catch(() => undefined)) return dir;
   await mkdir(cacheRoot, { recursive: true });
   const tmp = `${dir}.${randomUUID()}.tmp`; // unique even for concurrent loads in one process
@@ -188,7 +192,7 @@ async function exportCached(checkpointDir: string, options: VisionEncoderOptions
     await exportModel({
       model: checkpointDir,
       out: tmp,
-      maxPatches: options.graphs === 'buckets' ? undefined : [],
+      maxPatches: wantsBuckets(options) ? options.buckets : [],
       ...(options.onExportProgress ? { onProgress: options.onExportProgress } : {}),
     });
     await rename(tmp, dir).catch(async (error: NodeJS.ErrnoException) => {

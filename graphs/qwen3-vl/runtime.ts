@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { invalidArgument, runtimeError } from '../../src/errors.js';
 import type { Runner } from '../../src/runtime/runner.js';
-import { Session, type SessionOptions } from '../../src/runtime/session.js';
+import { resolveBackend, runnerFactory, type BackendOptions } from '../../src/runtime/backend.js';
 import { hostTensor, type HostTensor } from '../../src/tensor.js';
 import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type GridRow, type Plan } from './buckets.js';
 import { checkEncoderInputs } from './inputs.js';
@@ -17,11 +17,12 @@ export type { EncoderOutputs } from './buckets.js';
 /** Creates a runner for one graph file (onnxruntime-node by default; the native addon plugs in here). */
 export type RunnerFactory = (path: string) => Promise<Runner>;
 
-export interface EncoderRuntimeOptions extends SessionOptions {
-  /** For a package: run the 'dynamic' graph (CPU default) or the padded 'buckets'. */
+export interface EncoderRuntimeOptions extends BackendOptions {
+  /** For a package: run the 'dynamic' graph (CPU default) or the padded 'buckets' (always on the native backend). */
   graphs?: 'dynamic' | 'buckets';
   /** An item larger than every bucket: run it on the dynamic graph, or fail. */
   oversize?: 'dynamic' | 'error';
+  /** Overrides the backend's runner factory. */
   createRunner?: RunnerFactory;
 }
 
@@ -43,12 +44,17 @@ export class EncoderRuntime {
 
   /** Opens a .onnx file (dynamic or one padded bucket) or a package directory. */
   static async open(model: string, options: EncoderRuntimeOptions = {}): Promise<EncoderRuntime> {
-    const create = options.createRunner ?? ((path: string) => Session.load(path, options));
+    // The native backend binds fixed-shape buffers: it runs bucket graphs and never the dynamic one.
+    const native = !options.createRunner && resolveBackend(options).backend === 'native';
+    const settings: EncoderRuntimeOptions = { ...options, createRunner: options.createRunner ?? runnerFactory(options), ...(native ? { oversize: 'error' } : {}) };
+    const create = settings.createRunner!;
     if ((await stat(model).catch(() => undefined))?.isDirectory()) {
       const pkg = await openPackage(model);
-      const useBuckets = options.graphs === 'buckets' || !pkg.dynamic;
-      if (useBuckets && pkg.buckets.length === 0) throw invalidArgument('--graphs buckets', 'a package with padded bucket graphs', model);
-      return new EncoderRuntime(pkg.dynamic, useBuckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.config.patchDim, pkg.config.mergeUnit, options);
+      const useBuckets = options.graphs === 'buckets' || native || !pkg.dynamic;
+      if (useBuckets && pkg.buckets.length === 0) {
+        throw invalidArgument(native ? '--backend native' : '--graphs buckets', 'a package with padded bucket graphs', model, 'Export one with --max-patches');
+      }
+      return new EncoderRuntime(pkg.dynamic, useBuckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.config.patchDim, pkg.config.mergeUnit, settings);
     }
     const runner = await create(model);
     const pixels = runner.inputs.find((i) => i.name === IO.pixelValues);
@@ -60,7 +66,7 @@ export class EncoderRuntime {
     const patchDim = Number(pixels.shape[1]);
     const [maxPatches, maxItems] = [pixels.shape[0], grid.shape[0]];
     const padded = typeof maxPatches === 'number' && typeof maxItems === 'number';
-    const rt = new EncoderRuntime(padded ? undefined : model, padded ? [{ maxPatches, maxItems, path: model, runner }] : [], patchDim, 4, options);
+    const rt = new EncoderRuntime(padded ? undefined : model, padded ? [{ maxPatches, maxItems, path: model, runner }] : [], patchDim, 4, settings);
     if (!padded) rt.dynamicRunner = runner;
     return rt;
   }
@@ -98,7 +104,24 @@ export class EncoderRuntime {
   }
 
   private create(path: string): Promise<Runner> {
-    return (this.options.createRunner ?? ((p: string) => Session.load(p, this.options)))(path);
+    return this.options.createRunner!(path);
+  }
+
+  /**
+   * Opens every bucket graph and runs it `times` on all-padding inputs: on CUDA the third run
+   * captures the bucket's graph, so the first real request replays instead of capturing.
+   */
+  async warmup(times = 3): Promise<void> {
+    for (const graph of this.buckets) {
+      graph.runner ??= await this.create(graph.path);
+      const { pixels, grid } = padInputs(new Float32Array(0), this.patchDim, [], graph);
+      for (let i = 0; i < times; i++) await graph.runner.run({ [IO.pixelValues]: pixels, [IO.gridThw]: grid });
+    }
+  }
+
+  /** The bucket sizes this runtime packs into (empty: dynamic graph only). */
+  get bucketSizes(): Bucket[] {
+    return this.buckets.map(({ maxPatches, maxItems }) => ({ maxPatches, maxItems }));
   }
 
   async close(): Promise<void> {

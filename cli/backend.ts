@@ -1,0 +1,26 @@
+// --backend/--device/--device-id/--no-cuda-graph/--threads, shared by run, bench and encode.
+
+import type { BackendOptions } from '../src/runtime/backend.js';
+import { choice, flag, int, type OptionSpec, type ParsedArgs } from './args.js';
+
+export const BACKEND_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  backend: { type: 'string', value: 'ort-node|native', description: 'onnxruntime-node (CPU, default) or the native addon (IO binding; CUDA graphs on --device cuda)' },
+  device: { type: 'string', value: 'cpu|cuda', description: 'execution device (default cpu; cuda implies --backend native)' },
+  'device-id': { type: 'string', value: '<n>', description: 'CUDA device ordinal (default 0)' },
+  'no-cuda-graph': { type: 'boolean', description: 'on CUDA, run eagerly instead of capturing a CUDA graph per bucket' },
+  threads: { type: 'string', value: '<n>', description: 'intra-op threads (default: all cores)' },
+};
+
+export function backendOptions(args: ParsedArgs): BackendOptions {
+  const backend = choice(args, 'backend', ['ort-node', 'native'] as const);
+  const device = choice(args, 'device', ['cpu', 'cuda'] as const);
+  const deviceId = int(args, 'device-id', 0);
+  const threads = int(args, 'threads', 1);
+  return {
+    ...(backend ? { backend } : {}),
+    ...(device ? { device } : {}),
+    ...(deviceId !== undefined ? { deviceId } : {}),
+    ...(flag(args, 'no-cuda-graph') ? { cudaGraph: false } : {}),
+    ...(threads ? { threads } : {}),
+  };
+}

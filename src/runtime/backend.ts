@@ -1,0 +1,50 @@
+// Choosing a backend for graph files: onnxruntime-node (CPU, any graph) or vitgraph's native
+// addon (CPU or CUDA, IO binding, CUDA graphs; static-shape graphs only). No silent fallback:
+// asking for what a backend cannot do is an error that says what to use instead.
+
+import { invalidArgument } from '../errors.js';
+import { createNativeRunner, type NativeSessionOptions } from './native.js';
+import type { Runner } from './runner.js';
+import { Session, type SessionOptions } from './session.js';
+
+export type Backend = 'ort-node' | 'native';
+export type Device = 'cpu' | 'cuda';
+
+export interface BackendOptions extends SessionOptions {
+  /** Default: 'native' for CUDA, 'ort-node' for CPU. */
+  backend?: Backend;
+  device?: Device;
+  deviceId?: number;
+  /** CUDA: capture one CUDA graph per bucket (default true on CUDA). */
+  cudaGraph?: boolean;
+  /** Native backend: extra CUDA provider options and session config entries. */
+  cudaOptions?: Record<string, string>;
+  ortLibraryPath?: string;
+}
+
+export function resolveBackend(options: BackendOptions): { backend: Backend; device: Device } {
+  const device = options.device ?? 'cpu';
+  const backend = options.backend ?? (device === 'cuda' ? 'native' : 'ort-node');
+  if (backend === 'ort-node' && device === 'cuda') {
+    throw invalidArgument('--backend ort-node --device cuda', 'the native backend for CUDA', 'ort-node', 'onnxruntime-node has no CUDA IO binding or CUDA graphs; use --backend native (see README "GPU setup")');
+  }
+  return { backend, device };
+}
+
+/** A factory that opens one graph file as a Runner on the chosen backend. */
+export function runnerFactory(options: BackendOptions): (path: string) => Promise<Runner> {
+  const { backend, device } = resolveBackend(options);
+  if (backend === 'ort-node') return (path) => Session.load(path, options);
+  const native: NativeSessionOptions = {
+    device,
+    ...(options.threads ? { threads: options.threads } : {}),
+    ...(options.graphOptimizationLevel ? { graphOptimizationLevel: options.graphOptimizationLevel } : {}),
+    ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}),
+    ...(device === 'cuda' ? { cudaGraph: options.cudaGraph ?? true } : {}),
+    ...(options.cudaOptions ? { cudaOptions: options.cudaOptions } : {}),
+    ...(options.config ? { sessionConfig: options.config } : {}),
+    ...(options.profilePrefix ? { profilePrefix: options.profilePrefix } : {}),
+    ...(options.ortLibraryPath ? { ortLibraryPath: options.ortLibraryPath } : {}),
+  };
+  return (path) => createNativeRunner(path, native);
+}
