@@ -22,6 +22,16 @@ export interface PlanOptions {
   oversize?: 'dynamic' | 'error';
 }
 
+/** Items as units over consecutive pixel rows, in order. */
+export function unitsOf(grid: readonly GridRow[]): Unit[] {
+  let row = 0;
+  return grid.map(([t, h, w]) => {
+    const unit: Unit = { grid: [t, h, w], firstRow: row, rows: t * h * w };
+    row += unit.rows;
+    return unit;
+  });
+}
+
 /**
  * Splits the request into runs. Items stay in order; a video larger than the largest bucket is
  * cut into its frame groups (each group is an independent attention segment, so the result is
@@ -30,14 +40,11 @@ export interface PlanOptions {
 export function planRuns(grid: readonly GridRow[], buckets: readonly Bucket[], options: PlanOptions = {}): Plan[] {
   if (buckets.length === 0) throw invalidArgument('buckets', 'at least one padded bucket', 'none');
   const largest = Math.max(...buckets.map((b) => b.maxPatches));
-  const units: Unit[] = [];
-  let row = 0;
-  for (const [t, h, w] of grid) {
-    const rows = t * h * w;
-    if (rows <= largest || h * w > largest) units.push({ grid: [t, h, w], firstRow: row, rows });
-    else for (let g = 0; g < t; g++) units.push({ grid: [1, h, w], firstRow: row + g * h * w, rows: h * w });
-    row += rows;
-  }
+  const units = unitsOf(grid).flatMap((item): Unit[] => {
+    const [t, h, w] = item.grid;
+    if (item.rows <= largest || h * w > largest) return [item];
+    return Array.from({ length: t }, (_, g) => ({ grid: [1, h, w], firstRow: item.firstRow + g * h * w, rows: h * w }));
+  });
 
   const fits = (rows: number, items: number): Bucket | undefined =>
     [...buckets].sort((a, b) => a.maxPatches - b.maxPatches || a.maxItems - b.maxItems).find((b) => b.maxPatches >= rows && b.maxItems >= items);
