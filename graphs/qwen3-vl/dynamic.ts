@@ -31,7 +31,7 @@ export function buildDynamicGraph(config: VisionConfig, params: ParameterSource,
   const patchIndex = op.range(g.scalar('int64', 0), op.squeeze(rows, [0]), g.scalar('int64', 1), 'N'); // [N]
   const coords = patchCoordinates(g, config, grid, patchIndex);
   const attention = ATTENTION[options.attention ?? 'looped'](g, config, coords);
-  const tower = visionTower(g, config, op.cast(pixels, dtype), patchLayout(g, config, coords), attention);
+  const tower = visionTower(g, config, op.cast(pixels, dtype), patchLayout(g, config, coords, patchIndex), attention);
   declareOutputs(g, tower);
   return g;
 }

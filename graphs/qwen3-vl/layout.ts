@@ -60,11 +60,12 @@ export function patchCoordinates(g: Graph, config: VisionConfig, grid: Value, pa
   });
 }
 
-/** Position taps and rotary tables for patches at `coords`. */
-export function patchLayout(g: Graph, config: VisionConfig, coords: PatchCoordinates): PatchLayout {
+/** Position taps and rotary tables for patches at `coords`; `patchIndex` [N] numbers the rows. */
+export function patchLayout(g: Graph, config: VisionConfig, coords: PatchCoordinates, patchIndex: Value): PatchLayout {
   return g.scope('layout', () => ({
     positionTaps: positionTaps(g, config, coords),
     ...rotaryTables(g, config, coords),
+    positions: op.unsqueeze(patchIndex, [0]), // [1, N]
   }));
 }
 
@@ -95,16 +96,12 @@ function positionTaps(g: Graph, config: VisionConfig, coords: PatchCoordinates):
   ];
 }
 
-/**
- * 2-D rotary: angles θ = [row·inv_freq, col·inv_freq] (head_dim/2), duplicated to
- * [θ, θ] (head_dim) for rotate-half; cos/sin returned as [N, 1, head_dim] float32.
- */
+/** 2-D rotary angles θ = [row·inv_freq, col·inv_freq] → cos/sin tables [N, head_dim/2] float32. */
 function rotaryTables(g: Graph, config: VisionConfig, coords: PatchCoordinates): { cos: Value; sin: Value } {
   const invFreq = g.constant('float32', [1, config.headDim / 4], rotaryInverseFrequencies(config), 'rotary.inv_freq');
   const angles = (v: Value): Value => op.mul(op.unsqueeze(op.cast(v, 'float32'), [1]), invFreq); // [N, D/4]
   const theta = op.concat([angles(coords.row), angles(coords.col)], 1); // [N, D/2]
-  const emb = op.unsqueeze(op.concat([theta, theta], 1), [1]); // [N, 1, D]
-  return { cos: op.cos(emb), sin: op.sin(emb) };
+  return { cos: op.cos(theta), sin: op.sin(theta) };
 }
 
 /**

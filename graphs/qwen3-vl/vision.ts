@@ -13,9 +13,11 @@ import type { VisionConfig } from './config.js';
 export interface PatchLayout {
   /** Four bilinear taps into the learned position table: indexes [N] int64, weights [N, 1] float32. */
   readonly positionTaps: readonly { readonly index: Value; readonly weight: Value }[];
-  /** Rotary cos/sin of the 2-D angles, [N, 1, head_dim] float32 (broadcast over heads). */
+  /** Rotary tables: cos/sin of each patch's angles θ = [row·inv_freq, col·inv_freq], [N, head_dim/2] float32. */
   readonly cos: Value;
   readonly sin: Value;
+  /** [1, N] int64: row p of the tables belongs to patch p. */
+  readonly positions: Value;
 }
 
 /** Attention restricted to segments: q, k, v [N, H] (rotated) → [N, H]. */
@@ -87,17 +89,13 @@ function selfAttention(g: Graph, config: VisionConfig, x: Value, layout: PatchLa
 }
 
 /**
- * Rotate-half rotary embedding (`apply_rotary_pos_emb_vision`), computed in float32:
- * x·cos + rotate_half(x)·sin with rotate_half(x) = [−x₂, x₁]; the sign is folded into a gather.
+ * Rotate-half rotary embedding (`apply_rotary_pos_emb_vision`) as one fused op, in float32:
+ * x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁], each half turned by θ.
  */
 function applyRotary(config: VisionConfig, x: Value, layout: PatchLayout): Value {
-  const g = x.graph;
-  const D = config.headDim;
-  const heads = op.cast(op.reshape(x, [0, config.numHeads, D]), 'float32'); // [N, heads, D]
-  const halfSwap = g.constant('int64', [D], Array.from({ length: D }, (_, i) => BigInt((i + D / 2) % D)));
-  const signedSin = op.mul(layout.sin, g.constant('float32', [D], Array.from({ length: D }, (_, i) => (i < D / 2 ? -1 : 1))));
-  const rotated = op.add(op.mul(heads, layout.cos), op.mul(op.gather(heads, halfSwap, 2), signedSin));
-  return op.reshape(op.cast(rotated, x.dtype), [0, config.hiddenSize]); // [N, H]
+  const rows = op.unsqueeze(op.cast(x, 'float32'), [0]); // [1, N, H]
+  const rotated = op.rotaryEmbedding(rows, layout.positions, layout.cos, layout.sin, { heads: config.numHeads });
+  return op.cast(op.squeeze(rotated, [0]), x.dtype); // [N, H]
 }
 
 function mlp(g: Graph, config: VisionConfig, x: Value): Value {

@@ -27,3 +27,25 @@ export function multiHeadAttention(q: Value, k: Value, v: Value, options: { head
     attributes: { num_heads: options.heads, scale: options.scale === undefined ? undefined : { float: options.scale } },
   })[0]!;
 }
+
+/**
+ * com.microsoft RotaryEmbedding (contrib opset 1), rotate-half (interleaved = 0):
+ * x [B, S, heads·D] with per-position caches cos/sin [P, D/2] gathered by positionIds [B, S]
+ * (int64) → [B, S, heads·D]. Component i < D/2 pairs with i + D/2 and both turn by angle i.
+ */
+export function rotaryEmbedding(x: Value, positionIds: Value, cosCache: Value, sinCache: Value, options: { heads: number }): Value {
+  const op = 'RotaryEmbedding';
+  expectDType(op, x, ['float32', 'float16', 'bfloat16']);
+  expectRank(op, x, [3]);
+  expectDType(op, positionIds, ['int64']);
+  expectSameDType(op, x, cosCache, sinCache);
+  const hidden = x.dim(2);
+  if (typeof hidden !== 'number' || hidden % options.heads !== 0 || cosCache.dim(1) !== hidden / options.heads / 2) {
+    throw graphBuild(x.graph.pendingNodeName(op), `caches ${formatDims(cosCache.shape)} do not match ${options.heads} heads of ${formatDims(x.shape)} (expects [P, head_dim/2])`);
+  }
+  return x.graph.node(op, [x, positionIds, cosCache, sinCache], {
+    domain: 'com.microsoft',
+    outputs: [{ dtype: x.dtype, shape: x.shape }],
+    attributes: { interleaved: 0, num_heads: options.heads },
+  })[0]!;
+}
