@@ -4,7 +4,7 @@
 
 import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { invalidArgument } from '../../src/errors.js';
+import { invalidArgument, unsupported } from '../../src/errors.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../../src/onnx/index.js';
 import { VITGRAPH_VERSION } from '../../src/version.js';
 import type { AttentionKind } from './attention.js';
@@ -31,7 +31,8 @@ export interface ExportOptions {
   maxPatches?: readonly number[] | undefined;
   /** grid_thw rows per bucket (default: maxPatches / 64). */
   maxItems?: number | undefined;
-  dtype?: 'float32' | 'float16' | undefined;
+  /** 'bfloat16' is refused with the reason (no bf16 kernels for Gelu / MultiHeadAttention in ORT CUDA). */
+  dtype?: 'float32' | 'float16' | 'bfloat16' | undefined;
   opset?: number | undefined;
   attention?: AttentionKind | undefined;
   /** For a .onnx output; packages always keep weights in one shared file. */
@@ -61,6 +62,12 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems));
   if (isFile) checkFileVariant(options, buckets);
   if (!options.overwrite) await refuseExisting(options.out, isFile);
+  if (options.dtype === 'bfloat16') {
+    throw unsupported(
+      '--dtype bfloat16: ONNX Runtime has no bfloat16 kernels for Gelu-20 or com.microsoft.MultiHeadAttention (CUDA or CPU)',
+      'Use --dtype float16 for reduced precision (same memory, fp32 statistics), or float32',
+    );
+  }
   const model = await openModelDirectory(options.model);
   const plan: Plan = { model, dtype: options.dtype ?? 'float32', opset };
   return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
