@@ -40,7 +40,9 @@ export function buildDynamicGraph(config: VisionConfig, params: ParameterSource,
  * Makes wrong inputs fail inside ONNX Runtime instead of giving wrong numbers: every grid
  * value must be positive with h, w multiples of the merge size, and Σ t·h·w must equal N.
  * Both checks are Reshapes whose target size is off when the check fails; everything
- * downstream reads the checked values, so nothing divides by a bad grid first.
+ * downstream reads the checked values, so nothing divides by a bad grid first. Each target
+ * has two runtime entries: ORT's Reshape fusion rewrites a target with one runtime entry
+ * into a -1, which would turn the check into a no-op.
  */
 function checkedInputs(g: GraphBuilder, config: VisionConfig, gridThw: Value, pixelValues: Value): { grid: Value; pixels: Value } {
   return g.scope('checks', () => {
@@ -49,13 +51,18 @@ function checkedInputs(g: GraphBuilder, config: VisionConfig, gridThw: Value, pi
       const [t, hw] = op.split(gridThw, 1, [1, 2]) as [Value, Value]; // [I, 1], [I, 2]
       const count = (bad: Value): Value => op.reduceSum(op.cast(bad, 'int64'), [0, 1], true); // [1, 1]
       const bad = op.add(op.add(count(op.less(t, g.scalar('int64', 1))), count(op.less(hw, m))), count(op.not(op.equal(op.mod(hw, m), g.scalar('int64', 0)))));
-      const items = op.add(op.shapeOf(gridThw, 0, 1), op.reshape(bad, [1])); // [1] = I + bad
-      return op.reshapeDynamic(gridThw, op.concat([items, g.int64s([3])], 0), gridThw.shape);
+      const offBy = op.reshape(bad, [1]); // [1]
+      const target = op.add(op.concat([op.shapeOf(gridThw, 0, 1), g.int64s([3])], 0), op.concat([offBy, offBy], 0)); // [I + bad, 3 + bad]
+      return op.reshapeDynamic(gridThw, target, gridThw.shape);
     });
     const pixels = g.scope('pixel_rows_must_equal_sum_of_t_h_w', () => {
       const column = (i: number): Value => op.slice(grid, 1, i, i + 1); // [I, 1]
       const rowsNeeded = op.reduceSum(op.mul(op.mul(column(0), column(1)), column(2)), [0, 1]); // [] Σ t·h·w
-      return op.reshapeDynamic(pixelValues, op.concat([op.unsqueeze(rowsNeeded, [0]), g.int64s([config.patchDim])], 0), pixelValues.shape);
+      const needed = op.unsqueeze(rowsNeeded, [0]); // [1] Σ
+      const excess = op.sub(needed, op.shapeOf(pixelValues, 0, 1)); // [1] Σ − N
+      // [Σ, patchDim + Σ − N] holds N·patchDim elements only when Σ = N.
+      const target = op.concat([needed, op.add(g.int64s([config.patchDim]), excess)], 0);
+      return op.reshapeDynamic(pixelValues, target, pixelValues.shape);
     });
     return { grid, pixels };
   });

@@ -34,11 +34,12 @@ export function visionTower(g: Graph, config: VisionConfig, pixelValues: Value, 
   const deepstack: Value[] = [];
   for (let i = 0; i < config.depth; i++) {
     x = g.scope('blocks', () => g.scope(i, () => visionBlock(g, config, x, layout, attention)));
+    // Upstream appends deepstack features in block order; merger j belongs to the j-th listed index.
     const tap = config.deepstackVisualIndexes.indexOf(i);
-    if (tap >= 0) deepstack[tap] = g.scope('deepstack_merger_list', () => g.scope(tap, () => patchMerger(g, config, x, 'postshuffle')));
+    if (tap >= 0) deepstack.push(g.scope('deepstack_merger_list', () => g.scope(tap, () => patchMerger(g, config, x, 'postshuffle'))));
   }
   const merged = g.scope('merger', () => patchMerger(g, config, x, 'preshuffle'));
-  return { merged, deepstack: config.deepstackVisualIndexes.map((_, j) => deepstack[j]!) };
+  return { merged, deepstack };
 }
 
 /** Conv3d with kernel = stride = (Tp, P, P) is one matmul per patch row (spec §2.3). */

@@ -110,6 +110,11 @@ export class Graph {
     return this.root.scopes.join('.');
   }
 
+  /** Claims a unique node name now, for ops that name their body graphs before the node exists. */
+  reserveNodeName(opType: string): string {
+    return this.uniqueNodeName(opType);
+  }
+
   private uniqueNodeName(opType: string): string {
     const base = [...this.root.scopes, opType].join('/');
     const n = this.root.nodeNames.get(base) ?? 0;
@@ -191,9 +196,11 @@ export class Graph {
       outputs: readonly { dtype: DataType; shape: Shape; name?: string }[];
       attributes?: Record<string, AttributeValue | undefined>;
       domain?: string;
+      /** A name from `reserveNodeName` (default: a fresh one from the scope). */
+      name?: string;
     },
   ): Value[] {
-    const name = this.uniqueNodeName(opType);
+    const name = spec.name ?? this.uniqueNodeName(opType);
     const outputs = spec.outputs.map((o, i) => new Value(this, this.claimName(o.name ?? (spec.outputs.length === 1 ? name : `${name}:${i}`)), o.dtype, o.shape));
     const attributes = new Map<string, AttributeValue>();
     for (const [k, v] of Object.entries(spec.attributes ?? {})) if (v !== undefined) attributes.set(k, v);

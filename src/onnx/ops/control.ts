@@ -18,7 +18,7 @@ export function loop(
   body: (iteration: Value, carried: readonly Value[]) => readonly Value[],
 ): Value[] {
   expectDType('Loop', tripCount, ['int64']);
-  const name = graph.pendingNodeName('Loop');
+  const name = graph.reserveNodeName('Loop');
   const sub = graph.subgraph(`${name}/body`);
   const iteration = sub.input(`${name}/iteration`, 'int64', []);
   const condIn = sub.input(`${name}/cond_in`, 'bool', []);
@@ -39,5 +39,6 @@ export function loop(
   return graph.node('Loop', [tripCount, keepGoing, ...carried], {
     outputs: carried.map((c, i) => ({ dtype: c.dtype, shape: resultShapes[i] ?? c.shape })),
     attributes: { body: sub },
+    name,
   });
 }
