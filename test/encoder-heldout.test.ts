@@ -16,13 +16,15 @@ import test from 'ava';
 import { join } from 'node:path';
 import { bucket, exportModel } from '../graphs/qwen3-vl/index.js';
 import { planRuns } from '../graphs/qwen3-vl/buckets.js';
-import { EncoderRuntime } from '../graphs/qwen3-vl/runtime.js';
+import { EncoderRuntime, type EncoderRuntimeOptions } from '../graphs/qwen3-vl/runtime.js';
+import { nativeAvailable } from '../src/runtime/native.js';
 import { referenceConfig, referenceForward, type GridRow } from './reference/qwen3vl.js';
 import { deepstackBlocks, tempDir } from './helpers/files.js';
 import { assertClose } from './helpers/numeric.js';
 import { configJson, randomInputs, writeCheckpoint, type VisionSpec } from './helpers/random.js';
 
 const ATOL = 1e-4;
+const NATIVE = nativeAvailable();
 
 const CASES: Readonly<Record<string, VisionSpec>> = {
   head72: { depth: 2, hidden_size: 144, intermediate_size: 96, num_heads: 2, out_hidden_size: 48, num_position_embeddings: 256, deepstack_visual_indexes: [1], hidden_act: 'gelu_pytorch_tanh' },
@@ -67,8 +69,12 @@ for (const [name, spec] of Object.entries(CASES)) {
 
     const pkg = join(dir, 'pkg');
     await exportModel({ model, out: pkg, maxPatches: BUCKETS });
-    for (const graphs of ['dynamic', 'buckets'] as const) {
-      const runtime = await EncoderRuntime.open(pkg, { graphs, threads: 1 });
+    // The native addon (ORT C API, IO binding) runs the padded buckets on the CPU EP too.
+    const modes: EncoderRuntimeOptions[] = [{ graphs: 'dynamic' }, { graphs: 'buckets' }, ...(NATIVE.ok ? [{ graphs: 'buckets', backend: 'native' } as const] : [])];
+    if (!NATIVE.ok) t.log(`native backend not checked: ${NATIVE.reason}`);
+    for (const mode of modes) {
+      const graphs = mode.backend === 'native' ? 'native buckets' : mode.graphs;
+      const runtime = await EncoderRuntime.open(pkg, { ...mode, threads: 1 });
       try {
         const got = await runtime.run(pixelValues, gridThw);
         t.deepEqual(got.imageEmbeds.shape, [tokens, spec.out_hidden_size], `${graphs}: image_embeds shape`);
@@ -82,12 +88,8 @@ for (const [name, spec] of Object.entries(CASES)) {
   });
 }
 
-// BUG (graphs/qwen3-vl/vision.ts, visionTower): deepstack outputs are emitted in the order of
-// `deepstack_visual_indexes` (merger j at position j), while upstream `Qwen3VLVisionModel.forward`
-// appends each merger's output as its block is reached, i.e. in block order. The two agree for the
-// sorted lists of every released checkpoint; parseConfig accepts unsorted lists, for which
-// deepstack_embeds[j] no longer feeds LM layer j as upstream's list would. (Either sort on output
-// or reject unsorted indexes in parseConfig.)
+// Upstream `Qwen3VLVisionModel.forward` appends each deepstack merger's output as its block is
+// reached, i.e. in block order, whatever the order of `deepstack_visual_indexes`.
 test('unsorted deepstack_visual_indexes [2, 0, 1]: deepstack_embeds come in block order, as upstream returns them', async (t) => {
   const spec: VisionSpec = { ...CASES.head24!, deepstack_visual_indexes: [2, 0, 1] };
   const dir = await tempDir(t);
