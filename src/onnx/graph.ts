@@ -3,6 +3,7 @@
 
 import { graphBuild } from '../errors.js';
 import { BYTES_PER_ELEMENT, type DataType } from '../tensor.js';
+import { f32ToBf16, f32ToF16 } from '../weights/dtype.js';
 import { formatDims, type Dim, type Shape } from './dims.js';
 
 export type { Dim, Shape } from './dims.js';
@@ -294,41 +295,8 @@ export function encodeValues(dtype: DataType, values: ArrayLike<number> | ArrayL
       break;
     case 'float16':
     case 'bfloat16':
-      array = Uint16Array.from(asNumbers().map(dtype === 'float16' ? float32ToFloat16Bits : float32ToBfloat16Bits));
+      array = (dtype === 'float16' ? f32ToF16 : f32ToBf16)(Float32Array.from(asNumbers()));
       break;
   }
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-function float32ToBfloat16Bits(value: number): number {
-  f32[0] = value;
-  const bits = u32[0]!;
-  if ((bits & 0x7fffffff) > 0x7f800000) return 0x7fc0; // NaN
-  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-function float32ToFloat16Bits(value: number): number {
-  f32[0] = value;
-  const x = u32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const absBits = x & 0x7fffffff;
-  if (absBits >= 0x7f800000) return sign | (absBits > 0x7f800000 ? 0x7e00 : 0x7c00);
-  const abs = Math.abs(f32[0]!);
-  if (abs >= 65520) return sign | 0x7c00;
-  if (abs < 2 ** -24 / 2) return sign;
-  // Round to nearest even at the half's resolution for this magnitude.
-  const exp = Math.max(Math.floor(Math.log2(abs)), -14);
-  const step = 2 ** (exp - 10);
-  let q = abs / step;
-  const fl = Math.floor(q);
-  const rem = q - fl;
-  q = rem > 0.5 || (rem === 0.5 && fl % 2 === 1) ? fl + 1 : fl;
-  const rounded = q * step;
-  if (rounded < 2 ** -14) return sign | Math.round(rounded / 2 ** -24);
-  const e = Math.floor(Math.log2(rounded));
-  const mant = Math.round((rounded / 2 ** e - 1) * 1024);
-  return sign | ((e + 15) << 10) | mant;
 }
