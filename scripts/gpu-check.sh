@@ -53,5 +53,11 @@ for a in "$@"; do [ "$a" = "--device" ] && device_given=1; done
 
 timeout "${GPU_CHECK_TIMEOUT_S:-280}" node dist/scripts/gpu-check.js --out "$OUT" "${args[@]}"
 rc=$?
+
+# PyTorch eager of the upstream module on the same card (skips itself without transformers/CUDA).
+if [ "$device_given" = 0 ] || printf '%s\n' "$@" | grep -qx cuda; then
+  echo "== PyTorch eager baseline (transformers Qwen3VLVisionModel, 2B shape)"
+  timeout "${TORCH_CHECK_TIMEOUT_S:-150}" python3 scripts/gpu-check-torch.py "${TORCH_SIZES:-224,448,1024,2048}" | tee "$OUT/torch-baseline.json"
+fi
 echo "== exit $rc (0 passed, 1 a check failed, 2 cannot start, 3 CUDA unusable, 124 timed out)"
 exit "$rc"
