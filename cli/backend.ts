@@ -1,7 +1,7 @@
 // --backend/--device/--device-id/--no-cuda-graph/--threads, shared by run, bench and encode.
 
 import type { BackendOptions } from '../src/runtime/backend.js';
-import { choice, flag, int, type OptionSpec, type ParsedArgs } from './args.js';
+import { choice, flag, int, str, type OptionSpec, type ParsedArgs } from './args.js';
 
 export const BACKEND_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   backend: { type: 'string', value: 'ort-node|native', description: 'onnxruntime-node (CPU, default) or the native addon (IO binding; CUDA graphs on --device cuda)' },
@@ -9,6 +9,7 @@ export const BACKEND_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'device-id': { type: 'string', value: '<n>', description: 'CUDA device ordinal (default 0)' },
   'no-cuda-graph': { type: 'boolean', description: 'on CUDA, run eagerly instead of capturing a CUDA graph per bucket' },
   threads: { type: 'string', value: '<n>', description: 'intra-op threads (default: all cores)' },
+  profile: { type: 'string', value: '<prefix>', description: 'write an ONNX Runtime profile (JSON trace) per session, named <prefix>_<date>.json' },
 };
 
 export function backendOptions(args: ParsedArgs): BackendOptions {
@@ -16,7 +17,9 @@ export function backendOptions(args: ParsedArgs): BackendOptions {
   const device = choice(args, 'device', ['cpu', 'cuda'] as const);
   const deviceId = int(args, 'device-id', 0);
   const threads = int(args, 'threads', 1);
+  const profilePrefix = str(args, 'profile');
   return {
+    ...(profilePrefix ? { profilePrefix } : {}),
     ...(backend ? { backend } : {}),
     ...(device ? { device } : {}),
     ...(deviceId !== undefined ? { deviceId } : {}),

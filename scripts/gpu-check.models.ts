@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 
 import type { NativeBindingSpec, NativeTensorData } from '../src/runtime/native.js';
+import { uniformFloats } from '../src/random.js';
 import { numel } from '../src/tensor.js';
 import { f32ToF16 } from '../src/weights/dtype.js';
 
@@ -102,16 +103,7 @@ async function writeModel(path: string, graph: onnxProto.onnx.IGraphProto): Prom
 
 /** Deterministic values in [-1, 1) (mulberry32), so tests and checks are reproducible. */
 export function seededFloats(length: number, seed: number): Float32Array {
-  const out = new Float32Array(length);
-  let a = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
+  return uniformFloats(length, seed);
 }
 
 export interface AffineModel {

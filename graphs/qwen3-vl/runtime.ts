@@ -28,11 +28,12 @@ export interface EncoderRuntimeOptions extends BackendOptions {
 
 interface BucketGraph extends Bucket {
   readonly path: string;
-  runner?: Runner;
+  /** Opened on first use; a promise so concurrent first requests share one session. */
+  runner?: Promise<Runner>;
 }
 
 export class EncoderRuntime {
-  private dynamicRunner: Runner | undefined;
+  private dynamicRunner: Promise<Runner> | undefined;
 
   private constructor(
     private readonly dynamicPath: string | undefined,
@@ -66,8 +67,8 @@ export class EncoderRuntime {
     const patchDim = Number(pixels.shape[1]);
     const [maxPatches, maxItems] = [pixels.shape[0], grid.shape[0]];
     const padded = typeof maxPatches === 'number' && typeof maxItems === 'number';
-    const rt = new EncoderRuntime(padded ? undefined : model, padded ? [{ maxPatches, maxItems, path: model, runner }] : [], patchDim, 4, settings);
-    if (!padded) rt.dynamicRunner = runner;
+    const rt = new EncoderRuntime(padded ? undefined : model, padded ? [{ maxPatches, maxItems, path: model, runner: Promise.resolve(runner) }] : [], patchDim, 4, settings);
+    if (!padded) rt.dynamicRunner = Promise.resolve(runner);
     return rt;
   }
 
@@ -89,9 +90,9 @@ export class EncoderRuntime {
       return this.runDynamic(hostTensor('float32', [unit.rows, this.patchDim], rows), hostTensor('int64', [1, 3], BigInt64Array.from(unit.grid.map(BigInt))));
     }
     const graph = this.buckets.find((b) => b.maxPatches === plan.bucket.maxPatches && b.maxItems === plan.bucket.maxItems)!;
-    graph.runner ??= await this.create(graph.path);
+    graph.runner ??= this.create(graph.path);
     const { pixels: padded, grid } = padInputs(pixels, this.patchDim, plan.units, graph);
-    const out = await graph.runner.run({ [IO.pixelValues]: padded, [IO.gridThw]: grid });
+    const out = await (await graph.runner).run({ [IO.pixelValues]: padded, [IO.gridThw]: grid });
     const tokens = Number((out[PADDED_IO.tokenCount]?.data as BigInt64Array | undefined)?.[0] ?? -1);
     const expected = plan.units.reduce((s, u) => s + u.rows, 0) / this.mergeUnit;
     if (tokens !== expected) throw runtimeError(`bucket ${graph.maxPatches} reported ${tokens} tokens, expected ${expected}`);
@@ -99,8 +100,8 @@ export class EncoderRuntime {
   }
 
   private async runDynamic(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
-    this.dynamicRunner ??= await this.create(this.dynamicPath!);
-    return encoderOutputs(await this.dynamicRunner.run({ [IO.pixelValues]: pixelValues, [IO.gridThw]: gridThw }));
+    this.dynamicRunner ??= this.create(this.dynamicPath!);
+    return encoderOutputs(await (await this.dynamicRunner).run({ [IO.pixelValues]: pixelValues, [IO.gridThw]: gridThw }));
   }
 
   private create(path: string): Promise<Runner> {
@@ -113,9 +114,10 @@ export class EncoderRuntime {
    */
   async warmup(times = 3): Promise<void> {
     for (const graph of this.buckets) {
-      graph.runner ??= await this.create(graph.path);
+      graph.runner ??= this.create(graph.path);
+      const runner = await graph.runner;
       const { pixels, grid } = padInputs(new Float32Array(0), this.patchDim, [], graph);
-      for (let i = 0; i < times; i++) await graph.runner.run({ [IO.pixelValues]: pixels, [IO.gridThw]: grid });
+      for (let i = 0; i < times; i++) await runner.run({ [IO.pixelValues]: pixels, [IO.gridThw]: grid });
     }
   }
 
@@ -125,8 +127,8 @@ export class EncoderRuntime {
   }
 
   async close(): Promise<void> {
-    await this.dynamicRunner?.close();
-    for (const b of this.buckets) await b.runner?.close();
+    const opened = [this.dynamicRunner, ...this.buckets.map((b) => b.runner)];
+    for (const runner of opened) await (await runner?.catch(() => undefined))?.close(); // a failed open has nothing to close
   }
 }
 

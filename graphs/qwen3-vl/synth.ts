@@ -7,6 +7,7 @@
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidArgument } from '../../src/errors.js';
+import { mulberry32 } from '../../src/random.js';
 import { numel } from '../../src/tensor.js';
 import { f32ToBf16 } from '../../src/weights/dtype.js';
 import { writeSafetensorsStream, type SafetensorsSpec } from '../../src/weights/safetensors.js';
@@ -163,18 +164,6 @@ function randomTensor(name: string, n: number, seed: number): Float32Array {
   const values = new Float32Array(n);
   for (let i = 0; i < n; i++) values[i] = center + amplitude * (2 * next() - 1);
   return values;
-}
-
-/** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a over the name's UTF-16 code units. */

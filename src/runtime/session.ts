@@ -32,6 +32,7 @@ export class Session {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly path: string,
+    private readonly profiling: boolean,
   ) {}
 
   static async load(path: string, options: SessionOptions = {}): Promise<Session> {
@@ -46,7 +47,7 @@ export class Session {
       ...(options.config ? { extra: options.config } : {}),
     };
     try {
-      return new Session(await ort.InferenceSession.create(path, sessionOptions), path);
+      return new Session(await ort.InferenceSession.create(path, sessionOptions), path, options.profilePrefix !== undefined);
     } catch (error) {
       throw runtimeError(`ONNX Runtime could not load ${path}`, error);
     }
@@ -90,15 +91,11 @@ export class Session {
     return out;
   }
 
-  /** Ends the profile (returns its file) if profiling was on. */
-  endProfiling(): void {
-    this.session.endProfiling();
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
+    if (this.profiling) this.session.endProfiling(); // writes <profilePrefix>_<date>.json
     await this.session.release();
   }
 }
