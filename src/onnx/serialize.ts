@@ -163,22 +163,15 @@ async function writeModel(builder: GraphBuilder, options: ModelOptions, external
   // Only learned weights go external; the graph's own constants stay inline.
   const inits = builder.initializers;
   const stays = (init: InitializerSpec): boolean => !external || init.kind === 'constant' || byteLength(init) <= INLINE_MAX_BYTES;
-  const placed: { spec: InitializerSpec; prefix: Uint8Array; size: number }[] = [];
-  const graphBody = onnx.GraphProto.encode(graphProto(builder, false)).finish();
-  let graphLength = graphBody.byteLength;
-  const entryLengths: number[] = [];
-  for (const init of inits) {
-    if (stays(init)) {
-      const prefix = onnx.TensorProto.encode(tensorHeader(init)).finish();
-      const len = byteLength(init);
-      const size = prefix.byteLength + (len > 0 ? 1 + varintLength(len) + len : 0);
-      placed.push({ spec: init, prefix, size });
-      entryLengths.push(size);
-    } else {
-      placed.push({ spec: init, prefix: new Uint8Array(), size: -1 });
-      entryLengths.push(-1);
-    }
-  }
+  const graphBody = onnx.GraphProto.encode(graphProto(builder)).finish();
+  // Each initializer's encoding: `prefix` (its TensorProto without payload) and its total `size`
+  // (prefix + raw_data field, or -1 until an external reference is placed).
+  const placed = inits.map((spec) => {
+    if (!stays(spec)) return { spec, prefix: new Uint8Array(), size: -1 };
+    const prefix = onnx.TensorProto.encode(tensorHeader(spec)).finish();
+    const len = byteLength(spec);
+    return { spec, prefix, size: prefix.byteLength + (len > 0 ? 1 + varintLength(len) + len : 0) };
+  });
   // External references need the offset before the graph length is known: place them first.
   if (external) {
     for (const [i, p] of placed.entries()) {
@@ -201,10 +194,9 @@ async function writeModel(builder: GraphBuilder, options: ModelOptions, external
       ];
       const prefix = onnx.TensorProto.encode(ref).finish();
       placed[i] = { spec: p.spec, prefix, size: prefix.byteLength };
-      entryLengths[i] = prefix.byteLength;
     }
   }
-  for (const size of entryLengths) graphLength += 1 + varintLength(size) + size;
+  const graphLength = placed.reduce((sum, p) => sum + 1 + varintLength(p.size) + p.size, graphBody.byteLength);
   if (head.byteLength + graphLength > PROTOBUF_LIMIT) {
     throw graphBuild('model', `serialized model would be ${head.byteLength + graphLength} bytes, over protobuf's 2 GB limit; save it with external data`);
   }
@@ -246,10 +238,10 @@ function varint(value: number): number[] {
 }
 const varintLength = (value: number): number => varint(value).length;
 
-// ---- graph → GraphProto (without initializers, which are streamed) ----------------------
+// ---- graph → GraphProto ------------------------------------------------------------------
 
-export function graphProto(graph: Graph, withInitializers: boolean): onnxProto.onnx.GraphProto {
-  if (withInitializers) throw graphBuild(graph.name, 'initializers are streamed by writeModel');
+/** A graph's nodes, inputs and outputs (the root's initializers are streamed by writeModel; bodies have none). */
+export function graphProto(graph: Graph): onnxProto.onnx.GraphProto {
   return onnx.GraphProto.create({
     name: graph.name,
     node: graph.nodes.map((n) =>
@@ -293,10 +285,5 @@ function attributeProto(name: string, value: AttributeValue): onnxProto.onnx.Att
     const { dtype, dims, bytes } = value.tensor;
     return onnx.AttributeProto.create({ name, type: T.TENSOR, t: { dims, dataType: onnxTypeCode(dtype), rawData: bytes } });
   }
-  return onnx.AttributeProto.create({ name, type: T.GRAPH, g: subgraphProto(value) });
-}
-
-/** A body graph: nodes, inputs and outputs (its constants live in the root's initializers). */
-function subgraphProto(graph: Graph): onnxProto.onnx.GraphProto {
-  return graphProto(graph, false);
+  return onnx.AttributeProto.create({ name, type: T.GRAPH, g: graphProto(value) });
 }
