@@ -54,7 +54,7 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
   if (!help) {
     for (const [name, o] of Object.entries(command.options)) {
       if (o.required && parsed.values[name] === undefined) {
-        throw invalidArgument(`--${name}`, o.value ?? 'a value', 'nothing', `See vitgraph ${command.name} --help`);
+        throw invalidArgument(`--${name}`, o.value ?? 'a value', undefined, `See vitgraph ${command.name} --help`);
       }
     }
   }
@@ -87,7 +87,7 @@ export const str = (args: ParsedArgs, name: string): string | undefined => {
 
 export const requiredStr = (args: ParsedArgs, name: string): string => {
   const v = str(args, name);
-  if (v === undefined) throw invalidArgument(`--${name}`, 'a value', 'nothing');
+  if (v === undefined) throw invalidArgument(`--${name}`, 'a value', undefined);
   return v;
 };
 
@@ -120,6 +120,6 @@ export function choice<T extends string>(args: ParsedArgs, name: string, choices
 
 export function positional(args: ParsedArgs, index: number, what: string): string {
   const v = args.positionals[index];
-  if (v === undefined) throw invalidArgument(what, 'a value', 'nothing');
+  if (v === undefined) throw invalidArgument(what, 'a value', undefined);
   return v;
 }

@@ -62,6 +62,7 @@ function sentence(message: string, hint?: string): string {
 }
 
 function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
   if (typeof value === 'string') return JSON.stringify(value);
   if (Array.isArray(value)) return formatShape(value as (number | string)[]);
   return String(value);

@@ -147,7 +147,7 @@ test('failures: unknown command, missing option, unknown option → non-zero, on
   t.is(unknown.code, 2);
   t.deepEqual(lines(unknown.stderr), [`vitgraph: unknown command "frobnicate"; commands: ${COMMANDS.map((c) => c.name).join(', ')}`]);
   t.is(missing.code, 1);
-  t.deepEqual(lines(missing.stderr), ['vitgraph run: --inputs: expected <in.safetensors>, got "nothing". See vitgraph run --help']);
+  t.deepEqual(lines(missing.stderr), ['vitgraph run: --inputs: expected <in.safetensors>, got nothing. See vitgraph run --help']);
   t.is(debug.code, 1);
   t.regex(debug.stderr, /^VitgraphError: --inputs: expected/);
   t.regex(debug.stderr, /\n\s+at parseCommandArgs /, 'a stack trace with --debug');

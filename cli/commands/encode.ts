@@ -11,7 +11,7 @@ import { byteProgress, countProgress } from '../progress.js';
 export function visualInputs(args: ParsedArgs): EncodeInput[] {
   const videos = (args.values.video as string[] | undefined) ?? [];
   const inputs: EncodeInput[] = [...args.positionals, ...videos.map((list) => ({ frames: list.split(',').filter(Boolean) }))];
-  if (inputs.length === 0) throw invalidArgument('inputs', 'at least one image path or --video frame list', 'none', 'See --help');
+  if (inputs.length === 0) throw invalidArgument('inputs', 'at least one image path or --video frame list', undefined, 'See --help');
   return inputs;
 }
 

@@ -38,7 +38,7 @@ export function unitsOf(grid: readonly GridRow[]): Unit[] {
  * identical); a single frame group larger than every bucket goes to the dynamic graph or fails.
  */
 export function planRuns(grid: readonly GridRow[], buckets: readonly Bucket[], options: PlanOptions = {}): Plan[] {
-  if (buckets.length === 0) throw invalidArgument('buckets', 'at least one padded bucket', 'none');
+  if (buckets.length === 0) throw invalidArgument('buckets', 'at least one padded bucket', undefined);
   const largest = Math.max(...buckets.map((b) => b.maxPatches));
   const units = unitsOf(grid).flatMap((item): Unit[] => {
     const [t, h, w] = item.grid;
@@ -111,7 +111,7 @@ export function sliceTokens(out: EncoderOutputs, tokens: number): EncoderOutputs
 /** Concatenates runs' outputs along the token axis (in run order). */
 export function concatTokens(parts: readonly EncoderOutputs[]): EncoderOutputs {
   const first = parts[0];
-  if (!first) throw invalidArgument('outputs', 'at least one run', 'none');
+  if (!first) throw invalidArgument('outputs', 'at least one run', undefined);
   if (parts.length === 1) return first;
   const width = first.imageEmbeds.shape[1]!;
   const k = first.deepstackEmbeds.shape[0]!;

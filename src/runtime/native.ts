@@ -588,7 +588,7 @@ class NativeRunner implements Runner {
     const data: Record<string, NativeTensorData> = {};
     for (const { name } of this.#session.inputs) {
       const t = feeds[name];
-      if (!t) throw invalidArgument(`input "${name}"`, 'a tensor', 'nothing', `Graph inputs: ${this.#session.inputNames.join(', ')}`);
+      if (!t) throw invalidArgument(`input "${name}"`, 'a tensor', undefined, `Graph inputs: ${this.#session.inputNames.join(', ')}`);
       inputs[name] = { dtype: t.dtype, shape: t.shape };
       data[name] = t.data;
     }
@@ -670,7 +670,7 @@ function checkPorts(
     const missing = model.filter((v) => !(v.name in ports)).map((v) => v.name);
     if (missing.length > 0) throw invalidArgument(`binding ${kind}s`, `every model ${kind}`, `no spec for ${missing.join(', ')}`);
   } else if (names.length === 0) {
-    throw invalidArgument(`binding ${kind}s`, `at least one of ${[...known.keys()].join(', ')}`, 'none');
+    throw invalidArgument(`binding ${kind}s`, `at least one of ${[...known.keys()].join(', ')}`, undefined);
   }
   return names.map((name) => {
     const info = known.get(name)!;

@@ -76,7 +76,7 @@ export class Session {
     const inputs: Record<string, ort.Tensor> = {};
     for (const info of this.inputs) {
       const t = feeds[info.name];
-      if (!t) throw invalidArgument(`input "${info.name}"`, `a ${info.dtype} tensor of shape [${info.shape.join(', ')}]`, 'nothing', `Graph inputs: ${this.inputs.map((i) => i.name).join(', ')}`);
+      if (!t) throw invalidArgument(`input "${info.name}"`, `a ${info.dtype} tensor of shape [${info.shape.join(', ')}]`, undefined, `Graph inputs: ${this.inputs.map((i) => i.name).join(', ')}`);
       checkSignature(info, t);
       inputs[info.name] = toOrt(t);
     }
