@@ -3,7 +3,8 @@
 
 import { EncoderRuntime } from '../graphs/qwen3-vl/runtime.js';
 import { uniformFloats } from '../src/random.js';
-import { hostTensor } from '../src/tensor.js';
+import { Session } from '../src/runtime/session.js';
+import { hostTensor, type HostTensor } from '../src/tensor.js';
 
 export interface WorkerCase {
   model: string;
@@ -12,6 +13,8 @@ export interface WorkerCase {
   warmup: number;
   threads: number;
   graphs?: 'dynamic' | 'buckets';
+  /** A graph with pixel_values as its only input (the traced baseline), run as a plain session. */
+  pixelsOnly?: boolean;
 }
 
 export interface WorkerResult {
@@ -20,13 +23,19 @@ export interface WorkerResult {
   peak_rss_bytes: number;
 }
 
+/** The traced baseline takes pixel_values only (its grid is baked in). */
+async function pixelsOnlyRunner(c: WorkerCase): Promise<{ run: (p: HostTensor, g: HostTensor) => Promise<unknown>; close: () => Promise<void> }> {
+  const session = await Session.load(c.model, { threads: c.threads });
+  return { run: (pixels) => session.run({ pixel_values: pixels }), close: () => session.close() };
+}
+
 async function main(): Promise<void> {
   const c = JSON.parse(process.argv[2]!) as WorkerCase;
   const start = performance.now();
-  const runtime = await EncoderRuntime.open(c.model, { threads: c.threads, ...(c.graphs ? { graphs: c.graphs } : {}) });
   const rows = c.grid.reduce((s, [t, h, w]) => s + t * h * w, 0);
-  const pixels = hostTensor('float32', [rows, runtime.patchDim], uniformFloats(rows * runtime.patchDim, 0x9e3779b9));
+  const pixels = hostTensor('float32', [rows, 1536], uniformFloats(rows * 1536, 0x9e3779b9));
   const grid = hostTensor('int64', [c.grid.length, 3], BigInt64Array.from(c.grid.flat().map(BigInt)));
+  const runtime = c.pixelsOnly ? await pixelsOnlyRunner(c) : await EncoderRuntime.open(c.model, { threads: c.threads, ...(c.graphs ? { graphs: c.graphs } : {}) });
   await runtime.run(pixels, grid); // first run also builds lazily created sessions
   const load = performance.now() - start;
   for (let i = 1; i < c.warmup; i++) await runtime.run(pixels, grid);

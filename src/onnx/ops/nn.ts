@@ -35,3 +35,25 @@ export function softmax(x: Value, axis = -1): Value {
   expectDType('Softmax', x, FLOATS);
   return x.graph.node('Softmax', [x], { outputs: [{ dtype: x.dtype, shape: x.shape }], attributes: { axis } })[0]!;
 }
+
+/**
+ * Conv-11 without padding or dilation: x [B, C, *spatial], w [M, C, *kernel], bias [M]
+ * → [B, M, *out] with out = ⌊(in − k)/stride⌋ + 1.
+ */
+export function conv(x: Value, w: Value, bias: Value | undefined, strides: readonly number[]): Value {
+  const op = 'Conv';
+  expectDType(op, x, FLOATS);
+  expectSameDType(op, x, w, ...(bias ? [bias] : []));
+  const spatial = x.rank - 2;
+  if (w.rank !== x.rank || strides.length !== spatial || w.dim(1) !== x.dim(1)) {
+    throw graphBuild(x.graph.pendingNodeName(op), `weight ${formatDims(w.shape)} and strides [${strides.join(', ')}] do not fit input ${formatDims(x.shape)}`);
+  }
+  const out = x.shape.slice(2).map((d, i) => {
+    const k = w.dim(i + 2) as number;
+    return typeof d === 'number' ? Math.floor((d - k) / strides[i]!) + 1 : `${d}_conv`;
+  });
+  return x.graph.node(op, [x, w, bias], {
+    outputs: [{ dtype: x.dtype, shape: [x.dim(0), w.dim(0), ...out] }],
+    attributes: { strides: [...strides], kernel_shape: w.shape.slice(2) as number[] },
+  })[0]!;
+}
