@@ -10,6 +10,8 @@ export { EncoderRuntime } from '../graphs/qwen3-vl/runtime.js';
 export { preprocess, smartResize, smartResizeVideo, resizeBicubic } from './image/index.js';
 export type { PreprocessOptions, Preprocessed, VisualItem } from './image/index.js';
 export { Session } from './runtime/session.js';
+export { nativeAvailable } from './runtime/native.js';
+export type { BackendOptions } from './runtime/backend.js';
 export { inspectModel } from './onnx/inspect.js';
 export { readSafetensors, writeSafetensors } from './weights/index.js';
 export { VitgraphError } from './errors.js';
