@@ -16,7 +16,7 @@ import { exportModel } from '../graphs/qwen3-vl/export.js';
 import { synthCheckpoint } from '../graphs/qwen3-vl/synth.js';
 import { openModelDirectory } from '../graphs/qwen3-vl/checkpoint.js';
 import { buildTorchLikeGraph } from './torch-like.js';
-import { summarizeTimes } from '../src/runtime/files.js';
+import { summarizeTimes, timeRuns } from '../src/runtime/files.js';
 import { Session } from '../src/runtime/session.js';
 import { GraphBuilder, op, saveModel } from '../src/onnx/index.js';
 import { hostTensor } from '../src/tensor.js';
@@ -111,15 +111,9 @@ async function sgemmCeiling(): Promise<number> {
   await saveModel(g, path, { opset: 21 });
   const session = await Session.load(path, { threads });
   const x = hostTensor('float32', [M, K], Float32Array.from({ length: M * K }, (_, i) => Math.cos(i)));
-  for (let i = 0; i < 3; i++) await session.run({ x });
-  const times: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const t0 = performance.now();
-    await session.run({ x });
-    times.push(performance.now() - t0);
-  }
+  const { median_ms } = await timeRuns(() => session.run({ x }), { runs: 20, warmup: 3 });
   await session.close();
-  return (2 * M * K * N) / (summarizeTimes(times).median_ms / 1000) / 1e9;
+  return (2 * M * K * N) / (median_ms / 1000) / 1e9;
 }
 
 async function main(): Promise<void> {

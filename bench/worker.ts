@@ -3,6 +3,7 @@
 
 import { EncoderRuntime } from '../graphs/qwen3-vl/runtime.js';
 import { uniformFloats } from '../src/random.js';
+import { timeRuns } from '../src/runtime/files.js';
 import { Session } from '../src/runtime/session.js';
 import { hostTensor, type HostTensor } from '../src/tensor.js';
 
@@ -38,16 +39,10 @@ async function main(): Promise<void> {
   const runtime = c.pixelsOnly ? await pixelsOnlyRunner(c) : await EncoderRuntime.open(c.model, { threads: c.threads, ...(c.graphs ? { graphs: c.graphs } : {}) });
   await runtime.run(pixels, grid); // first run also builds lazily created sessions
   const load = performance.now() - start;
-  for (let i = 1; i < c.warmup; i++) await runtime.run(pixels, grid);
   // runs = 0: the cold first run (session creation included) is the measurement.
-  const times: number[] = c.runs === 0 ? [load] : [];
-  for (let i = 0; i < c.runs; i++) {
-    const t0 = performance.now();
-    await runtime.run(pixels, grid);
-    times.push(performance.now() - t0);
-  }
+  const times = c.runs === 0 ? [load] : (await timeRuns(() => runtime.run(pixels, grid), { runs: c.runs, warmup: Math.max(c.warmup - 1, 0) })).times_ms;
   await runtime.close();
-  const result: WorkerResult = { times_ms: times, load_ms: load, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 };
+  const result: WorkerResult = { times_ms: [...times], load_ms: load, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -93,18 +93,8 @@ export class VisionEncoder {
   async encode(inputs: readonly EncodeInput[], options: PreprocessOptions = {}): Promise<EncodeResult> {
     if (inputs.length === 0) throw invalidArgument('inputs', 'at least one image, video or pixel set', 'an empty list');
     const start = performance.now();
-    const pieces = await this.prepare(inputs, { ...this.options, ...options });
-    const rows = pieces.reduce((s, p) => s + p.pixels.length / this.runtime.patchDim, 0);
-    const pixelValues = new Float32Array(rows * this.runtime.patchDim);
-    const grid: [number, number, number][] = [];
-    const kinds: EncodedItem['kind'][] = [];
-    let at = 0;
-    for (const p of pieces) {
-      pixelValues.set(p.pixels, at);
-      at += p.pixels.length;
-      grid.push(...p.grid);
-      kinds.push(...p.grid.map(() => p.kind));
-    }
+    const { pixelValues, grid, kinds } = await this.prepare(inputs, { ...this.options, ...options });
+    const rows = pixelValues.length / this.runtime.patchDim;
     const gridThw = hostTensor('int64', [grid.length, 3], BigInt64Array.from(grid.flat().map(BigInt)));
     const encodeStart = performance.now();
     const out = await this.runtime.run(hostTensor('float32', [rows, this.runtime.patchDim], pixelValues), gridThw);
@@ -112,18 +102,30 @@ export class VisionEncoder {
     return { items: splitItems(out, grid, kinds, this.runtime.mergeUnit), ...out, gridThw, ms: { preprocess: encodeStart - start, encode: done - encodeStart } };
   }
 
-  private async prepare(inputs: readonly EncodeInput[], options: PreprocessOptions): Promise<{ pixels: Float32Array; grid: [number, number, number][]; kind: EncodedItem['kind'] }[]> {
+  /** All inputs' pixel rows in order, with one grid row (and kind) per item. */
+  private async prepare(inputs: readonly EncodeInput[], options: PreprocessOptions): Promise<{ pixelValues: Float32Array; grid: [number, number, number][]; kinds: EncodedItem['kind'][] }> {
     const visual = inputs.filter((i): i is VisualItem => !isRawPixels(i));
     const pre = visual.length ? await preprocess(visual, options) : undefined;
+    if (pre && visual.length === inputs.length) {
+      // Images and videos only: preprocess already laid out every row in order; no copy.
+      return { pixelValues: pre.pixelValues, grid: pre.items.map((i) => i.gridThw), kinds: pre.items.map((i) => i.kind) };
+    }
     let row = 0;
     let next = 0;
-    return inputs.map((input) => {
+    const pieces = inputs.map((input): { pixels: Float32Array; grid: [number, number, number][]; kind: EncodedItem['kind'] } => {
       if (isRawPixels(input)) return { ...rawPieces(input, this.runtime.patchDim), kind: 'pixels' };
       const item = pre!.items[next++]!;
       const pixels = pre!.pixelValues.subarray(row * this.runtime.patchDim, (row + item.rows) * this.runtime.patchDim);
       row += item.rows;
       return { pixels, grid: [item.gridThw], kind: item.kind };
     });
+    const pixelValues = new Float32Array(pieces.reduce((n, p) => n + p.pixels.length, 0));
+    let at = 0;
+    for (const p of pieces) {
+      pixelValues.set(p.pixels, at);
+      at += p.pixels.length;
+    }
+    return { pixelValues, grid: pieces.flatMap((p) => p.grid), kinds: pieces.flatMap((p) => p.grid.map(() => p.kind)) };
   }
 
   async close(): Promise<void> {

@@ -4,12 +4,11 @@
 import { stat } from 'node:fs/promises';
 import { invalidArgument } from '../../src/errors.js';
 import { inspectModel } from '../../src/onnx/inspect.js';
-import { benchFile, runFile, summarizeTimes, type BenchResult } from '../../src/runtime/files.js';
+import { benchFile, runFile, timeRuns, type BenchResult } from '../../src/runtime/files.js';
 import type { HostTensor } from '../../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../../src/weights/index.js';
 import { IO } from './io.js';
 import { EncoderRuntime, type EncoderRuntimeOptions } from './runtime.js';
-import { encoderFeedCheck } from './index.js';
 
 export interface EncoderFileOptions extends EncoderRuntimeOptions {
   /** A .onnx file or a package directory. */
@@ -58,21 +57,11 @@ export async function runModelFile(options: EncoderFileOptions & { out: string }
 
 /** Times `runs` encoder calls after `warmup` (or plain session runs for other graphs). */
 export async function benchModelFile(options: EncoderFileOptions & { runs?: number; warmup?: number }): Promise<BenchResult> {
-  if (!(await isEncoderModel(options.model))) return benchFile({ ...options, checkFeeds: encoderFeedCheck });
-  const runs = options.runs ?? 10;
-  const warmup = options.warmup ?? 2;
-  if (!Number.isInteger(runs) || runs < 1) throw invalidArgument('--runs', 'an integer ≥ 1', runs);
+  if (!(await isEncoderModel(options.model))) return benchFile(options);
   const { pixelValues, gridThw } = await encoderInputs(options.inputs);
   const runtime = await EncoderRuntime.open(options.model, options);
   try {
-    for (let i = 0; i < warmup; i++) await runtime.run(pixelValues, gridThw);
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const start = performance.now();
-      await runtime.run(pixelValues, gridThw);
-      times.push(performance.now() - start);
-    }
-    return summarizeTimes(times, warmup);
+    return await timeRuns(() => runtime.run(pixelValues, gridThw), options);
   } finally {
     await runtime.close();
   }

@@ -4,14 +4,12 @@
 import { invalidArgument } from '../errors.js';
 import type { HostTensor } from '../tensor.js';
 import { readSafetensors, writeSafetensors } from '../weights/index.js';
-import { Session, type SessionOptions, type TensorInfo } from './session.js';
+import { Session, type SessionOptions } from './session.js';
 
 export interface FileRunOptions extends SessionOptions {
   model: string;
   /** safetensors whose same-named tensors feed the graph inputs (others are ignored). */
   inputs: string;
-  /** Model-specific check of the feeds before running (e.g. grid vs pixel rows). */
-  checkFeeds?: (inputs: readonly TensorInfo[], feeds: Record<string, HostTensor>) => void;
 }
 
 /** Graph-input feeds taken by name from `path`; a missing input is an error naming it. */
@@ -38,7 +36,6 @@ export async function runFile(options: FileRunOptions & { out: string }): Promis
   const session = await Session.load(options.model, options);
   try {
     const feeds = await loadFeeds(session, options.inputs);
-    options.checkFeeds?.(session.inputs, feeds);
     const start = performance.now();
     const outputs = await session.run(feeds);
     const ms = performance.now() - start;
@@ -60,27 +57,30 @@ export interface BenchResult {
 }
 
 /** Times `runs` session runs after `warmup` untimed ones, in this process. */
-export async function benchFile(options: FileRunOptions & { runs?: number; warmup?: number; onRun?: (i: number, ms: number) => void }): Promise<BenchResult> {
+export async function benchFile(options: FileRunOptions & { runs?: number; warmup?: number }): Promise<BenchResult> {
+  const session = await Session.load(options.model, options);
+  try {
+    const feeds = await loadFeeds(session, options.inputs);
+    return await timeRuns(() => session.run(feeds), options);
+  } finally {
+    await session.close();
+  }
+}
+
+/** Calls `run` `warmup` times untimed, then `runs` times timed (defaults 2 and 10). */
+export async function timeRuns(run: () => Promise<unknown>, options: { runs?: number; warmup?: number } = {}): Promise<BenchResult> {
   const runs = options.runs ?? 10;
   const warmup = options.warmup ?? 2;
   if (!Number.isInteger(runs) || runs < 1) throw invalidArgument('--runs', 'an integer ≥ 1', runs);
   if (!Number.isInteger(warmup) || warmup < 0) throw invalidArgument('--warmup', 'an integer ≥ 0', warmup);
-  const session = await Session.load(options.model, options);
-  try {
-    const feeds = await loadFeeds(session, options.inputs);
-    options.checkFeeds?.(session.inputs, feeds);
-    for (let i = 0; i < warmup; i++) await session.run(feeds);
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const start = performance.now();
-      await session.run(feeds);
-      times.push(performance.now() - start);
-      options.onRun?.(i, times[i]!);
-    }
-    return summarizeTimes(times, warmup);
-  } finally {
-    await session.close();
+  for (let i = 0; i < warmup; i++) await run();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await run();
+    times.push(performance.now() - start);
   }
+  return summarizeTimes(times, warmup);
 }
 
 export function summarizeTimes(times: readonly number[], warmup = 0): BenchResult {
