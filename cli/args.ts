@@ -48,7 +48,7 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
       ),
     });
   } catch (error) {
-    throw invalidArgument('options', 'known options', (error as Error).message.replace(/\.$/, ''), `See vitgraph ${command.name} --help`);
+    throw invalidArgument('options', 'known options', (error as Error).message.split('\n')[0]!.replace(/\.$/, ''), `See vitgraph ${command.name} --help`);
   }
   const help = parsed.values.help === true;
   if (!help) {
