@@ -11,10 +11,10 @@ import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { parseConfig } from '../graphs/qwen3-vl/config.js';
-import { exportModel } from '../graphs/qwen3-vl/export.js';
-import { synthCheckpoint } from '../graphs/qwen3-vl/synth.js';
-import { openModelDirectory } from '../graphs/qwen3-vl/checkpoint.js';
+import { parseConfig, type VisionConfig } from '../graphs/qwen3-vl/config.js';
+import { MODELS } from '../graphs/index.js';
+import { exportModel, synthCheckpoint } from '../index.js';
+import { openModelDirectory } from '../src/runtime/checkpoint.js';
 import { buildTorchLikeGraph } from './torch-like.js';
 import { summarizeTimes, timeRuns } from '../src/runtime/files.js';
 import { Session } from '../src/runtime/session.js';
@@ -134,8 +134,8 @@ async function main(): Promise<void> {
     const out = join(work, `2b-torch-like-${side}.onnx`);
     if (!(await exists(out))) {
       log(`building the traced-export baseline for ${side}² …`);
-      const ckpt = await openModelDirectory(join(work, 'ckpt-2b'));
-      await saveModel(buildTorchLikeGraph(ckpt.config, ckpt.checkpoint, side / 16, side / 16), out, { opset: 17, externalData: 'always' });
+      const ckpt = await openModelDirectory(MODELS, join(work, 'ckpt-2b'));
+      await saveModel(buildTorchLikeGraph(ckpt.config as VisionConfig, ckpt.checkpoint, side / 16, side / 16), out, { opset: 17, externalData: 'always' });
     }
     return { graph: 'baseline: traced-export-style graph (torch.onnx.export layout)', model: out, pixelsOnly: true };
   };

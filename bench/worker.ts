@@ -1,7 +1,7 @@
 // One benchmark case in its own process, so its peak RSS is its own: loads the model, runs
 // a synthetic request `warmup + runs` times, prints one JSON line.
 
-import { EncoderRuntime } from '../graphs/qwen3-vl/runtime.js';
+import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
 import { uniformFloats } from '../src/random.js';
 import { timeRuns } from '../src/runtime/files.js';
 import { Session } from '../src/runtime/session.js';

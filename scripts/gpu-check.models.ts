@@ -2,7 +2,7 @@
 //
 // The check is model-agnostic: a "case source" module hands it ONNX files plus one static shape set
 // (bucket) each, with inputs and, for golden cases, expected outputs. The encoder's source lives
-// next to its graphs (default module dist/graphs/qwen3-vl/check-cases.js, export `checkSource`);
+// next to its graphs (default module dist/scripts/gpu-check.cases.js, export `checkSource`);
 // `syntheticSource` below needs nothing but onnx-proto, so the check's harness runs anywhere.
 // The same tiny model writers serve test/native.test.ts.
 

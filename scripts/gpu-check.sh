@@ -12,7 +12,7 @@
 #   dist/                                   npm run build
 #   src/runtime/native/build/               npm run build:native   (gitignored: carry it explicitly)
 #   node_modules/{onnx-proto,protobufjs,@protobufjs,long}   (onnxruntime-node is not needed on CUDA)
-# plus whatever the case source module (dist/graphs/qwen3-vl/check-cases.js) imports.
+# plus whatever the case source module (dist/scripts/gpu-check.cases.js) imports.
 # Writes $OUT/gpu-check.json, $OUT/gpu-check.md and $OUT/gpu-check.log (OUT defaults to ./gpu-check-out).
 # Exit: 0 passed, 1 a check failed, 2 cannot start, 3 CUDA unusable, 124 timed out.
 set -uo pipefail

@@ -32,7 +32,7 @@ import type { DataType } from '../src/tensor.js';
 import { bf16ToF32, f16ToF32 } from '../src/weights/dtype.js';
 import { syntheticSource, type CheckCase, type CheckCaseEntry, type CheckCaseSource, type CheckDtype } from './gpu-check.models.js';
 
-export const DEFAULT_MODELS_MODULE = 'dist/graphs/qwen3-vl/check-cases.js';
+export const DEFAULT_MODELS_MODULE = 'dist/scripts/gpu-check.cases.js';
 const FALLBACK_KEY = 'session.disable_cpu_ep_fallback';
 const DEFAULT_SIZES: Readonly<Record<'cpu' | 'cuda', number[]>> = { cuda: [224, 448, 1024, 2048], cpu: [224, 448] };
 const GRAPH_WARMUP = 2; // ORT captures on the 3rd run of a gpu_graph_id

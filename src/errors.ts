@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'input_mismatch' // runtime inputs contradict each other (grid_thw vs pixel rows)
   | 'not_found' // a path or resource does not exist
   | 'unsupported' // valid request this build cannot serve (missing native backend, no GPU, ...)
+  | 'closed' // the encoder, runtime or session was closed before or during the call
   | 'runtime'; // ONNX Runtime or the native layer failed
 
 export class VitgraphError extends Error {

@@ -1,18 +1,30 @@
-// vitgraph's public API. This facade is the one place in src/ that reaches into graphs/: it
-// composes the Qwen3-VL model with the model-agnostic machinery (builder, weights, image,
-// runtime), none of which knows the model.
+// vitgraph's model-agnostic API: the graph builder, weights, image preprocessing, runtime,
+// packages, cache and VisionEncoder. It names no model: towers reach it as descriptors (src/model.ts),
+// and the package entry (index.ts at the root) joins it with the registry of graphs/.
 
-export { VisionEncoder, EMBEDDED_MODEL } from '../graphs/qwen3-vl/encoder.js';
-export type { EncodeInput, EncodeResult, EncodedItem, RawPixels, VisionEncoderOptions } from '../graphs/qwen3-vl/encoder.js';
-export { exportModel, openPackage, parseConfig, synthCheckpoint, IO, PADDED_IO } from '../graphs/qwen3-vl/index.js';
-export type { ExportOptions, ExportResult, Manifest, ModelPackage, VisionConfig } from '../graphs/qwen3-vl/index.js';
-export { EncoderRuntime } from '../graphs/qwen3-vl/runtime.js';
+export { VisionEncoder, EMBEDDED_MODEL } from './encoder.js';
+export type { EncodeInput, EncodeResult, EncodedItem, RawPixels, VisionEncoderOptions } from './encoder.js';
+export { ModelRegistry } from './model.js';
+export type { Bucket, ExportDType, GraphOptions, ModelDescriptor, OutputSpec, ProcessorJson, TowerConfig } from './model.js';
+export { exportModel, DEFAULT_BUCKETS, DEFAULT_OPSET } from './runtime/export.js';
+export type { ExportOptions, ExportResult } from './runtime/export.js';
+export { openPackage, MANIFEST } from './runtime/package.js';
+export type { Manifest, ModelPackage, OpenPackageOptions } from './runtime/package.js';
+export { cachedExport, cacheRoot, clearCache, listCache } from './runtime/cache.js';
+export type { CacheEntry, CacheOptions } from './runtime/cache.js';
+export { synthCheckpoint, synthPresets } from './runtime/synth.js';
+export type { SynthOptions } from './runtime/synth.js';
+export { EncoderRuntime } from './runtime/encoder-runtime.js';
+export type { EncoderOutputs, EncoderRuntimeOptions } from './runtime/encoder-runtime.js';
+export { INPUTS, TOKEN_COUNT } from './runtime/io.js';
+export type { EncoderIO } from './runtime/io.js';
 export { preprocess, smartResize, smartResizeVideo, resizeBicubic } from './image/index.js';
 export type { PreprocessOptions, Preprocessed, VisualItem } from './image/index.js';
 export { Session } from './runtime/session.js';
 export { nativeAvailable } from './runtime/native.js';
 export type { BackendOptions } from './runtime/backend.js';
 export { inspectModel } from './onnx/inspect.js';
+export { GraphBuilder, op } from './onnx/index.js';
 export { readSafetensors, writeSafetensors } from './weights/index.js';
 export { VitgraphError } from './errors.js';
 export type { ErrorCode } from './errors.js';

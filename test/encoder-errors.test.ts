@@ -10,8 +10,9 @@ import ort from 'onnxruntime-node';
 import { VitgraphError, type ErrorCode } from '../src/errors.js';
 import { hostTensor, type HostTensor } from '../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
-import { checkEncoderInputs, exportModel } from '../graphs/qwen3-vl/index.js';
-import { EncoderRuntime } from '../graphs/qwen3-vl/runtime.js';
+import { exportModel } from '../index.js';
+import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
+import { checkEncoderInputs } from '../src/runtime/inputs.js';
 import { loadGolden, tempDir, type Golden } from './helpers/files.js';
 import { runBin, runMain } from './helpers/cli.js';
 import { ortSession } from './helpers/onnx.js';
@@ -42,7 +43,7 @@ const pixels = (rows: number, width = 1536): HostTensor<'float32'> =>
 /** Bad calls: [label, pixel rows, grid, expected code, message fragment]. */
 const BAD: [string, () => HostTensor, () => HostTensor, ErrorCode, RegExp][] = [
   ['grid describes fewer rows than pixel_values has', () => pixels(176), () => grid([[1, 4, 6], [2, 8, 8]]), 'input_mismatch', /pixel_values has 176 rows but grid_thw describes 152 \(Σ t·h·w over 2 items\)/],
-  ['odd h', () => pixels(176), () => grid([[1, 3, 8], [2, 8, 8], [1, 6, 4]]), 'input_mismatch', /grid_thw row 0: expected t ≥ 1 and h, w positive multiples of 2, got \[1, 3, 8\]/],
+  ['odd h', () => pixels(176), () => grid([[1, 3, 8], [2, 8, 8], [1, 6, 4]]), 'input_mismatch', /grid_thw row 0: expected 1 ≤ t ≤ 1048576 and h, w multiples of 2 up to 1048576, got \[1, 3, 8\]/],
   ['odd w', () => pixels(176), () => grid([[1, 4, 6], [2, 8, 8], [1, 8, 3]]), 'input_mismatch', /grid_thw row 2: .*got \[1, 8, 3\]/],
   ['t = 0', () => pixels(152), () => grid([[0, 4, 6], [2, 8, 8], [1, 6, 4]]), 'input_mismatch', /grid_thw row 0: .*got \[0, 4, 6\]/],
   ['pixel_values 1535 wide', () => pixels(176, 1535), () => golden.gridThw, 'invalid_argument', /pixel_values: expected float32 \[N, 1536\], got "float32 \[176, 1535\]"/],
@@ -52,7 +53,7 @@ const BAD: [string, () => HostTensor, () => HostTensor, ErrorCode, RegExp][] = [
 
 for (const [label, px, g, code, message] of BAD) {
   test(`checkEncoderInputs and EncoderRuntime (dynamic and buckets) reject: ${label}`, async (t) => {
-    const direct = t.throws(() => checkEncoderInputs({ pixelValues: px(), gridThw: g() }, 1536), { instanceOf: VitgraphError });
+    const direct = t.throws(() => checkEncoderInputs({ pixelValues: px(), gridThw: g() }, 1536, 2), { instanceOf: VitgraphError });
     t.is(direct?.code, code);
     t.regex(direct?.message ?? '', message);
     for (const [model, graphs] of [[onnxPath, 'dynamic'], [pkg, 'buckets']] as const) {
@@ -69,9 +70,9 @@ for (const [label, px, g, code, message] of BAD) {
 }
 
 test('input_mismatch errors carry structured details', (t) => {
-  const rows = t.throws(() => checkEncoderInputs({ pixelValues: pixels(176), gridThw: grid([[1, 4, 6]]) }, 1536), { instanceOf: VitgraphError });
+  const rows = t.throws(() => checkEncoderInputs({ pixelValues: pixels(176), gridThw: grid([[1, 4, 6]]) }, 1536, 2), { instanceOf: VitgraphError });
   t.deepEqual(rows?.details, { rows: 176, expected: 24 });
-  const odd = t.throws(() => checkEncoderInputs({ pixelValues: pixels(24), gridThw: grid([[1, 4, 6], [1, 3, 2]]) }, 1536), { instanceOf: VitgraphError });
+  const odd = t.throws(() => checkEncoderInputs({ pixelValues: pixels(24), gridThw: grid([[1, 4, 6], [1, 3, 2]]) }, 1536, 2), { instanceOf: VitgraphError });
   t.deepEqual(odd?.details, { item: 1, row: [1, 3, 2] });
 });
 
@@ -100,7 +101,7 @@ test.serial('vitgraph run with an odd grid and with too-narrow pixels: exit 1 wi
   await writeSafetensors(narrow, { pixel_values: pixels(176, 1535), grid_thw: golden.gridThw });
   const a = await runMain(['run', '--onnx', onnxPath, '--inputs', odd, '--out', join(dir, 'x.safetensors')]);
   t.is(a.code, 1);
-  t.regex(a.stderr, /^vitgraph run: grid_thw row 0: expected t ≥ 1 and h, w positive multiples of 2, got \[1, 3, 8\]/);
+  t.regex(a.stderr, /^vitgraph run: grid_thw row 0: expected 1 ≤ t ≤ 1048576 and h, w multiples of 2 up to 1048576, got \[1, 3, 8\]/);
   const b = await runMain(['run', '--onnx', onnxPath, '--inputs', narrow, '--out', join(dir, 'x.safetensors')]);
   t.is(b.code, 1);
   t.regex(b.stderr, /^vitgraph run: pixel_values: expected float32 \[N, 1536\]/);
@@ -218,7 +219,7 @@ test('export: an existing output is refused without overwrite and replaced with 
   await writeFile(out, 'not a model');
   const error = await t.throwsAsync(exportModel({ model: golden.dir, out }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_argument');
-  t.regex(error?.message ?? '', /--out: expected a file that does not exist yet, got ".*encoder\.onnx"\. Choose another path or pass --force/);
+  t.regex(error?.message ?? '', /out: expected a file that does not exist yet, got ".*encoder\.onnx"\. Choose another path, or pass overwrite: true/);
   t.is(await readFile(out, 'utf8'), 'not a model', 'left untouched');
   await exportModel({ model: golden.dir, out, overwrite: true });
   t.not(await readFile(out, 'utf8').then((s) => s.slice(0, 11)), 'not a model');

@@ -4,8 +4,8 @@
 
 import test from 'ava';
 import { join } from 'node:path';
-import { exportModel, VitgraphError } from '../src/index.js';
-import { EncoderRuntime } from '../graphs/qwen3-vl/runtime.js';
+import { exportModel, VitgraphError } from '../index.js';
+import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
 import { inspectModel } from '../src/onnx/inspect.js';
 import { deepstackBlocks, loadGolden, tempDir } from './helpers/files.js';
 import { assertClose } from './helpers/numeric.js';
@@ -21,9 +21,9 @@ for (const name of ['tiny', 'tiny_single'] as const) {
       const runtime = await EncoderRuntime.open(pkg, { graphs, threads: 1 });
       try {
         const out = await runtime.run(golden.pixelValues, golden.gridThw);
-        const err = assertClose(t, `${graphs} image_embeds`, out.imageEmbeds.data, golden.expected.imageEmbeds, FP16_ATOL);
+        const err = assertClose(t, `${graphs} image_embeds`, out.image_embeds!.data, golden.expected.imageEmbeds, FP16_ATOL);
         t.true(err > 1e-5, 'fp16 really ran in reduced precision (error above fp32 level)');
-        deepstackBlocks(out.deepstackEmbeds.data, golden.expected.deepstack.length).forEach((block, j) =>
+        deepstackBlocks(out.deepstack_embeds!.data, golden.expected.deepstack.length).forEach((block, j) =>
           assertClose(t, `${graphs} deepstack_embeds[${j}]`, block, golden.expected.deepstack[j]!, FP16_ATOL),
         );
       } finally {

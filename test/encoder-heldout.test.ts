@@ -14,9 +14,9 @@
 
 import test from 'ava';
 import { join } from 'node:path';
-import { bucket, exportModel } from '../graphs/qwen3-vl/index.js';
-import { planRuns } from '../graphs/qwen3-vl/buckets.js';
-import { EncoderRuntime, type EncoderRuntimeOptions } from '../graphs/qwen3-vl/runtime.js';
+import { exportModel } from '../index.js';
+import { bucket, planRuns } from '../src/runtime/buckets.js';
+import { EncoderRuntime, type EncoderRuntimeOptions } from '../src/runtime/encoder-runtime.js';
 import { nativeAvailable } from '../src/runtime/native.js';
 import { referenceConfig, referenceForward, type GridRow } from './reference/qwen3vl.js';
 import { deepstackBlocks, tempDir } from './helpers/files.js';
@@ -77,10 +77,10 @@ for (const [name, spec] of Object.entries(CASES)) {
       const runtime = await EncoderRuntime.open(pkg, { ...mode, threads: 1 });
       try {
         const got = await runtime.run(pixelValues, gridThw);
-        t.deepEqual(got.imageEmbeds.shape, [tokens, spec.out_hidden_size], `${graphs}: image_embeds shape`);
-        t.deepEqual(got.deepstackEmbeds.shape, [k, tokens, spec.out_hidden_size], `${graphs}: deepstack_embeds shape`);
-        assertClose(t, `${graphs} image_embeds`, got.imageEmbeds.data, want.imageEmbeds, ATOL);
-        deepstackBlocks(got.deepstackEmbeds.data, k).forEach((block, j) => assertClose(t, `${graphs} deepstack_embeds[${j}]`, block, want.deepstack[j]!, ATOL));
+        t.deepEqual(got.image_embeds!.shape, [tokens, spec.out_hidden_size], `${graphs}: image_embeds shape`);
+        t.deepEqual(got.deepstack_embeds!.shape, [k, tokens, spec.out_hidden_size], `${graphs}: deepstack_embeds shape`);
+        assertClose(t, `${graphs} image_embeds`, got.image_embeds!.data, want.imageEmbeds, ATOL);
+        deepstackBlocks(got.deepstack_embeds!.data, k).forEach((block, j) => assertClose(t, `${graphs} deepstack_embeds[${j}]`, block, want.deepstack[j]!, ATOL));
       } finally {
         await runtime.close();
       }
@@ -103,7 +103,7 @@ test('unsorted deepstack_visual_indexes [2, 0, 1]: deepstack_embeds come in bloc
   const runtime = await EncoderRuntime.open(out, { threads: 1 });
   try {
     const got = await runtime.run(pixelValues, gridThw);
-    deepstackBlocks(got.deepstackEmbeds.data, 3).forEach((block, j) => assertClose(t, `deepstack_embeds[${j}] (block ${j})`, block, want.deepstack[j]!, ATOL));
+    deepstackBlocks(got.deepstack_embeds!.data, 3).forEach((block, j) => assertClose(t, `deepstack_embeds[${j}] (block ${j})`, block, want.deepstack[j]!, ATOL));
   } finally {
     await runtime.close();
   }

@@ -11,7 +11,10 @@ import { modelToBytes, saveModel, EXTERNAL_ALIGNMENT, type GraphBuilder, type Pa
 import { inspectModel } from '../src/onnx/inspect.js';
 import { BYTES_PER_ELEMENT } from '../src/tensor.js';
 import { VITGRAPH_VERSION } from '../src/version.js';
-import { bucket, buildDynamicGraph, buildPaddedGraph, configToJson, exportModel, parseConfig, zeroParameters } from '../graphs/qwen3-vl/index.js';
+import { buildDynamicGraph, buildPaddedGraph, configToJson, parseConfig } from '../graphs/qwen3-vl/index.js';
+import { exportModel } from '../index.js';
+import { bucket } from '../src/runtime/buckets.js';
+import { zeroParameters } from '../src/runtime/checkpoint.js';
 import { loadGolden, tempDir } from './helpers/files.js';
 import { configJson, visionTensorShapes, type VisionSpec } from './helpers/random.js';
 

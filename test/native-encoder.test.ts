@@ -3,8 +3,8 @@
 
 import test from 'ava';
 import { join } from 'node:path';
-import { exportModel } from '../graphs/qwen3-vl/index.js';
-import { VisionEncoder, VitgraphError } from '../src/index.js';
+import { exportModel } from '../index.js';
+import { VisionEncoder, VitgraphError } from '../index.js';
 import { nativeAvailable } from '../src/runtime/native.js';
 import { loadGolden, tempDir } from './helpers/files.js';
 import { assertClose } from './helpers/numeric.js';
@@ -22,7 +22,7 @@ nativeTest('goldens through padded buckets on the native backend (≤ 1e-4), 20 
   try {
     for (const golden of [tiny, single]) {
       const out = await encoder.encode([{ pixelValues: golden.pixelValues, gridThw: golden.gridThw }]);
-      assertClose(t, `${golden.grid.length}-item golden image_embeds`, out.imageEmbeds.data, golden.expected.imageEmbeds, 1e-4);
+      assertClose(t, `${golden.grid.length}-item golden image_embeds`, out.outputs.image_embeds!.data, golden.expected.imageEmbeds, 1e-4);
     }
     // Alternate the two requests 20 times: a stale bound buffer would show as the other's numbers.
     const first = await encoder.encode([{ pixelValues: tiny.pixelValues, gridThw: tiny.gridThw }]);
@@ -30,10 +30,10 @@ nativeTest('goldens through padded buckets on the native backend (≤ 1e-4), 20 
     for (let i = 0; i < 20; i++) {
       const [golden, expected] = i % 2 ? [single, second] : [tiny, first];
       const out = await encoder.encode([{ pixelValues: golden.pixelValues, gridThw: golden.gridThw }]);
-      t.deepEqual(out.imageEmbeds.data, expected.imageEmbeds.data);
+      t.deepEqual(out.outputs.image_embeds!.data, expected.outputs.image_embeds!.data);
     }
     const concurrent = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? single : tiny)).map((g) => encoder.encode([{ pixelValues: g.pixelValues, gridThw: g.gridThw }])));
-    concurrent.forEach((out, i) => t.deepEqual(out.imageEmbeds.data, (i % 2 ? second : first).imageEmbeds.data));
+    concurrent.forEach((out, i) => t.deepEqual(out.outputs.image_embeds!.data, (i % 2 ? second : first).outputs.image_embeds!.data));
   } finally {
     await encoder.close();
   }

@@ -20,7 +20,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelToBytes } from '../src/onnx/index.js';
 import { inspectModel } from '../src/onnx/inspect.js';
-import { bucket, buildPaddedGraph, buildDynamicGraph, parseConfig, zeroParameters } from '../graphs/qwen3-vl/index.js';
+import { buildPaddedGraph, buildDynamicGraph, parseConfig } from '../graphs/qwen3-vl/index.js';
+import { bucket } from '../src/runtime/buckets.js';
+import { zeroParameters } from '../src/runtime/checkpoint.js';
 import { tempDir } from './helpers/files.js';
 import { configJson } from './helpers/random.js';
 

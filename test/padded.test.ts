@@ -14,9 +14,9 @@ import { VitgraphError } from '../src/errors.js';
 import { inspectModel } from '../src/onnx/inspect.js';
 import { Session } from '../src/runtime/session.js';
 import { hostTensor, type HostTensor } from '../src/tensor.js';
-import { bucket, exportModel } from '../graphs/qwen3-vl/index.js';
-import { padInputs, planRuns, type GridRow, type Plan } from '../graphs/qwen3-vl/buckets.js';
-import { EncoderRuntime, type EncoderOutputs, type EncoderRuntimeOptions } from '../graphs/qwen3-vl/runtime.js';
+import { exportModel } from '../index.js';
+import { bucket, padInputs, planRuns, type GridRow, type Plan } from '../src/runtime/buckets.js';
+import { EncoderRuntime, type EncoderOutputs, type EncoderRuntimeOptions } from '../src/runtime/encoder-runtime.js';
 import { referenceConfig, referenceForward } from './reference/qwen3vl.js';
 import { deepstackBlocks, loadGolden, type Golden } from './helpers/files.js';
 import { allFinite, assertClose, maxAbsDiff } from './helpers/numeric.js';
@@ -64,9 +64,9 @@ test('golden tiny through the 256 bucket (picked from the package) and the 1024 
     ['padded-1024.onnx', join(pkg, 'padded-1024.onnx'), {}],
   ] as const) {
     const out = await runWith(model, options, golden.pixelValues, golden.gridThw);
-    t.deepEqual(out.imageEmbeds.shape, [44, 80], `${label}: sliced to the real tokens`);
-    assertClose(t, `${label} image_embeds`, out.imageEmbeds.data, golden.expected.imageEmbeds, GOLDEN_ATOL);
-    deepstackBlocks(out.deepstackEmbeds.data, 2).forEach((d, j) => assertClose(t, `${label} deepstack_embeds[${j}]`, d, golden.expected.deepstack[j]!, GOLDEN_ATOL));
+    t.deepEqual(out.image_embeds!.shape, [44, 80], `${label}: sliced to the real tokens`);
+    assertClose(t, `${label} image_embeds`, out.image_embeds!.data, golden.expected.imageEmbeds, GOLDEN_ATOL);
+    deepstackBlocks(out.deepstack_embeds!.data, 2).forEach((d, j) => assertClose(t, `${label} deepstack_embeds[${j}]`, d, golden.expected.deepstack[j]!, GOLDEN_ATOL));
   }
 });
 
@@ -77,8 +77,8 @@ test('a lone video [2, 8, 8] in the 1024 bucket matches its rows of the golden',
   const rows = video[0] * video[1] * video[2];
   const out = await runWith(join(pkg, 'padded-1024.onnx'), {}, rowsOfItems(golden.pixelValues.data, from, from + rows), gridTensor([video]));
   const tokens = [from / 4, (from + rows) / 4];
-  assertClose(t, 'image_embeds', out.imageEmbeds.data, golden.expected.imageEmbeds.subarray(tokens[0]! * 80, tokens[1]! * 80), GOLDEN_ATOL);
-  deepstackBlocks(out.deepstackEmbeds.data, 2).forEach((d, j) => assertClose(t, `deepstack_embeds[${j}]`, d, golden.expected.deepstack[j]!.subarray(tokens[0]! * 80, tokens[1]! * 80), GOLDEN_ATOL));
+  assertClose(t, 'image_embeds', out.image_embeds!.data, golden.expected.imageEmbeds.subarray(tokens[0]! * 80, tokens[1]! * 80), GOLDEN_ATOL);
+  deepstackBlocks(out.deepstack_embeds!.data, 2).forEach((d, j) => assertClose(t, `deepstack_embeds[${j}]`, d, golden.expected.deepstack[j]!.subarray(tokens[0]! * 80, tokens[1]! * 80), GOLDEN_ATOL));
 });
 
 test('a single 2×2 image (one token) in the 64 and 1024 buckets matches the reference and the dynamic graph', async (t) => {
@@ -86,13 +86,13 @@ test('a single 2×2 image (one token) in the 64 and 1024 buckets matches the ref
   const { pixelValues, gridThw } = randomInputs(grid, 7);
   const want = referenceForward(referenceConfig(golden.config), golden.weights, pixelValues.data, grid);
   const dynamic = await runWith(join(pkg, 'dynamic.onnx'), {}, pixelValues, gridThw);
-  assertClose(t, 'dynamic vs reference', dynamic.imageEmbeds.data, want.imageEmbeds, GOLDEN_ATOL);
+  assertClose(t, 'dynamic vs reference', dynamic.image_embeds!.data, want.imageEmbeds, GOLDEN_ATOL);
   for (const file of ['padded-64.onnx', 'padded-1024.onnx']) {
     const out = await runWith(join(pkg, file), {}, pixelValues, gridThw);
-    t.deepEqual(out.imageEmbeds.shape, [1, 80]);
-    assertClose(t, `${file} vs reference`, out.imageEmbeds.data, want.imageEmbeds, GOLDEN_ATOL);
-    deepstackBlocks(out.deepstackEmbeds.data, 2).forEach((d, j) => assertClose(t, `${file} deepstack[${j}] vs reference`, d, want.deepstack[j]!, GOLDEN_ATOL));
-    assertClose(t, `${file} vs dynamic`, out.imageEmbeds.data, dynamic.imageEmbeds.data, SAME_GRAPH_ATOL);
+    t.deepEqual(out.image_embeds!.shape, [1, 80]);
+    assertClose(t, `${file} vs reference`, out.image_embeds!.data, want.imageEmbeds, GOLDEN_ATOL);
+    deepstackBlocks(out.deepstack_embeds!.data, 2).forEach((d, j) => assertClose(t, `${file} deepstack[${j}] vs reference`, d, want.deepstack[j]!, GOLDEN_ATOL));
+    assertClose(t, `${file} vs dynamic`, out.image_embeds!.data, dynamic.image_embeds!.data, SAME_GRAPH_ATOL);
   }
 });
 
@@ -150,9 +150,9 @@ test('a video larger than the largest bucket runs frame group by frame group and
   const { pixelValues, gridThw } = randomInputs(grid, 11);
   const want = await runWith(join(pkg, 'dynamic.onnx'), {}, pixelValues, gridThw);
   const got = await runWith(pkg, { graphs: 'buckets' }, pixelValues, gridThw);
-  t.deepEqual(got.imageEmbeds.shape, want.imageEmbeds.shape);
-  assertClose(t, 'image_embeds buckets vs dynamic', got.imageEmbeds.data, want.imageEmbeds.data, SAME_GRAPH_ATOL);
-  assertClose(t, 'deepstack_embeds buckets vs dynamic', got.deepstackEmbeds.data, want.deepstackEmbeds.data, SAME_GRAPH_ATOL);
+  t.deepEqual(got.image_embeds!.shape, want.image_embeds!.shape);
+  assertClose(t, 'image_embeds buckets vs dynamic', got.image_embeds!.data, want.image_embeds!.data, SAME_GRAPH_ATOL);
+  assertClose(t, 'deepstack_embeds buckets vs dynamic', got.deepstack_embeds!.data, want.deepstack_embeds!.data, SAME_GRAPH_ATOL);
 });
 
 test('an image larger than every bucket: unsupported with oversize "error", the dynamic graph with "dynamic"', async (t) => {
@@ -173,7 +173,7 @@ test('an image larger than every bucket: unsupported with oversize "error", the 
   t.is(runtimeError?.code, 'unsupported');
   const want = await runWith(join(pkg, 'dynamic.onnx'), {}, pixelValues, gridThw);
   const got = await runWith(pkg, { graphs: 'buckets', oversize: 'dynamic' }, pixelValues, gridThw);
-  assertClose(t, 'image_embeds with the dynamic fallback', got.imageEmbeds.data, want.imageEmbeds.data, SAME_GRAPH_ATOL);
+  assertClose(t, 'image_embeds with the dynamic fallback', got.image_embeds!.data, want.image_embeds!.data, SAME_GRAPH_ATOL);
   // A lone padded file has no dynamic graph to fall back on.
   const alone = await t.throwsAsync(runWith(join(pkg, 'padded-1024.onnx'), {}, pixelValues, gridThw), { instanceOf: VitgraphError });
   t.is(alone?.code, 'unsupported');

@@ -8,7 +8,10 @@ import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SYNTH_PRESETS, synthCheckpoint, synthTensorShapes } from '../graphs/qwen3-vl/synth.js';
+import { MODELS } from '../graphs/index.js';
+import { PRESETS } from '../graphs/qwen3-vl/index.js';
+import { synthCheckpoint } from '../index.js';
+import { towerTensorShapes } from '../src/runtime/synth.js';
 import { VitgraphError, type ErrorCode } from '../src/errors.js';
 import { hostTensor, numel, type HostTensor } from '../src/tensor.js';
 import { Checkpoint } from '../src/weights/checkpoint.js';
@@ -271,7 +274,7 @@ test('synth tiny: every spec tensor present with its shape, init-scale finite va
   const dir = await tempDir(t);
   const progress: [number, number][] = [];
   const result = await synthCheckpoint(dir, 'tiny', { onProgress: (done, total) => progress.push([done, total]) });
-  t.deepEqual(result, { configPath: join(dir, 'config.json'), weightsPath: join(dir, 'model.safetensors'), bytes: result.bytes });
+  t.deepEqual(result, { configPath: join(dir, 'config.json'), weightsPath: join(dir, 'model.safetensors'), bytes: result.bytes, model: 'qwen3-vl' });
 
   const checkpoint = await Checkpoint.open(dir);
   t.is(checkpoint.prefix, 'model.visual.');
@@ -333,13 +336,15 @@ test('synth is deterministic per seed, bfloat16 is the rounded float32, and it r
 });
 
 test('synth presets match the published towers: tensor counts and parameter totals', (t) => {
-  const params = (preset: '2b' | '8b'): number => synthTensorShapes(SYNTH_PRESETS[preset]).reduce((sum, [, shape]) => sum + numel(shape), 0);
-  t.is(synthTensorShapes(SYNTH_PRESETS['2b']).length, 315);
-  t.is(synthTensorShapes(SYNTH_PRESETS['8b']).length, 351);
+  const model = MODELS.byId('qwen3-vl');
+  const shapesOf = (preset: '2b' | '8b'): [string, number[]][] => towerTensorShapes(model, model.parseConfig(PRESETS[preset]));
+  const params = (preset: '2b' | '8b'): number => shapesOf(preset).reduce((sum, [, shape]) => sum + numel(shape), 0);
+  t.is(shapesOf('2b').length, 315);
+  t.is(shapesOf('8b').length, 351);
   t.is((params('2b') / 1e6).toFixed(1), '407.0');
   t.is((params('8b') / 1e6).toFixed(1), '576.4');
   const sorted = (entries: Iterable<[string, number[]]>): [string, number[]][] => [...entries].sort(([a], [b]) => (a < b ? -1 : 1));
-  t.deepEqual(sorted(synthTensorShapes(SYNTH_PRESETS['8b'])), sorted(specShapes(27, 1152, 4304, 4096, 3)));
+  t.deepEqual(sorted(shapesOf('8b')), sorted(specShapes(27, 1152, 4304, 4096, 3)));
 });
 
 // Real tiny tower exported from transformers (depth 3, I 176, deepstack [0, 1]); copied in by others.

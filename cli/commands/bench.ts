@@ -1,4 +1,4 @@
-import { benchModelFile } from '../../graphs/qwen3-vl/files.js';
+import { benchModelFile } from '../../src/runtime/encoder-files.js';
 import { choice, flag, int, requiredStr, type Command } from '../args.js';
 import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
 

@@ -1,6 +1,6 @@
-import { VisionEncoder, type EncodeInput, type EncodeResult } from '../../graphs/qwen3-vl/encoder.js';
+import { VisionEncoder, type EncodeInput, type EncodeResult } from '../../index.js';
 import { invalidArgument } from '../../src/errors.js';
-import { concatTokens } from '../../graphs/qwen3-vl/buckets.js';
+import { concatTokens } from '../../src/runtime/buckets.js';
 import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
 import { choice, flag, int, requiredStr, str, type Command, type ParsedArgs } from '../args.js';
@@ -29,11 +29,11 @@ export const PIXEL_OPTIONS = {
 
 export const encodeCommand: Command = {
   name: 'encode',
-  summary: 'Images (or frame lists) → visual tokens: image_embeds, deepstack_embeds and grid_thw as safetensors.',
+  summary: 'Images (or frame lists) → visual tokens: every graph output (image_embeds; Qwen3-VL adds deepstack_embeds) and grid_thw as safetensors.',
   positionals: '<image…>',
   options: {
     model: { type: 'string', value: '<m>', description: 'a .onnx, an exported package dir, or a Hugging Face checkpoint dir (default: the embedded tiny tower)' },
-    out: { type: 'string', value: '<file.safetensors>', required: true, description: 'where to write image_embeds, deepstack_embeds, grid_thw' },
+    out: { type: 'string', value: '<file.safetensors>', required: true, description: 'where to write the outputs (image_embeds, deepstack_embeds for Qwen3-VL) and grid_thw' },
     ...PIXEL_OPTIONS,
     ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
@@ -42,7 +42,7 @@ export const encodeCommand: Command = {
   },
   details:
     'Without --model the embedded tiny random-weight tower is used: it shows the pipeline works but its\n' +
-    'numbers mean nothing. For real embeddings pass a Qwen3-VL checkpoint, e.g.\n' +
+    'numbers mean nothing. For real embeddings pass a checkpoint (Qwen3-VL, Qwen3.5, Qwen2-VL, Qwen2.5-VL), e.g.\n' +
     '  vitgraph encode photo.jpg --model ./Qwen3-VL-2B-Instruct --out photo.safetensors',
   async run(args) {
     const inputs = visualInputs(args);
@@ -61,13 +61,13 @@ export const encodeCommand: Command = {
         results.push(await encoder.encode(inputs.slice(i, i + batch), pixelBudget(args)));
         progress(Math.min(i + batch, inputs.length), inputs.length);
       }
-      const merged = concatTokens(results.map((r) => ({ imageEmbeds: r.imageEmbeds, deepstackEmbeds: r.deepstackEmbeds })));
+      const merged = concatTokens(results.map((r) => r.outputs), encoder.outputs);
       const grid = results.flatMap((r) => Array.from(r.gridThw.data));
       const out = requiredStr(args, 'out');
-      await writeSafetensors(out, { image_embeds: merged.imageEmbeds, deepstack_embeds: merged.deepstackEmbeds, grid_thw: hostTensor('int64', [grid.length / 3, 3], BigInt64Array.from(grid)) }, { producer: 'vitgraph encode', model: encoder.modelPath });
+      await writeSafetensors(out, { ...merged, grid_thw: hostTensor('int64', [grid.length / 3, 3], BigInt64Array.from(grid)) }, { producer: 'vitgraph encode', model: encoder.modelPath });
       const summary = {
         items: results.flatMap((r) => r.items.map((it) => ({ kind: it.kind, grid_thw: it.gridThw, tokens: it.tokens }))),
-        tokens: merged.imageEmbeds.shape[0],
+        tokens: results.reduce((s, r) => s + r.items.reduce((n, it) => n + it.tokens, 0), 0),
         ms: { preprocess: round(results.reduce((s, r) => s + r.ms.preprocess, 0)), encode: round(results.reduce((s, r) => s + r.ms.encode, 0)) },
       };
       if (flag(args, 'json')) process.stdout.write(`${JSON.stringify(summary)}\n`);

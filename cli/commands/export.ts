@@ -1,10 +1,10 @@
-import { exportModel } from '../../graphs/qwen3-vl/index.js';
+import { exportModel } from '../../index.js';
 import { choice, flag, int, intList, requiredStr, type Command } from '../args.js';
 import { byteProgress } from '../progress.js';
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'Build ONNX graphs of the Qwen3-VL vision tower from a Hugging Face checkpoint.',
+  summary: 'Build ONNX graphs of a vision tower (Qwen3-VL, Qwen3.5, Qwen2-VL, Qwen2.5-VL; detected from config.json) from a Hugging Face checkpoint.',
   options: {
     model: { type: 'string', value: '<hf-dir>', required: true, description: 'model directory: config.json (vision_config or a bare vision config) + *.safetensors' },
     out: { type: 'string', value: '<file.onnx|dir>', required: true, description: 'a .onnx file, or a package directory (dynamic graph + bucket graphs + vitgraph.json)' },
@@ -36,6 +36,6 @@ export const exportCommand: Command = {
       ...(quiet ? {} : { onProgress: byteProgress('writing weights') }),
     });
     for (const file of result.files) process.stdout.write(`${file}\n`);
-    if (!quiet) process.stderr.write(`exported ${result.graphs} graph${result.graphs === 1 ? '' : 's'} (${(result.parameters / 1e6).toFixed(1)} M parameters) to ${out}\n`);
+    if (!quiet) process.stderr.write(`exported ${result.model}: ${result.graphs} graph${result.graphs === 1 ? '' : 's'} (${(result.parameters / 1e6).toFixed(1)} M parameters) to ${out}\n`);
   },
 };

@@ -1,4 +1,4 @@
-import { runModelFile } from '../../graphs/qwen3-vl/files.js';
+import { runModelFile } from '../../src/runtime/encoder-files.js';
 import { choice, int, requiredStr, type Command } from '../args.js';
 import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
 
@@ -12,7 +12,7 @@ export const runCommand: Command = {
     ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
   },
-  details: 'For the encoder: --inputs holds pixel_values [N,1536] float32 and grid_thw [I,3] int64;\n--out gets image_embeds and deepstack_embeds. Padded graphs are padded and sliced to the real tokens.',
+  details: 'For an encoder graph: --inputs holds pixel_values [N, patch_dim] float32 and grid_thw [I,3] int64;\n--out gets every named output (image_embeds; Qwen3-VL adds deepstack_embeds). Padded graphs are padded and sliced to the real tokens.',
   async run(args) {
     const out = requiredStr(args, 'out');
     const graphs = choice(args, 'graphs', ['dynamic', 'buckets'] as const);

@@ -18,6 +18,8 @@ export interface VisionConfig {
   readonly numPositionEmbeddings: number; // G²
   readonly positionGridSize: number; // G
   readonly deepstackVisualIndexes: readonly number[];
+  /** Whether the graph has a deepstack_embeds output (Qwen3-VL: always, maybe [0, T, O]; Qwen3.5: never). */
+  readonly deepstackOutput: boolean;
   /** Block MLP activation: tanh-approximated GELU (gelu_pytorch_tanh) or exact GELU. */
   readonly blockGelu: 'tanh' | 'none';
   readonly layerNormEps: number; // 1e-6, hard-coded upstream
@@ -54,7 +56,7 @@ const GELU_OF_ACT: Readonly<Record<string, 'tanh' | 'none'>> = {
  * Parses a Hugging Face config: either a full Qwen3-VL config with the tower under
  * `vision_config`, or a bare vision config. Throws `invalid_config` naming the field.
  */
-export function parseConfig(json: unknown): VisionConfig {
+export function parseConfig(json: unknown, family: 'qwen3-vl' | 'qwen3.5' = 'qwen3-vl'): VisionConfig {
   if (!isRecord(json)) throw invalidConfig('(root)', 'expected a JSON object');
   const raw = isRecord(json.vision_config) ? json.vision_config : json;
   const where = raw === json ? '' : 'vision_config.';
@@ -94,7 +96,11 @@ export function parseConfig(json: unknown): VisionConfig {
     throw invalidConfig(where + 'num_position_embeddings', `${numPositionEmbeddings} is not a perfect square`);
   }
 
-  const deepstack = raw.deepstack_visual_indexes ?? DEFAULTS.deepstack_visual_indexes;
+  // Qwen3.5 (modeling_qwen3_5.py @ d8c1e284) is this tower with the deepstack mergers deleted.
+  if (family === 'qwen3.5' && raw.deepstack_visual_indexes !== undefined && !(Array.isArray(raw.deepstack_visual_indexes) && raw.deepstack_visual_indexes.length === 0)) {
+    throw invalidConfig(where + 'deepstack_visual_indexes', 'Qwen3.5 towers have no deepstack mergers', 'Remove the field, or set model_type to qwen3_vl');
+  }
+  const deepstack = family === 'qwen3.5' ? [] : (raw.deepstack_visual_indexes ?? DEFAULTS.deepstack_visual_indexes);
   if (!Array.isArray(deepstack) || !deepstack.every((i) => Number.isInteger(i))) {
     throw invalidConfig(where + 'deepstack_visual_indexes', `expected a list of block indexes, got ${JSON.stringify(deepstack)}`);
   }
@@ -126,6 +132,7 @@ export function parseConfig(json: unknown): VisionConfig {
     numPositionEmbeddings,
     positionGridSize,
     deepstackVisualIndexes,
+    deepstackOutput: family === 'qwen3-vl',
     blockGelu,
     layerNormEps: 1e-6,
     ropeTheta: 10000,

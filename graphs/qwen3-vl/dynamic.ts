@@ -32,7 +32,7 @@ export function buildDynamicGraph(config: VisionConfig, params: ParameterSource,
   const coords = patchCoordinates(g, config, grid, patchIndex);
   const attention = ATTENTION[options.attention ?? 'looped'](g, config, coords);
   const tower = visionTower(g, config, op.cast(pixels, dtype), patchLayout(g, config, coords, patchIndex), attention);
-  declareOutputs(g, tower);
+  declareOutputs(g, config, tower);
   return g;
 }
 
@@ -68,10 +68,11 @@ function checkedInputs(g: GraphBuilder, config: VisionConfig, gridThw: Value, pi
   });
 }
 
-/** image_embeds [N/4, O] and deepstack_embeds [K, N/4, O] (K may be 0), always float32. */
-export function declareOutputs(g: GraphBuilder, tower: TowerOutputs): void {
+/** image_embeds [N/4, O] and, unless the config has none, deepstack_embeds [K, N/4, O] (K may be 0), always float32. */
+export function declareOutputs(g: GraphBuilder, config: VisionConfig, tower: TowerOutputs): void {
   const merged = op.cast(tower.merged, 'float32');
   g.output(merged, IO.imageEmbeds);
+  if (!config.deepstackOutput) return;
   const deepstack = tower.deepstack.length
     ? op.concat(tower.deepstack.map((d) => op.unsqueeze(op.cast(d, 'float32'), [0])), 0) // [K, N/4, O]
     : op.constantOfShape(op.concat([g.int64s([0]), op.shapeOf(merged)], 0), 'float32', 0, [0, ...merged.shape]);

@@ -1,12 +1,46 @@
-// The Qwen3-VL vision tower: config, graphs (dynamic and padded buckets), export, packages,
-// and the encoder-specific checks of runtime inputs.
+// The Qwen3-VL vision tower (`Qwen3VLVisionModel`, transformers modeling_qwen3_vl.py @ 00709b86):
+// its descriptor for the registry, and the pieces for direct use (config, graph builders, I/O).
+
+import type { ModelDescriptor, OutputSpec, ProcessorJson } from '../../src/model.js';
+import { parseConfig, configToJson, type VisionConfig } from './config.js';
+import { buildDynamicGraph } from './dynamic.js';
+import { IO } from './io.js';
+import { buildPaddedGraph } from './padded.js';
+import { PRESETS } from './presets.js';
 
 export { parseConfig, configToJson, type VisionConfig } from './config.js';
 export { buildDynamicGraph, type DynamicGraphOptions } from './dynamic.js';
-export { buildPaddedGraph, bucket, defaultMaxItems, type Bucket, type PaddedGraphOptions } from './padded.js';
-export { exportModel, DEFAULT_BUCKETS, DEFAULT_OPSET, type ExportOptions, type ExportResult } from './export.js';
-export { openPackage, MANIFEST, type Manifest, type ModelPackage } from './package.js';
-export { openModelDirectory, checkpointParameters, zeroParameters } from './checkpoint.js';
-export { checkEncoderInputs, type EncoderInputs } from './inputs.js';
+export { buildPaddedGraph, type PaddedGraphOptions } from './padded.js';
 export { IO, PADDED_IO } from './io.js';
-export { synthCheckpoint } from './synth.js';
+export { PRESETS } from './presets.js';
+
+/** image_embeds [T, O]; deepstack_embeds [K, T, O] when the tower has the output. */
+export function outputsOf(config: VisionConfig): OutputSpec[] {
+  return [{ name: IO.imageEmbeds, tokenAxis: 0 }, ...(config.deepstackOutput ? [{ name: IO.deepstackEmbeds, tokenAxis: 1 }] : [])];
+}
+
+/** The shipped Qwen3-VL preprocessor_config.json / video_preprocessor_config.json values. */
+export function qwen3Processor(config: VisionConfig): ProcessorJson {
+  return {
+    patch_size: config.patchSize,
+    temporal_patch_size: config.temporalPatchSize,
+    merge_size: config.spatialMergeSize,
+    size: { shortest_edge: 65_536, longest_edge: 16_777_216 },
+    video_size: { shortest_edge: 4_096, longest_edge: 25_165_824 },
+    image_mean: [0.5, 0.5, 0.5],
+    image_std: [0.5, 0.5, 0.5],
+  };
+}
+
+export const qwen3VL: ModelDescriptor<VisionConfig> = {
+  id: 'qwen3-vl',
+  title: 'Qwen3-VL vision tower (Qwen3VLVisionModel)',
+  modelTypes: ['qwen3_vl', 'qwen3_vl_moe'],
+  parseConfig: (json) => parseConfig(json, 'qwen3-vl'),
+  configToJson,
+  outputs: outputsOf,
+  processorDefaults: qwen3Processor,
+  buildDynamic: (config, params, options) => buildDynamicGraph(config, params, options),
+  buildPadded: (config, params, bucket, options) => buildPaddedGraph(config, params, bucket, options),
+  presets: PRESETS,
+};

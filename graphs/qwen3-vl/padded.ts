@@ -52,7 +52,7 @@ export function buildPaddedGraph(config: VisionConfig, params: ParameterSource, 
   const patchIndex = g.constant('int64', [maxPatches], Array.from({ length: maxPatches }, (_, i) => BigInt(i)), 'patch_index'); // [Nmax]
   const coords = patchCoordinates(g, config, grid, patchIndex);
   const tower = visionTower(g, config, op.cast(pixelValues, dtype), patchLayout(g, config, coords, patchIndex), blockDiagonalAttention(g, config, coords, dtype));
-  declareOutputs(g, tower);
+  declareOutputs(g, config, tower);
   const tokens = op.div(op.reduceSum(op.cast(coords.valid, 'int64'), [0]), g.scalar('int64', config.mergeUnit));
   g.output(tokens, PADDED_IO.tokenCount);
   return g;

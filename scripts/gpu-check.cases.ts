@@ -6,15 +6,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CheckCaseEntry, CheckCaseOptions, CheckCaseSource, CheckDtype } from '../../scripts/gpu-check.models.js';
-import type { HostTensor } from '../../src/tensor.js';
-import { readSafetensors } from '../../src/weights/index.js';
-import { padInputs, unitsOf, type GridRow } from './buckets.js';
-import { exportModel } from './export.js';
-import { IO } from './io.js';
-import { synthCheckpoint } from './synth.js';
+import { IO } from '../graphs/qwen3-vl/io.js';
+import { exportModel, synthCheckpoint } from '../index.js';
+import { padInputs, unitsOf, type GridRow } from '../src/runtime/buckets.js';
+import type { HostTensor } from '../src/tensor.js';
+import { readSafetensors } from '../src/weights/index.js';
+import type { CheckCaseEntry, CheckCaseOptions, CheckCaseSource, CheckDtype } from './gpu-check.models.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../fixtures/encoder/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../fixtures/encoder/', import.meta.url));
 
 /** fp32 must match the float64 reference like the CPU path; fp16 within its precision. */
 const TOLERANCE: Readonly<Record<CheckDtype, { atol: number; rtol: number }>> = {

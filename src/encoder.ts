@@ -1,24 +1,24 @@
-// `VisionEncoder`: images (or frame lists, or raw pixel_values) in, Qwen3-VL visual tokens out.
-// Loads a .onnx file, an exported package, or a Hugging Face checkpoint (exported once into a
-// cache directory); with no model it uses the tiny tower that ships with vitgraph.
+// `VisionEncoder`: images (or frame lists, or raw pixel_values) in, visual tokens out, for any tower
+// of the registry. Loads a .onnx file, an exported package, or a Hugging Face checkpoint (exported
+// once into the cache); with no model it uses the tiny Qwen3-VL tower that ships with vitgraph.
 
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { invalidArgument, notFound } from '../../src/errors.js';
-import { preprocess, type PreprocessOptions, type VisualItem } from '../../src/image/index.js';
-import { resolveBackend, type BackendOptions } from '../../src/runtime/backend.js';
-import type { Runner } from '../../src/runtime/runner.js';
-import { hostTensor, type HostTensor } from '../../src/tensor.js';
-import { VITGRAPH_VERSION } from '../../src/version.js';
-import { DEFAULT_BUCKETS, exportModel } from './export.js';
-import { MANIFEST } from './package.js';
-import { EncoderRuntime, type EncoderOutputs } from './runtime.js';
+import { invalidArgument, notFound, VitgraphError } from './errors.js';
+import { preprocess, type PreprocessOptions, type VisualItem } from './image/index.js';
+import type { ModelRegistry, OutputSpec } from './model.js';
+import { resolveBackend, type BackendOptions } from './runtime/backend.js';
+import { splitTokens, type EncoderOutputs } from './runtime/buckets.js';
+import { cachedExport } from './runtime/cache.js';
+import { EncoderRuntime } from './runtime/encoder-runtime.js';
+import type { EncoderIO } from './runtime/io.js';
+import { DEFAULT_BUCKETS } from './runtime/export.js';
+import { MANIFEST } from './runtime/package.js';
+import type { Runner } from './runtime/runner.js';
+import { hostTensor, type HostTensor } from './tensor.js';
 
 /** The tiny random-weight tower shipped with vitgraph: shows the pipeline, means nothing. */
-export const EMBEDDED_MODEL = fileURLToPath(new URL('../../../fixtures/encoder/tiny', import.meta.url));
+export const EMBEDDED_MODEL = fileURLToPath(new URL('../../fixtures/encoder/tiny', import.meta.url));
 
 export interface VisionEncoderOptions extends PreprocessOptions, BackendOptions {
   /** For a package: the dynamic graph (CPU default) or the padded buckets (the native backend's). */
@@ -33,11 +33,13 @@ export interface VisionEncoderOptions extends PreprocessOptions, BackendOptions 
   createRunner?: (path: string) => Promise<Runner>;
   /** Progress while a checkpoint is exported on first load. */
   onExportProgress?: (done: number, total: number) => void;
+  /** The towers a checkpoint directory can be exported with ('vitgraph' passes its registry). */
+  models?: ModelRegistry;
 }
 
 /** Already-preprocessed input: several items at once, one grid row each. */
 export interface RawPixels {
-  pixelValues: Float32Array | HostTensor; // [N, 1536]
+  pixelValues: Float32Array | HostTensor; // [N, patchDim]
   gridThw: BigInt64Array | readonly (readonly [number, number, number])[] | HostTensor; // [I, 3]
 }
 
@@ -46,31 +48,39 @@ export type EncodeInput = VisualItem | RawPixels;
 export interface EncodedItem {
   readonly kind: 'image' | 'video' | 'pixels';
   readonly gridThw: [number, number, number];
-  /** Visual tokens: t·h·w/4. */
+  /** Visual tokens: t·h·w / merge unit. */
   readonly tokens: number;
-  /** [tokens, out_hidden_size] */
-  readonly embeds: Float32Array;
-  /** One [tokens, out_hidden_size] per deepstack merger. */
-  readonly deepstack: Float32Array[];
+  /** This item's tokens of every graph output, e.g. image_embeds [tokens, O] (Qwen3-VL adds deepstack_embeds [K, tokens, O]). */
+  readonly outputs: EncoderOutputs;
 }
 
 export interface EncodeResult {
   readonly items: EncodedItem[];
-  /** All items' tokens concatenated: [T, O]. */
-  readonly imageEmbeds: HostTensor<'float32'>;
-  /** [K, T, O]. */
-  readonly deepstackEmbeds: HostTensor<'float32'>;
+  /** Every graph output with all items' tokens concatenated along its token axis. */
+  readonly outputs: EncoderOutputs;
   /** [I, 3]. */
   readonly gridThw: HostTensor<'int64'>;
   readonly ms: { preprocess: number; encode: number };
 }
 
 export class VisionEncoder {
-  private constructor(
+  private closed = false;
+
+  protected constructor(
     private readonly runtime: EncoderRuntime,
     readonly modelPath: string,
     private readonly options: VisionEncoderOptions,
   ) {}
+
+  /** The graph outputs every result carries, with their token axes. */
+  get outputs(): readonly OutputSpec[] {
+    return this.runtime.outputs;
+  }
+
+  /** The graphs' recorded I/O contract (pixel row width, merge unit, processor). */
+  get io(): EncoderIO {
+    return this.runtime.io;
+  }
 
   /**
    * `model`: a .onnx file, a package directory (vitgraph.json), or a Hugging Face checkpoint
@@ -91,7 +101,8 @@ export class VisionEncoder {
 
   /** Preprocesses `inputs` (in order) and encodes them in one request. Safe to call concurrently. */
   async encode(inputs: readonly EncodeInput[], options: PreprocessOptions = {}): Promise<EncodeResult> {
-    if (inputs.length === 0) throw invalidArgument('inputs', 'at least one image, video or pixel set', 'an empty list');
+    if (this.closed) throw new VitgraphError('closed', 'the encoder is closed: expected an open encoder. Load it again to encode');
+    if (!Array.isArray(inputs) || inputs.length === 0) throw invalidArgument('inputs', 'a non-empty list of images, videos or pixel sets', Array.isArray(inputs) ? 'an empty list' : typeof inputs);
     const start = performance.now();
     const { pixelValues, grid, kinds } = await this.prepare(inputs, { ...this.options, ...options });
     const rows = pixelValues.length / this.runtime.patchDim;
@@ -99,7 +110,9 @@ export class VisionEncoder {
     const encodeStart = performance.now();
     const out = await this.runtime.run(hostTensor('float32', [rows, this.runtime.patchDim], pixelValues), gridThw);
     const done = performance.now();
-    return { items: splitItems(out, grid, kinds, this.runtime.mergeUnit), ...out, gridThw, ms: { preprocess: encodeStart - start, encode: done - encodeStart } };
+    const tokens = grid.map(([t, h, w]) => (t * h * w) / this.runtime.mergeUnit);
+    const items = splitTokens(out, this.runtime.outputs, tokens).map((outputs, i): EncodedItem => ({ kind: kinds[i]!, gridThw: [...grid[i]!], tokens: tokens[i]!, outputs }));
+    return { items, outputs: out, gridThw, ms: { preprocess: encodeStart - start, encode: done - encodeStart } };
   }
 
   /** All inputs' pixel rows in order, with one grid row (and kind) per item. */
@@ -128,7 +141,9 @@ export class VisionEncoder {
     return { pixelValues, grid: pieces.flatMap((p) => p.grid), kinds: pieces.flatMap((p) => p.grid.map(() => p.kind)) };
   }
 
+  /** Closes the graphs' sessions: calls in progress finish or reject, later calls reject with code 'closed'. */
   async close(): Promise<void> {
+    this.closed = true;
     await this.runtime.close();
   }
 }
@@ -147,28 +162,10 @@ function rawPieces(input: RawPixels, patchDim: number): { pixels: Float32Array; 
   return { pixels, grid: Array.from({ length: flat.length / 3 }, (_, i) => flat.slice(3 * i, 3 * i + 3) as [number, number, number]) };
 }
 
-function splitItems(out: EncoderOutputs, grid: readonly [number, number, number][], kinds: readonly EncodedItem['kind'][], mergeUnit: number): EncodedItem[] {
-  const [total, width] = out.imageEmbeds.shape as [number, number];
-  const k = out.deepstackEmbeds.shape[0]!;
-  let at = 0;
-  return grid.map((g, i) => {
-    const tokens = (g[0] * g[1] * g[2]) / mergeUnit;
-    const rows = (t: Float32Array, offset: number): Float32Array => t.slice((offset + at) * width, (offset + at + tokens) * width);
-    const item: EncodedItem = {
-      kind: kinds[i]!,
-      gridThw: [...g],
-      tokens,
-      embeds: rows(out.imageEmbeds.data, 0),
-      deepstack: Array.from({ length: k }, (_, j) => rows(out.deepstackEmbeds.data, j * total)),
-    };
-    at += tokens;
-    return item;
-  });
-}
-
 // ---- model resolution ------------------------------------------------------------------------
 
 async function resolveModel(model: string, options: VisionEncoderOptions): Promise<string> {
+  if (typeof model !== 'string' || model === '') throw invalidArgument('model', 'a .onnx file, package directory or checkpoint directory path', model);
   const info = await stat(model).catch(() => undefined);
   if (!info) throw notFound('model', model, 'Pass a .onnx file, an exported package directory, or a Hugging Face checkpoint directory');
   if (!info.isDirectory()) return model;
@@ -177,44 +174,7 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   if (!entries.includes('config.json')) {
     throw invalidArgument('model directory', `a package (${MANIFEST}) or a Hugging Face checkpoint (config.json + *.safetensors)`, model);
   }
-  return exportCached(model, options);
-}
-
-const wantsBuckets = (options: VisionEncoderOptions): boolean => options.graphs === 'buckets' || resolveBackend(options).backend === 'native';
-
-/** Exports a checkpoint into the cache once; later loads reuse it while the checkpoint is unchanged. */
-async function exportCached(checkpointDir: string, options: VisionEncoderOptions): Promise<string> {
-  const cacheRoot = options.cacheDir ?? process.env.VITGRAPH_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'vitgraph');
-  const variant = wantsBuckets(options) ? `buckets-${(options.buckets ?? DEFAULT_BUCKETS).join('-')}` : 'dynamic';
-  const dir = join(cacheRoot, `${await checkpointKey(checkpointDir)}-${variant}`);
-  if (await stat(join(dir, MANIFEST)).catch(() => undefined)) return dir;
-  await mkdir(cacheRoot, { recursive: true });
-  const tmp = `${dir}.${randomUUID()}.tmp`; // unique even for concurrent loads in one process
-  try {
-    await exportModel({
-      model: checkpointDir,
-      out: tmp,
-      maxPatches: wantsBuckets(options) ? options.buckets : [],
-      ...(options.onExportProgress ? { onProgress: options.onExportProgress } : {}),
-    });
-    await rename(tmp, dir).catch(async (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error; // another process won the race
-      await rm(tmp, { recursive: true, force: true });
-    });
-  } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
-    throw error;
-  }
-  return dir;
-}
-
-/** Identifies a checkpoint by its config and its weight files' names, sizes and headers. */
-async function checkpointKey(dir: string): Promise<string> {
-  const hash = createHash('sha256').update(VITGRAPH_VERSION).update(await readFile(join(dir, 'config.json')));
-  for (const name of (await readdir(dir)).filter((n) => n.endsWith('.safetensors') || n.endsWith('.index.json')).sort()) {
-    const path = join(dir, name);
-    const { size, mtimeMs } = await stat(path);
-    hash.update(`${name}:${size}:${mtimeMs}`);
-  }
-  return `${hash.update(resolve(dir)).digest('hex').slice(0, 16)}`;
+  if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
+  const buckets = options.graphs === 'buckets' || resolveBackend(options).backend === 'native' ? (options.buckets ?? DEFAULT_BUCKETS) : [];
+  return cachedExport(options.models, model, { cacheDir: options.cacheDir, buckets, onProgress: options.onExportProgress });
 }

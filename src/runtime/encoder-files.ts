@@ -2,13 +2,13 @@
 // padded graphs padded and sliced, outputs to safetensors.
 
 import { stat } from 'node:fs/promises';
-import { invalidArgument } from '../../src/errors.js';
-import { inspectModel } from '../../src/onnx/inspect.js';
-import { benchFile, runFile, timeRuns, type BenchResult } from '../../src/runtime/files.js';
-import type { HostTensor } from '../../src/tensor.js';
-import { readSafetensors, writeSafetensors } from '../../src/weights/index.js';
-import { IO } from './io.js';
-import { EncoderRuntime, type EncoderRuntimeOptions } from './runtime.js';
+import { invalidArgument } from '../errors.js';
+import { inspectModel } from '../onnx/inspect.js';
+import type { HostTensor } from '../tensor.js';
+import { readSafetensors, writeSafetensors } from '../weights/index.js';
+import { EncoderRuntime, type EncoderRuntimeOptions } from './encoder-runtime.js';
+import { benchFile, runFile, timeRuns, type BenchResult } from './files.js';
+import { INPUTS as IO } from './io.js';
 
 export interface EncoderFileOptions extends EncoderRuntimeOptions {
   /** A .onnx file or a package directory. */
@@ -36,7 +36,7 @@ async function encoderInputs(path: string): Promise<{ pixelValues: HostTensor; g
 
 /**
  * Runs a model once. Encoder graphs (dynamic, padded, packages) take pixel_values +
- * grid_thw and write image_embeds + deepstack_embeds sliced to the real tokens; any other
+ * grid_thw and write their named outputs sliced to the real tokens; any other
  * graph is fed by input name and writes every output.
  */
 export async function runModelFile(options: EncoderFileOptions & { out: string }): Promise<{ outputs: Record<string, HostTensor>; ms: number }> {
@@ -47,7 +47,7 @@ export async function runModelFile(options: EncoderFileOptions & { out: string }
     const start = performance.now();
     const out = await runtime.run(pixelValues, gridThw);
     const ms = performance.now() - start;
-    const outputs = { [IO.imageEmbeds]: out.imageEmbeds, [IO.deepstackEmbeds]: out.deepstackEmbeds };
+    const outputs: Record<string, HostTensor> = { ...out };
     await writeSafetensors(options.out, outputs, { producer: 'vitgraph run' });
     return { outputs, ms };
   } finally {

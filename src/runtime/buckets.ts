@@ -2,11 +2,24 @@
 // pack several items into one run (greedy, order-preserving), split videos by frame group
 // when an item is larger than every bucket, and slice the padded outputs back to items.
 
-import { invalidArgument, unsupported } from '../../src/errors.js';
-import { hostTensor, type HostTensor } from '../../src/tensor.js';
-import type { Bucket } from './padded.js';
+import { invalidArgument, unsupported } from '../errors.js';
+import { hostTensor, type HostTensor } from '../tensor.js';
+import type { Bucket, OutputSpec } from '../model.js';
+import type { GridRow } from './inputs.js';
 
-export type GridRow = readonly [t: number, h: number, w: number];
+/** Default grid rows per bucket: one per 64 patches, at least 1. */
+export const defaultMaxItems = (maxPatches: number): number => Math.max(1, Math.floor(maxPatches / 64));
+
+/** A checked bucket shape: `maxPatches` a positive multiple of the merge unit. */
+export function bucket(maxPatches: number, maxItems = defaultMaxItems(maxPatches), mergeUnit = 4): Bucket {
+  if (!Number.isInteger(maxPatches) || maxPatches < mergeUnit || maxPatches % mergeUnit !== 0 || maxPatches > 1 << 20) {
+    throw invalidArgument('max patches', `a positive multiple of ${mergeUnit} up to ${1 << 20}`, maxPatches);
+  }
+  if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > maxPatches) throw invalidArgument('max items', `an integer in 1..${maxPatches}`, maxItems);
+  return { maxPatches, maxItems };
+}
+
+export type { GridRow };
 
 /** A unit of work: a run of consecutive pixel rows with its grid rows. */
 export interface Unit {
@@ -89,41 +102,65 @@ export function padInputs(pixelValues: Float32Array, patchDim: number, units: re
   return { pixels: hostTensor('float32', [bucket.maxPatches, patchDim], pixels), grid: hostTensor('int64', [bucket.maxItems, 3], grid) };
 }
 
-/** Encoder outputs for a run of items: image_embeds [T, O] and deepstack_embeds [K, T, O]. */
-export interface EncoderOutputs {
-  readonly imageEmbeds: HostTensor<'float32'>;
-  readonly deepstackEmbeds: HostTensor<'float32'>;
+/** Encoder outputs by name, each float32 with every item's tokens along its token axis. */
+export type EncoderOutputs = Readonly<Record<string, HostTensor<'float32'>>>;
+
+/** Rows [from, to) of `t` along `axis`: [..., T, ...] → [..., to − from, ...]. */
+export function sliceAxis(t: HostTensor<'float32'>, axis: number, from: number, to: number): HostTensor<'float32'> {
+  const shape = [...t.shape];
+  const rows = shape[axis]!;
+  if (from === 0 && to === rows) return t;
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const data = new Float32Array(outer * (to - from) * inner);
+  for (let o = 0; o < outer; o++) data.set(t.data.subarray((o * rows + from) * inner, (o * rows + to) * inner), o * (to - from) * inner);
+  shape[axis] = to - from;
+  return hostTensor('float32', shape, data);
 }
 
-/** Keeps the first `tokens` rows of padded outputs. */
-export function sliceTokens(out: EncoderOutputs, tokens: number): EncoderOutputs {
-  const [rows, width] = out.imageEmbeds.shape as [number, number];
-  const [k] = out.deepstackEmbeds.shape as [number];
-  if (tokens > rows) throw invalidArgument('token count', `at most ${rows}`, tokens);
-  const deep = new Float32Array(k * tokens * width);
-  for (let j = 0; j < k; j++) deep.set(out.deepstackEmbeds.data.subarray(j * rows * width, (j * rows + tokens) * width), j * tokens * width);
-  return {
-    imageEmbeds: hostTensor('float32', [tokens, width], out.imageEmbeds.data.slice(0, tokens * width)),
-    deepstackEmbeds: hostTensor('float32', [k, tokens, width], deep),
-  };
-}
-
-/** Concatenates runs' outputs along the token axis (in run order). */
-export function concatTokens(parts: readonly EncoderOutputs[]): EncoderOutputs {
+/** Concatenates tensors along `axis` (every other dim equal). */
+export function concatAxis(parts: readonly HostTensor<'float32'>[], axis: number): HostTensor<'float32'> {
   const first = parts[0];
   if (!first) throw invalidArgument('outputs', 'at least one run', undefined);
   if (parts.length === 1) return first;
-  const width = first.imageEmbeds.shape[1]!;
-  const k = first.deepstackEmbeds.shape[0]!;
-  const tokens = parts.reduce((s, p) => s + p.imageEmbeds.shape[0]!, 0);
-  const embeds = new Float32Array(tokens * width);
-  const deep = new Float32Array(k * tokens * width);
+  const outer = first.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = first.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const total = parts.reduce((s, p) => s + p.shape[axis]!, 0);
+  const data = new Float32Array(outer * total * inner);
   let at = 0;
   for (const p of parts) {
-    const n = p.imageEmbeds.shape[0]!;
-    embeds.set(p.imageEmbeds.data, at * width);
-    for (let j = 0; j < k; j++) deep.set(p.deepstackEmbeds.data.subarray(j * n * width, (j + 1) * n * width), (j * tokens + at) * width);
+    const n = p.shape[axis]!;
+    for (let o = 0; o < outer; o++) data.set(p.data.subarray(o * n * inner, (o + 1) * n * inner), (o * total + at) * inner);
     at += n;
   }
-  return { imageEmbeds: hostTensor('float32', [tokens, width], embeds), deepstackEmbeds: hostTensor('float32', [k, tokens, width], deep) };
+  const shape = [...first.shape];
+  shape[axis] = total;
+  return hostTensor('float32', shape, data);
+}
+
+/** Keeps the first `tokens` tokens of every output. */
+export function sliceTokens(out: EncoderOutputs, specs: readonly OutputSpec[], tokens: number): EncoderOutputs {
+  return Object.fromEntries(
+    specs.map(({ name, tokenAxis }) => {
+      const t = out[name]!;
+      if (tokens > t.shape[tokenAxis]!) throw invalidArgument('token count', `at most ${t.shape[tokenAxis]}`, tokens);
+      return [name, sliceAxis(t, tokenAxis, 0, tokens)];
+    }),
+  );
+}
+
+/** Concatenates runs' outputs along each output's token axis (in run order). */
+export function concatTokens(parts: readonly EncoderOutputs[], specs: readonly OutputSpec[]): EncoderOutputs {
+  if (parts.length === 1) return parts[0]!;
+  return Object.fromEntries(specs.map(({ name, tokenAxis }) => [name, concatAxis(parts.map((p) => p[name]!), tokenAxis)]));
+}
+
+/** Splits outputs into consecutive token ranges, one per item. */
+export function splitTokens(out: EncoderOutputs, specs: readonly OutputSpec[], tokens: readonly number[]): EncoderOutputs[] {
+  let at = 0;
+  return tokens.map((n) => {
+    const item = Object.fromEntries(specs.map(({ name, tokenAxis }) => [name, sliceAxis(out[name]!, tokenAxis, at, at + n)]));
+    at += n;
+    return item;
+  });
 }

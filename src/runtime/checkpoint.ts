@@ -1,28 +1,30 @@
-// A Hugging Face model directory: config.json + safetensors, bound strictly to the tower.
+// A Hugging Face model directory: config.json (+ preprocessor_config.json) + safetensors, its tower
+// detected from the config and bound strictly to the checkpoint's tensors.
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { invalidFile, notFound } from '../../src/errors.js';
-import type { ParameterSource } from '../../src/onnx/index.js';
-import { BYTES_PER_ELEMENT } from '../../src/tensor.js';
-import { Checkpoint, WeightBinder } from '../../src/weights/index.js';
-import { parseConfig, type VisionConfig } from './config.js';
+import { invalidFile, notFound } from '../errors.js';
+import type { ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
+import type { ParameterSource } from '../onnx/index.js';
+import { BYTES_PER_ELEMENT } from '../tensor.js';
+import { Checkpoint, WeightBinder } from '../weights/index.js';
 
 export interface ModelDirectory {
   readonly dir: string;
-  readonly config: VisionConfig;
+  readonly model: ModelDescriptor;
+  readonly config: TowerConfig;
   /** config.json as written (recorded in exported metadata). */
   readonly rawConfig: Record<string, unknown>;
   readonly checkpoint: Checkpoint;
 }
 
-export async function openModelDirectory(dir: string): Promise<ModelDirectory> {
+export async function openModelDirectory(models: ModelRegistry, dir: string): Promise<ModelDirectory> {
   const configPath = join(dir, 'config.json');
   let text: string;
   try {
     text = await readFile(configPath, 'utf8');
   } catch {
-    throw notFound('config.json', configPath, 'Pass --model a Hugging Face model directory (config.json + *.safetensors)');
+    throw notFound('config.json', configPath, 'Pass a Hugging Face model directory (config.json + *.safetensors)');
   }
   let rawConfig: Record<string, unknown>;
   try {
@@ -30,7 +32,8 @@ export async function openModelDirectory(dir: string): Promise<ModelDirectory> {
   } catch (error) {
     throw invalidFile(configPath, `not valid JSON (${(error as Error).message})`);
   }
-  return { dir, config: parseConfig(rawConfig), rawConfig, checkpoint: await Checkpoint.open(dir) };
+  const model = models.detect(rawConfig);
+  return { dir, model, config: model.parseConfig(rawConfig), rawConfig, checkpoint: await Checkpoint.open(dir) };
 }
 
 /**

@@ -1,0 +1,28 @@
+// The `vitgraph` package entry: the model-agnostic API of src/ joined with the registry of
+// graphs/. Functions that turn a checkpoint into graphs take the registry from here; each tower is
+// also importable on its own (`vitgraph/qwen3-vl`, `vitgraph/qwen2-vl`, …).
+
+import { MODELS } from './graphs/index.js';
+import * as core from './src/index.js';
+
+export * from './src/index.js';
+export { MODELS } from './graphs/index.js';
+
+/** VisionEncoder that can export any registered tower's checkpoint on first use. */
+export class VisionEncoder extends core.VisionEncoder {
+  static override load(model?: string, options: core.VisionEncoderOptions = {}): Promise<core.VisionEncoder> {
+    return core.VisionEncoder.load(model, { models: MODELS, ...options });
+  }
+}
+
+/** Exports a checkpoint of any registered tower (detected from its config.json). */
+export const exportModel = (options: core.ExportOptions): Promise<core.ExportResult> => core.exportModel(MODELS, options);
+
+/** Writes a random-weight checkpoint of a registered preset (`synthPresets()` lists them). */
+export const synthCheckpoint = (outDir: string, preset: string, options?: core.SynthOptions): ReturnType<typeof core.synthCheckpoint> =>
+  core.synthCheckpoint(MODELS, outDir, preset, options);
+
+export const synthPresets = (): ReturnType<typeof core.synthPresets> => core.synthPresets(MODELS);
+
+/** Exports (or reuses) the cached package of a checkpoint. */
+export const cachedExport = (checkpointDir: string, options?: Parameters<typeof core.cachedExport>[2]): Promise<string> => core.cachedExport(MODELS, checkpointDir, options);

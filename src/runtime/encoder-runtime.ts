@@ -1,0 +1,190 @@
+// The encoder on top of model-agnostic runners: a dynamic graph, padded bucket graphs, or
+// both (a package). Checks inputs on the host, packs items into buckets, slices outputs back.
+// What it knows of the model comes from the file's recorded I/O contract (EncoderIO).
+
+import { stat } from 'node:fs/promises';
+import { invalidArgument, runtimeError, VitgraphError } from '../errors.js';
+import type { Bucket, OutputSpec } from '../model.js';
+import { inspectModel } from '../onnx/inspect.js';
+import { hostTensor, type HostTensor } from '../tensor.js';
+import { resolveBackend, runnerFactory, type BackendOptions } from './backend.js';
+import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
+import { checkEncoderInputs, type GridRow } from './inputs.js';
+import { INPUTS, parseEncoderIO, TOKEN_COUNT, type EncoderIO } from './io.js';
+import { openPackage } from './package.js';
+import type { Runner } from './runner.js';
+
+export type { EncoderOutputs } from './buckets.js';
+
+/** Creates a runner for one graph file (onnxruntime-node by default; the native addon plugs in here). */
+export type RunnerFactory = (path: string) => Promise<Runner>;
+
+export interface EncoderRuntimeOptions extends BackendOptions {
+  /** For a package: run the 'dynamic' graph (CPU default) or the padded 'buckets' (always on the native backend). */
+  graphs?: 'dynamic' | 'buckets';
+  /** An item larger than every bucket: run it on the dynamic graph, or fail. */
+  oversize?: 'dynamic' | 'error';
+  /** Overrides the backend's runner factory. */
+  createRunner?: RunnerFactory;
+  /** Skip the sha256 check of a package's files against its manifest (default: verify). */
+  verify?: boolean;
+}
+
+interface BucketGraph extends Bucket {
+  readonly path: string;
+  /** Opened on first use; a promise so concurrent first requests share one session. */
+  runner?: Promise<Runner>;
+}
+
+export class EncoderRuntime {
+  private dynamicRunner: Promise<Runner> | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly dynamicPath: string | undefined,
+    private readonly buckets: BucketGraph[],
+    /** The graphs' recorded I/O: pixel row width, merge unit, named outputs, processor. */
+    readonly io: EncoderIO,
+    private readonly options: EncoderRuntimeOptions,
+  ) {}
+
+  /** Opens a .onnx file (dynamic or one padded bucket) or a package directory. */
+  static async open(model: string, options: EncoderRuntimeOptions = {}): Promise<EncoderRuntime> {
+    if (typeof model !== 'string' || model === '') throw invalidArgument('model', 'a .onnx file or package directory path', model);
+    // The native backend binds fixed-shape buffers: it runs bucket graphs and never the dynamic one.
+    const native = !options.createRunner && resolveBackend(options).backend === 'native';
+    const settings: EncoderRuntimeOptions = { ...options, createRunner: options.createRunner ?? runnerFactory(options), ...(native ? { oversize: 'error' } : {}) };
+    const create = settings.createRunner!;
+    if ((await stat(model).catch(() => undefined))?.isDirectory()) {
+      const pkg = await openPackage(model, { verify: options.verify !== false });
+      const useBuckets = options.graphs === 'buckets' || native || !pkg.dynamic;
+      if (useBuckets && pkg.buckets.length === 0) {
+        throw invalidArgument(native ? 'backend native' : 'graphs "buckets"', 'a package with padded bucket graphs', model, 'Export one with bucket sizes (maxPatches)');
+      }
+      return new EncoderRuntime(pkg.dynamic, useBuckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.io, settings);
+    }
+    const recorded = (await inspectModel(model)).metadata['vitgraph.io'];
+    const runner = await create(model);
+    try {
+      const io = recorded ? parseEncoderIO(safeJson(recorded), model) : foreignIO(runner, model);
+      const pixels = runner.inputs.find((i) => i.name === INPUTS.pixelValues)!;
+      const grid = runner.inputs.find((i) => i.name === INPUTS.gridThw);
+      if (!grid || !pixels) throw invalidArgument(model, `an encoder graph with inputs ${INPUTS.pixelValues} and ${INPUTS.gridThw}`, runner.inputs.map((i) => i.name).join(', '));
+      const [maxPatches, maxItems] = [pixels.shape[0], grid.shape[0]];
+      const padded = typeof maxPatches === 'number' && typeof maxItems === 'number';
+      const rt = new EncoderRuntime(padded ? undefined : model, padded ? [{ maxPatches, maxItems, path: model, runner: Promise.resolve(runner) }] : [], io, settings);
+      if (!padded) rt.dynamicRunner = Promise.resolve(runner);
+      return rt;
+    } catch (error) {
+      await runner.close();
+      throw error;
+    }
+  }
+
+  get patchDim(): number {
+    return this.io.patchDim;
+  }
+
+  get mergeUnit(): number {
+    return this.io.mergeUnit;
+  }
+
+  get outputs(): readonly OutputSpec[] {
+    return this.io.outputs;
+  }
+
+  /** pixel_values float32 [N, patchDim] + grid_thw int64 [I, 3] → every named output, tokens of all items in order. */
+  async run(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
+    this.checkOpen();
+    const grid: GridRow[] = checkEncoderInputs({ pixelValues, gridThw }, this.io.patchDim, this.io.spatialMergeSize);
+    const pixels = pixelValues.data as Float32Array;
+    if (this.buckets.length === 0) return this.runDynamic(pixelValues, gridThw);
+    const plans = planRuns(grid, this.buckets, { oversize: this.dynamicPath && this.options.oversize !== 'error' ? 'dynamic' : 'error' });
+    const parts: EncoderOutputs[] = [];
+    for (const plan of plans) parts.push(await this.runPlan(plan, pixels));
+    return concatTokens(parts, this.io.outputs);
+  }
+
+  private async runPlan(plan: Plan, pixels: Float32Array): Promise<EncoderOutputs> {
+    const { patchDim } = this.io;
+    if (plan.kind === 'dynamic') {
+      const [unit] = plan.units as [Plan['units'][number]];
+      const rows = pixels.subarray(unit.firstRow * patchDim, (unit.firstRow + unit.rows) * patchDim);
+      return this.runDynamic(hostTensor('float32', [unit.rows, patchDim], rows), hostTensor('int64', [1, 3], BigInt64Array.from(unit.grid.map(BigInt))));
+    }
+    const graph = this.buckets.find((b) => b.maxPatches === plan.bucket.maxPatches && b.maxItems === plan.bucket.maxItems)!;
+    const { pixels: padded, grid } = padInputs(pixels, patchDim, plan.units, graph);
+    const out = await (await this.runnerOf(graph)).run({ [INPUTS.pixelValues]: padded, [INPUTS.gridThw]: grid });
+    const tokens = Number((out[TOKEN_COUNT]?.data as BigInt64Array | undefined)?.[0] ?? -1);
+    const expected = plan.units.reduce((s, u) => s + u.rows, 0) / this.io.mergeUnit;
+    if (tokens !== expected) throw runtimeError(`bucket ${graph.maxPatches} reported ${tokens} tokens, expected ${expected}`);
+    return sliceTokens(this.outputsOf(out), this.io.outputs, tokens);
+  }
+
+  private async runDynamic(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
+    this.checkOpen();
+    this.dynamicRunner ??= this.options.createRunner!(this.dynamicPath!);
+    return this.outputsOf(await (await this.dynamicRunner).run({ [INPUTS.pixelValues]: pixelValues, [INPUTS.gridThw]: gridThw }));
+  }
+
+  private runnerOf(graph: BucketGraph): Promise<Runner> {
+    this.checkOpen();
+    graph.runner ??= this.options.createRunner!(graph.path);
+    return graph.runner;
+  }
+
+  private outputsOf(out: Record<string, HostTensor>): EncoderOutputs {
+    return Object.fromEntries(
+      this.io.outputs.map(({ name }) => {
+        const t = out[name];
+        if (t?.dtype !== 'float32') throw runtimeError(`graph output ${name}: expected float32, got ${t ? t.dtype : 'no such output'}`);
+        return [name, t as HostTensor<'float32'>];
+      }),
+    );
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new VitgraphError('closed', 'the encoder is closed: expected an open encoder. Load it again to encode');
+  }
+
+  /**
+   * Opens every bucket graph and runs it `times` on all-padding inputs: on CUDA the third run
+   * captures the bucket's graph, so the first real request replays instead of capturing.
+   */
+  async warmup(times = 3): Promise<void> {
+    for (const graph of this.buckets) {
+      const runner = await this.runnerOf(graph);
+      const { pixels, grid } = padInputs(new Float32Array(0), this.io.patchDim, [], graph);
+      for (let i = 0; i < times; i++) await runner.run({ [INPUTS.pixelValues]: pixels, [INPUTS.gridThw]: grid });
+    }
+  }
+
+  /** The bucket sizes this runtime packs into (empty: dynamic graph only). */
+  get bucketSizes(): Bucket[] {
+    return this.buckets.map(({ maxPatches, maxItems }) => ({ maxPatches, maxItems }));
+  }
+
+  /** Closes every session; runs in progress finish first, later and pending calls reject with code 'closed'. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const opened = [this.dynamicRunner, ...this.buckets.map((b) => b.runner)];
+    for (const runner of opened) await (await runner?.catch(() => undefined))?.close(); // a failed open has nothing to close
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A graph vitgraph did not export: pixel_values' width, a 2×2 merge, every output but token_count ([..., T, O]). */
+function foreignIO(runner: Runner, model: string): EncoderIO {
+  const pixels = runner.inputs.find((i) => i.name === INPUTS.pixelValues);
+  const patchDim = pixels?.shape[1];
+  if (typeof patchDim !== 'number') throw invalidArgument(model, `an encoder graph with inputs ${INPUTS.pixelValues} [N, D] and ${INPUTS.gridThw}`, runner.inputs.map((i) => i.name).join(', '));
+  const outputs = runner.outputs.filter((o) => o.name !== TOKEN_COUNT).map((o) => ({ name: o.name, tokenAxis: Math.max(0, o.shape.length - 2) }));
+  return { patchDim, mergeUnit: 4, spatialMergeSize: 2, outputs };
+}

@@ -1,0 +1,288 @@
+// `vitgraph export`: a Hugging Face checkpoint → ONNX: one .onnx file (dynamic or a single
+// padded bucket), or a package directory with the dynamic graph, every bucket graph and one
+// shared weights file. The tower comes from the registry, detected from config.json.
+//
+// Writes never leave a half-written output at the destination: a .onnx file (and its external
+// data) is written to temporaries renamed into place; a package is written whole into a sibling
+// temporary directory and swapped in (see `swapInto`). Temporaries of killed exports are removed
+// by the next export to the same place.
+
+import { randomUUID } from 'node:crypto';
+import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { invalidArgument, unsupported } from '../errors.js';
+import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, ProcessorJson, TowerConfig } from '../model.js';
+import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
+import { VITGRAPH_VERSION } from '../version.js';
+import { bucket } from './buckets.js';
+import { checkpointParameters, openModelDirectory, type ModelDirectory } from './checkpoint.js';
+import { encoderIO, type EncoderIO } from './io.js';
+import { fileEntry, FORMAT, FORMAT_VERSION, MANIFEST, type GraphEntry, type Manifest } from './package.js';
+
+export const DEFAULT_OPSET = 21;
+export const MIN_OPSET = 20; // Gelu-20
+export const MAX_OPSET = 24;
+/** Buckets of a package when none are given: 256², 512², 1024² px images (at 16-px patches). */
+export const DEFAULT_BUCKETS: readonly number[] = [256, 1024, 4096];
+
+export interface ExportOptions {
+  /** Hugging Face model directory: config.json + model.safetensors (or a sharded index). */
+  model: string;
+  /** A `.onnx` file, or a package directory. */
+  out: string;
+  /** For a .onnx output: 'dynamic' (default) or 'padded' (needs exactly one bucket size). */
+  variant?: 'dynamic' | 'padded' | undefined;
+  /** Padded bucket sizes in patches (multiples of the merge unit). */
+  maxPatches?: readonly number[] | undefined;
+  /** grid_thw rows per bucket (default: maxPatches / 64). */
+  maxItems?: number | undefined;
+  /** 'bfloat16' is refused with the reason (no bf16 kernels for Gelu / MultiHeadAttention in ORT). */
+  dtype?: ExportDType | 'bfloat16' | undefined;
+  opset?: number | undefined;
+  attention?: 'looped' | 'dense' | undefined;
+  /** For a .onnx output; packages always keep weights in one shared file. */
+  externalData?: 'auto' | 'always' | 'never' | undefined;
+  /** Replace existing outputs (otherwise an existing output is an error). */
+  overwrite?: boolean | undefined;
+  /** Weight bytes written so far and in all (a package writes each weight once). */
+  onProgress?: ((done: number, total: number) => void) | undefined;
+}
+
+export interface ExportResult {
+  /** Paths written (the .onnx, or the package's manifest, graphs and weights). */
+  readonly files: readonly string[];
+  readonly graphs: number;
+  readonly parameters: number;
+  /** The tower's descriptor id. */
+  readonly model: string;
+}
+
+interface Plan {
+  readonly source: ModelDirectory;
+  readonly dtype: ExportDType;
+  readonly opset: number;
+  readonly io: EncoderIO;
+}
+
+export async function exportModel(models: ModelRegistry, options: ExportOptions): Promise<ExportResult> {
+  if (typeof options?.model !== 'string' || options.model === '') throw invalidArgument('model', 'a checkpoint directory path', options?.model);
+  if (typeof options.out !== 'string' || options.out === '') throw invalidArgument('out', 'a .onnx file or package directory path', options.out);
+  const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
+  const isFile = options.out.endsWith('.onnx');
+  if (options.dtype === 'bfloat16') {
+    throw unsupported(
+      'dtype bfloat16: ONNX Runtime has no bfloat16 kernels for Gelu-20 or com.microsoft.MultiHeadAttention (CUDA or CPU)',
+      'Use float16 for reduced precision (same memory, fp32 statistics), or float32',
+    );
+  }
+  const dtype = options.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float16') throw invalidArgument('dtype', 'float32 or float16', dtype);
+  await removeStaleTemporaries(options.out);
+  if (!options.overwrite) await refuseExisting(options.out, isFile);
+  const source = await openModelDirectory(models, options.model);
+  const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
+  if (isFile) checkFileVariant(options, buckets);
+  const plan: Plan = { source, dtype, opset, io: encoderIO(source.config, source.model.outputs(source.config), processorOf(source)) };
+  return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
+}
+
+/** The family's processor defaults (a checkpoint's preprocessor_config.json is read by the image side). */
+function processorOf(source: ModelDirectory): ProcessorJson {
+  return source.model.processorDefaults(source.config);
+}
+
+function checkFileVariant(options: ExportOptions, buckets: readonly Bucket[]): void {
+  const variant = options.variant ?? 'dynamic';
+  if (variant === 'padded' && buckets.length !== 1) {
+    throw invalidArgument('maxPatches', 'exactly one bucket size for a padded .onnx file', buckets.length ? buckets.map((b) => b.maxPatches).join(',') : 'none', 'Give one size, or export a package directory for several');
+  }
+  if (variant === 'dynamic' && buckets.length) {
+    throw invalidArgument('maxPatches', 'no bucket sizes for a dynamic .onnx file', buckets.map((b) => b.maxPatches).join(','), 'Ask for the padded variant, or export a package directory');
+  }
+}
+
+async function exportFile(plan: Plan, options: ExportOptions, padded: Bucket | undefined): Promise<ExportResult> {
+  const { graph, finish } = build(plan, padded, options.attention);
+  finish();
+  const saved = await save(graph, options.out, plan, padded, {
+    ...(options.externalData ? { externalData: options.externalData } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  return { files: [saved.path, ...(saved.externalDataPath ? [saved.externalDataPath] : [])], graphs: 1, parameters: countParameters(graph), model: plan.source.model.id };
+}
+
+async function exportPackage(plan: Plan, options: ExportOptions, buckets: readonly Bucket[]): Promise<ExportResult> {
+  const out = options.out;
+  const staging = temporarySibling(out);
+  await mkdir(dirname(out), { recursive: true });
+  await mkdir(staging);
+  try {
+    const { manifest, parameters } = await writePackage(staging, plan, options, buckets);
+    await swapInto(staging, out);
+    const files = [MANIFEST, ...manifest.graphs.map((g) => g.file), ...(manifest.weights ? [manifest.weights.file] : [])].map((f) => join(out, f));
+    return { files, graphs: manifest.graphs.length, parameters, model: plan.source.model.id };
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Writes every graph, the shared weights and, last, the manifest into `dir`. */
+async function writePackage(dir: string, plan: Plan, options: ExportOptions, buckets: readonly Bucket[]): Promise<{ manifest: Manifest; parameters: number }> {
+  const weights = await ExternalDataFile.create(join(dir, 'weights.data'));
+  const entries: { file: string; variant: Bucket | undefined }[] = [];
+  let parameters = 0;
+  try {
+    for (const variant of [undefined, ...buckets]) {
+      const file = variant ? `padded-${variant.maxPatches}.onnx` : 'dynamic.onnx';
+      const { graph, finish } = build(plan, variant, options.attention);
+      finish();
+      parameters = countParameters(graph);
+      // Only the first graph writes weights; the others reference the same bytes.
+      const first = entries.length === 0;
+      await save(graph, join(dir, file), plan, variant, { externalData: weights, ...(first && options.onProgress ? { onProgress: options.onProgress } : {}) });
+      entries.push({ file, variant });
+    }
+    await weights.close();
+  } catch (error) {
+    await weights.discard();
+    throw error;
+  }
+  const graphs: GraphEntry[] = [];
+  for (const { file, variant } of entries) {
+    const entry = await fileEntry(dir, file);
+    graphs.push(variant ? { ...entry, variant: 'padded', ...variant } : { ...entry, variant: 'dynamic' });
+  }
+  const manifest: Manifest = {
+    format: FORMAT,
+    formatVersion: FORMAT_VERSION,
+    vitgraph: VITGRAPH_VERSION,
+    model: plan.source.model.id,
+    dtype: plan.dtype,
+    opset: plan.opset,
+    config: plan.source.model.configToJson(plan.source.config),
+    io: plan.io,
+    weights: await fileEntry(dir, 'weights.data'),
+    graphs,
+  };
+  await writeFile(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  return { manifest, parameters };
+}
+
+const TEMP_MARK = '.vitgraph-tmp-';
+const OLD_MARK = '.vitgraph-old-';
+
+/** `<dir>/.<name>.vitgraph-tmp-<pid>-<uuid>`: beside the destination, so renames stay on one file system. */
+function temporarySibling(path: string, mark = TEMP_MARK): string {
+  return join(dirname(path), `.${basename(path)}${mark}${process.pid}-${randomUUID().slice(0, 8)}`);
+}
+
+/**
+ * Moves the finished package `staging` to `out`. A new path is one atomic rename. An existing
+ * package is first renamed aside, then replaced, then removed: at every instant `out` is the
+ * complete old package, absent (between the two renames), or the complete new one — never a mix
+ * of the two. A kill between the renames leaves the old package beside `out`; the next export
+ * removes it.
+ */
+async function swapInto(staging: string, out: string): Promise<void> {
+  const existing = await lstat(out).catch(() => undefined);
+  if (!existing) return rename(staging, out);
+  const aside = temporarySibling(out, OLD_MARK);
+  await rename(out, aside);
+  try {
+    await rename(staging, out);
+  } catch (error) {
+    await rename(aside, out).catch(() => undefined); // put the old package back
+    throw error;
+  }
+  await rm(aside, { recursive: true, force: true });
+}
+
+/** Removes temporaries that killed exports to `out` left behind (their process is gone). */
+export async function removeStaleTemporaries(out: string): Promise<string[]> {
+  const dir = dirname(out);
+  const name = basename(out);
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const entry of entries) {
+    const pid = staleOwner(entry, name);
+    if (pid === undefined || processAlive(pid)) continue;
+    await rm(join(dir, entry), { recursive: true, force: true });
+    removed.push(join(dir, entry));
+  }
+  return removed;
+}
+
+/** The pid that wrote `entry` if it is a temporary of `name`, else undefined. */
+function staleOwner(entry: string, name: string): number | undefined {
+  for (const mark of [TEMP_MARK, OLD_MARK]) {
+    const prefix = `.${name}${mark}`;
+    if (entry.startsWith(prefix)) return Number.parseInt(entry.slice(prefix.length), 10);
+  }
+  // saveModel's and ExternalDataFile's `<file>.<pid>.tmp` (a .onnx and its external data).
+  const match = /^(.*)\.(\d+)\.tmp$/.exec(entry);
+  if (match && (match[1] === name || match[1]!.startsWith(`${name}.`) || match[1]!.startsWith(`${name.replace(/\.onnx$/, '')}.`))) return Number(match[2]);
+  return undefined;
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function build(plan: Plan, padded: Bucket | undefined, attention: 'looped' | 'dense' | undefined): { graph: GraphBuilder; finish: () => void } {
+  const { model, config, checkpoint } = plan.source;
+  const params = checkpointParameters(checkpoint, plan.dtype);
+  const options = { dtype: plan.dtype, ...(attention ? { attention } : {}) };
+  const graph = padded ? model.buildPadded(config, params, padded, options) : model.buildDynamic(config, params, options);
+  return { graph, finish: () => params.finish() };
+}
+
+/** Writes a built graph with vitgraph's metadata_props. */
+function save(graph: GraphBuilder, out: string, plan: Plan, padded: Bucket | undefined, options: Pick<Parameters<typeof saveModel>[2], 'externalData' | 'onProgress'>): Promise<SavedModel> {
+  const { model, config, rawConfig } = plan.source;
+  return saveModel(graph, out, {
+    opset: plan.opset,
+    producerVersion: VITGRAPH_VERSION,
+    docString: `${model.title} built by vitgraph`,
+    metadata: {
+      'vitgraph.version': VITGRAPH_VERSION,
+      'vitgraph.model': model.id,
+      'vitgraph.variant': padded ? 'padded' : 'dynamic',
+      ...(padded ? { 'vitgraph.max_patches': String(padded.maxPatches), 'vitgraph.max_items': String(padded.maxItems) } : {}),
+      'vitgraph.dtype': plan.dtype,
+      'vitgraph.io': JSON.stringify(plan.io),
+      'vitgraph.vision_config': JSON.stringify((model as ModelDescriptor<TowerConfig>).configToJson(config)),
+      'vitgraph.source_config': JSON.stringify(rawConfig),
+    },
+    ...options,
+  });
+}
+
+export function checkOpset(opset: number): number {
+  if (!Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
+    throw invalidArgument('opset', `an integer in ${MIN_OPSET}..${MAX_OPSET} (Gelu needs opset 20)`, opset);
+  }
+  return opset;
+}
+
+async function refuseExisting(path: string, isFile: boolean): Promise<void> {
+  const exists = isFile
+    ? await lstat(path).then(
+        () => true,
+        () => false,
+      )
+    : await readdir(path).then(
+        (entries) => entries.length > 0,
+        () => false,
+      );
+  if (exists) throw invalidArgument('out', isFile ? 'a file that does not exist yet' : 'a new or empty directory', path, 'Choose another path, or pass overwrite: true');
+}
+
+const countParameters = (graph: GraphBuilder): number => graph.initializers.filter((i) => i.kind === 'param').reduce((sum, i) => sum + i.shape.reduce((a, b) => a * b, 1), 0);

@@ -1,0 +1,184 @@
+// The exported package: a directory with the dynamic graph, one padded graph per bucket, one
+// shared weights file they all reference, and a `vitgraph.json` manifest recording the model id,
+// its I/O contract, and the size and sha256 of every file.
+//
+// Opening verifies every file against the manifest. Hashing 1.5 GB takes seconds, so a verified
+// state (inode, size, mtime, ctime of each file) is stamped beside the manifest and later opens
+// re-hash only when a file's state changed. ctime cannot be set from user space, so restoring
+// mtime after editing bytes still forces a re-hash.
+
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalidFile, notFound } from '../errors.js';
+import type { Bucket } from '../model.js';
+import { parseEncoderIO, type EncoderIO } from './io.js';
+
+export const MANIFEST = 'vitgraph.json';
+export const VERIFIED_STAMP = 'vitgraph.verified.json';
+export const FORMAT = 'vitgraph.package';
+export const FORMAT_VERSION = 2;
+
+export interface FileEntry {
+  readonly file: string;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+export type GraphEntry = FileEntry & ({ readonly variant: 'dynamic' } | ({ readonly variant: 'padded' } & Bucket));
+
+export interface Manifest {
+  readonly format: typeof FORMAT;
+  readonly formatVersion: number;
+  readonly vitgraph: string;
+  /** The tower's descriptor id, e.g. 'qwen3-vl'. */
+  readonly model: string;
+  readonly dtype: string;
+  readonly opset: number;
+  /** The tower's config as upstream names it. */
+  readonly config: Record<string, unknown>;
+  readonly io: EncoderIO;
+  readonly weights?: FileEntry | undefined;
+  readonly graphs: readonly GraphEntry[];
+}
+
+export interface ModelPackage {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  readonly io: EncoderIO;
+  readonly dynamic?: string; // path of the dynamic graph
+  /** Padded graphs, smallest bucket first. */
+  readonly buckets: readonly (Bucket & { readonly path: string })[];
+}
+
+export interface OpenPackageOptions {
+  /** Check every file's sha256 against the manifest (default true; a valid stamp makes it cheap). */
+  verify?: boolean;
+}
+
+export async function fileEntry(dir: string, file: string): Promise<FileEntry> {
+  const path = join(dir, file);
+  return { file, bytes: (await lstat(path)).size, sha256: await sha256(path) };
+}
+
+export async function sha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Reads, checks and (by default) verifies a package directory. */
+export async function openPackage(dir: string, options: OpenPackageOptions = {}): Promise<ModelPackage> {
+  const manifestPath = join(dir, MANIFEST);
+  const manifest = parseManifest(await readManifest(manifestPath), manifestPath);
+  const files = [...manifest.graphs, ...(manifest.weights ? [manifest.weights] : [])];
+  const states: FileState[] = [];
+  for (const entry of files) {
+    const path = join(dir, entry.file);
+    const info = await lstat(path).catch(() => undefined);
+    if (!info) throw notFound(`package file ${entry.file}`, path);
+    if (!info.isFile()) throw invalidFile(path, 'expected a regular file (a link, directory or device is never opened)');
+    if (info.size !== entry.bytes) throw invalidFile(path, `expected ${entry.bytes} bytes (per ${MANIFEST}), got ${info.size}`, 'The package is incomplete or was modified; re-export it');
+    states.push({ file: entry.file, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs });
+  }
+  if (options.verify !== false) await verify(dir, files, states);
+  const dynamic = manifest.graphs.find((g) => g.variant === 'dynamic');
+  const buckets = manifest.graphs
+    .flatMap((g) => (g.variant === 'padded' ? [{ maxPatches: g.maxPatches, maxItems: g.maxItems, path: join(dir, g.file) }] : []))
+    .sort((a, b) => a.maxPatches - b.maxPatches);
+  return { dir, manifest, io: manifest.io, ...(dynamic ? { dynamic: join(dir, dynamic.file) } : {}), buckets };
+}
+
+async function readManifest(path: string): Promise<unknown> {
+  const info = await lstat(path).catch(() => undefined);
+  if (!info) throw notFound('package manifest', path, 'Export a package with `vitgraph export --out <dir>`');
+  if (!info.isFile() || info.size > 1 << 20) throw invalidFile(path, 'expected a regular file of at most 1 MiB');
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw invalidFile(path, `not valid JSON (${(error as Error).message})`);
+  }
+}
+
+/** Checks a manifest's every field: it decides which files are opened. */
+function parseManifest(json: unknown, path: string): Manifest {
+  const bad = (problem: string, hint = 'Re-export the package with this vitgraph'): never => {
+    throw invalidFile(path, problem, hint);
+  };
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return bad('expected a JSON object');
+  const m = json as Record<string, unknown>;
+  if (m.format !== FORMAT || m.formatVersion !== FORMAT_VERSION) {
+    return bad(`expected format ${FORMAT} version ${FORMAT_VERSION}, got ${String(m.format)} version ${String(m.formatVersion)}`);
+  }
+  if (typeof m.model !== 'string' || typeof m.dtype !== 'string' || !Number.isInteger(m.opset)) return bad('expected string model and dtype and an integer opset');
+  if (typeof m.config !== 'object' || m.config === null) return bad('config: expected an object');
+  if (!Array.isArray(m.graphs) || m.graphs.length === 0 || m.graphs.length > 256) return bad('graphs: expected a non-empty list of graph entries');
+  const graphs = m.graphs.map((g: unknown, i: number): GraphEntry => {
+    const entry = fileEntryOf(g, `graphs[${i}]`, bad);
+    const record = g as Record<string, unknown>;
+    if (record.variant === 'dynamic') return { ...entry, variant: 'dynamic' };
+    const positive = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 1 << 24;
+    if (record.variant !== 'padded' || !positive(record.maxPatches) || !positive(record.maxItems)) {
+      return bad(`graphs[${i}]: expected variant "dynamic", or "padded" with positive integer maxPatches and maxItems`);
+    }
+    return { ...entry, variant: 'padded', maxPatches: record.maxPatches, maxItems: record.maxItems };
+  });
+  const weights = m.weights === undefined ? undefined : fileEntryOf(m.weights, 'weights', bad);
+  return {
+    format: FORMAT,
+    formatVersion: FORMAT_VERSION,
+    vitgraph: String(m.vitgraph),
+    model: m.model,
+    dtype: m.dtype,
+    opset: m.opset as number,
+    config: m.config as Record<string, unknown>,
+    io: parseEncoderIO(m.io, path),
+    ...(weights ? { weights } : {}),
+    graphs,
+  };
+}
+
+/** A package file is named by a plain file name: no directories, no `..`, nothing outside the package. */
+const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+function fileEntryOf(json: unknown, where: string, bad: (problem: string) => never): FileEntry {
+  const e = json as Record<string, unknown> | null;
+  if (typeof e?.file !== 'string' || !PLAIN_NAME.test(e.file) || e.file === MANIFEST || e.file === VERIFIED_STAMP) {
+    return bad(`${where}.file: expected a plain file name inside the package, got ${JSON.stringify(e?.file)}`);
+  }
+  if (!Number.isSafeInteger(e.bytes) || (e.bytes as number) < 0) return bad(`${where}.bytes: expected a byte count`);
+  if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) return bad(`${where}.sha256: expected 64 hex digits`);
+  return { file: e.file, bytes: e.bytes as number, sha256: e.sha256 };
+}
+
+interface FileState {
+  readonly file: string;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+/** Hashes every file unless the stamp shows each one unchanged since it was last verified. */
+async function verify(dir: string, files: readonly FileEntry[], states: readonly FileState[]): Promise<void> {
+  const stampPath = join(dir, VERIFIED_STAMP);
+  const manifestHash = await sha256(join(dir, MANIFEST));
+  const stamp = { manifest: manifestHash, files: states };
+  const recorded = await readFile(stampPath, 'utf8').then(
+    (text) => text,
+    () => undefined,
+  );
+  if (recorded === JSON.stringify(stamp)) return;
+  for (const entry of files) {
+    const path = join(dir, entry.file);
+    if ((await sha256(path)) !== entry.sha256) {
+      throw invalidFile(path, `sha256 differs from ${MANIFEST}: the file was modified or corrupted`, 'Re-export the package (or pass --no-verify / verify: false to skip the check at your own risk)');
+    }
+  }
+  // A read-only package is still verified, just not stamped.
+  const tmp = join(dir, `${VERIFIED_STAMP}.${randomUUID()}.tmp`);
+  await writeFile(tmp, JSON.stringify(stamp))
+    .then(() => rename(tmp, stampPath))
+    .catch(() => rm(tmp, { force: true }));
+}
