@@ -21,7 +21,7 @@ export async function tempDir(t: ExecutionContext, prefix = 'vitgraph-test-'): P
   return dir;
 }
 
-export type GoldenCase = 'tiny' | 'tiny_single';
+export type GoldenCase = 'tiny' | 'tiny_single' | 'qwen3_5_tiny';
 
 export interface Golden {
   /** The model directory (config.json + model.safetensors), usable as `exportModel({ model })`. */
