@@ -4,6 +4,7 @@ import { VitgraphError } from '../src/errors.js';
 import { VITGRAPH_VERSION } from '../src/version.js';
 import { commandHelp, parseCommandArgs, type Command } from './args.js';
 import { benchCommand } from './commands/bench.js';
+import { cacheCommand } from './commands/cache.js';
 import { encodeCommand } from './commands/encode.js';
 import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -11,12 +12,12 @@ import { preprocessCommand } from './commands/preprocess.js';
 import { runCommand } from './commands/run.js';
 import { synthCommand } from './commands/synth.js';
 
-export const COMMANDS: readonly Command[] = [encodeCommand, preprocessCommand, exportCommand, runCommand, benchCommand, inspectCommand, synthCommand];
+export const COMMANDS: readonly Command[] = [encodeCommand, preprocessCommand, exportCommand, runCommand, benchCommand, inspectCommand, synthCommand, cacheCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
   return [
-    `vitgraph ${VITGRAPH_VERSION} — the Qwen3-VL vision encoder as ONNX graphs, run with ONNX Runtime`,
+    `vitgraph ${VITGRAPH_VERSION} — Qwen VL vision encoders (Qwen3-VL, Qwen3.5, Qwen2-VL, Qwen2.5-VL) as ONNX graphs, run with ONNX Runtime`,
     '',
     'Usage: vitgraph <command> [options]',
     '',

@@ -182,7 +182,7 @@ function temporarySibling(path: string, mark = TEMP_MARK): string {
  * package is first renamed aside, then replaced, then removed: at every instant `out` is the
  * complete old package, absent (between the two renames), or the complete new one — never a mix
  * of the two. A kill between the renames leaves the old package beside `out`; the next export
- * removes it.
+ * puts it back before it starts.
  */
 async function swapInto(staging: string, out: string): Promise<void> {
   const existing = await lstat(out).catch(() => undefined);
@@ -207,6 +207,11 @@ export async function removeStaleTemporaries(out: string): Promise<string[]> {
   for (const entry of entries) {
     const pid = staleOwner(entry, name);
     if (pid === undefined || processAlive(pid)) continue;
+    // A swap killed between its renames left the old package aside and nothing at `out`: put it back.
+    if (entry.startsWith(`.${name}${OLD_MARK}`) && !(await lstat(out).catch(() => undefined))) {
+      await rename(join(dir, entry), out);
+      continue;
+    }
     await rm(join(dir, entry), { recursive: true, force: true });
     removed.push(join(dir, entry));
   }
