@@ -9,6 +9,7 @@ import { QWEN3_VL_PROCESSOR, patchDim, sizeFactor, type ProcessorParams } from '
 export type LevelTables = readonly [Float32Array, Float32Array, Float32Array];
 
 const levelCache = new WeakMap<ProcessorParams, LevelTables>();
+const joinedCache = new WeakMap<ProcessorParams, Float32Array>();
 
 /**
  * Each uint8 level's normalized float32 value per channel, computed as `processor.normalization`
@@ -33,6 +34,17 @@ export function normalizedLevels(processor: ProcessorParams): LevelTables {
   const tables: LevelTables = [table(0), table(1), table(2)];
   levelCache.set(processor, tables);
   return tables;
+}
+
+/** normalizedLevels as one [3·256] array: channel c's level p at c·256 + p. */
+function joinedLevels(processor: ProcessorParams): Float32Array {
+  let joined = joinedCache.get(processor);
+  if (!joined) {
+    joined = new Float32Array(3 * 256);
+    normalizedLevels(processor).forEach((table, c) => joined!.set(table, c * 256));
+    joinedCache.set(processor, joined);
+  }
+  return joined;
 }
 
 /**
@@ -102,13 +114,10 @@ export function patchGroup(
     }
   }
   const dim = patchDim(processor);
-  const gw = width / p;
-  const windowsPerRow = gw / m;
+  const windowsPerRow = width / p / m;
   const planeStride = tp * p * p; // one channel's values in a row
-  // Offset of patch column px from the start of its window-row band: ((px / m)·m² + px mod m) rows.
-  const columnOffset = new Float64Array(gw);
-  for (let px = 0; px < gw; px++) columnOffset[px] = (Math.floor(px / m) * m * m + (px % m)) * dim;
-  const [red, green, blue] = normalizedLevels(processor);
+  const windowStride = m * m * dim; // values per merge window
+  const levels = joinedLevels(processor); // [R levels, G levels, B levels]: one array keeps the loop tight
   for (let tau = 0; tau < tp; tau++) {
     const frame = frames[tau]!;
     for (let yy = 0; yy < height; yy++) {
@@ -117,21 +126,24 @@ export function patchGroup(
       const windowRow = Math.floor(py / m);
       const i = py - windowRow * m; // patch row inside the window
       const band = (rowOffset + windowRow * windowsPerRow * m * m + i * m) * dim + tau * p * p + y * p;
-      for (let px = 0; px < gw; px++) {
-        const o = band + columnOffset[px]!;
-        let s = (yy * width + px * p) * channels;
-        if (channels === 3) {
-          for (let x = 0; x < p; x++, s += 3) {
-            out[o + x] = red[frame[s]!]!;
-            out[o + planeStride + x] = green[frame[s + 1]!]!;
-            out[o + 2 * planeStride + x] = blue[frame[s + 2]!]!;
-          }
-        } else {
-          for (let x = 0; x < p; x++, s++) {
-            const v = frame[s]!;
-            out[o + x] = red[v]!;
-            out[o + planeStride + x] = green[v]!;
-            out[o + 2 * planeStride + x] = blue[v]!;
+      let s = yy * width * channels;
+      // Patch column px = bc·m + j sits in window bc at column j: row (bc·m² + j) of the band.
+      for (let bc = 0; bc < windowsPerRow; bc++) {
+        for (let j = 0; j < m; j++) {
+          const o = band + bc * windowStride + j * dim;
+          if (channels === 3) {
+            for (let x = 0; x < p; x++, s += 3) {
+              out[o + x] = levels[frame[s]!]!;
+              out[o + planeStride + x] = levels[256 + frame[s + 1]!]!;
+              out[o + 2 * planeStride + x] = levels[512 + frame[s + 2]!]!;
+            }
+          } else {
+            for (let x = 0; x < p; x++, s++) {
+              const v = frame[s]!;
+              out[o + x] = levels[v]!;
+              out[o + planeStride + x] = levels[256 + v]!;
+              out[o + 2 * planeStride + x] = levels[512 + v]!;
+            }
           }
         }
       }
