@@ -8,8 +8,8 @@ import { QWEN3_VL_PROCESSOR, patchDim, sizeFactor, type ProcessorParams } from '
 /** One lookup table per channel (R, G, B): uint8 level → normalized float32. */
 export type LevelTables = readonly [Float32Array, Float32Array, Float32Array];
 
-const levelCache = new WeakMap<ProcessorParams, LevelTables>();
-const joinedCache = new WeakMap<ProcessorParams, Float32Array>();
+/** Joined tables by arithmetic, mean and std (a handful of distinct processors per process). */
+const levelCache = new Map<string, Float32Array>();
 
 /**
  * Each uint8 level's normalized float32 value per channel, computed as `processor.normalization`
@@ -17,33 +17,28 @@ const joinedCache = new WeakMap<ProcessorParams, Float32Array>();
  * (v − mean) / std in float32 with float32 mean and std (each JS operation on float32 operands
  * rounded back with Math.fround equals the float32 operation). For Qwen3-VL this gives p/127.5 − 1 to
  * within 1 ulp, in the order that reproduces its reference `pixel_values` bit for bit.
+ * The tables are views of one cached array: do not write to them.
  */
 export function normalizedLevels(processor: ProcessorParams): LevelTables {
-  const cached = levelCache.get(processor);
-  if (cached) return cached;
-  const f32Scale = Math.fround(1 / 255);
-  const rescale =
-    processor.normalization === 'rescale-f32-normalize-f32' ? (p: number) => Math.fround(p * f32Scale) : (p: number) => Math.fround(p * (1 / 255));
-  const table = (channel: 0 | 1 | 2): Float32Array => {
-    const mean = Math.fround(processor.imageMean[channel]);
-    const std = Math.fround(processor.imageStd[channel]);
-    const levels = new Float32Array(256);
-    for (let p = 0; p < 256; p++) levels[p] = Math.fround(Math.fround(rescale(p) - mean) / std);
-    return levels;
-  };
-  const tables: LevelTables = [table(0), table(1), table(2)];
-  levelCache.set(processor, tables);
-  return tables;
+  const joined = joinedLevels(processor);
+  return [joined.subarray(0, 256), joined.subarray(256, 512), joined.subarray(512, 768)];
 }
 
-/** normalizedLevels as one [3·256] array: channel c's level p at c·256 + p. */
+/** The three tables as one [3·256] array, channel c's level p at c·256 + p: one array keeps the patch loop tight. */
 function joinedLevels(processor: ProcessorParams): Float32Array {
-  let joined = joinedCache.get(processor);
-  if (!joined) {
-    joined = new Float32Array(3 * 256);
-    normalizedLevels(processor).forEach((table, c) => joined!.set(table, c * 256));
-    joinedCache.set(processor, joined);
+  const { normalization, imageMean, imageStd } = processor;
+  const key = `${normalization}|${imageMean.join(',')}|${imageStd.join(',')}`;
+  const cached = levelCache.get(key);
+  if (cached) return cached;
+  const f32Scale = Math.fround(1 / 255);
+  const rescale = normalization === 'rescale-f32-normalize-f32' ? (p: number) => Math.fround(p * f32Scale) : (p: number) => Math.fround(p * (1 / 255));
+  const joined = new Float32Array(3 * 256);
+  for (const c of [0, 1, 2] as const) {
+    const mean = Math.fround(imageMean[c]);
+    const std = Math.fround(imageStd[c]);
+    for (let p = 0; p < 256; p++) joined[c * 256 + p] = Math.fround(Math.fround(rescale(p) - mean) / std);
   }
+  levelCache.set(key, joined);
   return joined;
 }
 
@@ -117,7 +112,7 @@ export function patchGroup(
   const windowsPerRow = width / p / m;
   const planeStride = tp * p * p; // one channel's values in a row
   const windowStride = m * m * dim; // values per merge window
-  const levels = joinedLevels(processor); // [R levels, G levels, B levels]: one array keeps the loop tight
+  const levels = joinedLevels(processor); // [R levels, G levels, B levels]
   for (let tau = 0; tau < tp; tau++) {
     const frame = frames[tau]!;
     for (let yy = 0; yy < height; yy++) {
