@@ -6,7 +6,7 @@
 // torchvision backend differs from it by about 0.2 levels on average.
 //
 // Work is planned from headers first (sizes, grids, rows), the output allocated once, then each
-// item decoded, resized and patched straight into its rows: one image, or one temporal group of two
+// item decoded, resized and patched straight into its rows: one image, or one temporal group of Tp
 // frames of a frame list, is decoded at a time. Exceptions: an animated GIF / WebP is decoded whole,
 // and a sharp instance is decoded while planning (only its output shows its size).
 
@@ -66,7 +66,7 @@ export interface PreprocessedItem {
   rows: number;
   /** The size every frame was resized to. */
   resized: { height: number; width: number };
-  /** Videos: the input frames kept, in order (before padding to an even count). */
+  /** Videos: the input frames kept, in order (before padding to a multiple of Tp). */
   frameIndices?: number[];
 }
 
