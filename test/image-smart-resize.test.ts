@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import { VitgraphError } from '../src/errors.js';
-import { roundHalfEven, sampleFrameIndices, smartResize, smartResizeVideo } from '../src/image/index.js';
+import { QWEN2_VL_PROCESSOR, roundHalfEven, sampleFrameIndices, sizeFactor, smartResize, smartResizeVideo } from '../src/image/index.js';
 
 test('roundHalfEven rounds ties to the even neighbour, like Python round()', (t) => {
   t.deepEqual([0.5, 1.5, 2.5, 22.5, 10.5, -0.5, -1.5, 2.4999, 2.5001].map(roundHalfEven), [0, 2, 2, 22, 10, 0, -2, 2, 3]);
@@ -30,6 +30,34 @@ for (const [H, W, h, w] of IMAGE_CASES) {
     t.deepEqual(smartResize(H, W), { height: h, width: w });
   });
 }
+
+// Qwen2-VL spec §4.1 worked examples (factor 28, 3 136 … 12 845 056 px): [H, W] → [h, w].
+const QWEN2_IMAGE_CASES: [number, number, number, number][] = [
+  [512, 512, 504, 504],
+  [300, 451, 308, 448],
+  [427, 640, 420, 644],
+  [720, 1280, 728, 1288],
+  [1080, 1920, 1092, 1932],
+  [350, 350, 336, 336], // 12.5 → 12
+  [406, 630, 392, 616], // 14.5 → 14, 22.5 → 22
+  [28, 28, 56, 56], // min-pixel branch
+  [30, 40, 56, 84],
+  [4000, 6000, 2912, 4368], // max-pixel branch
+];
+
+for (const [H, W, h, w] of QWEN2_IMAGE_CASES) {
+  test(`smartResize with QWEN2_VL_PROCESSOR ${H}×${W} → ${h}×${w}`, (t) => {
+    const { minPixels, maxPixels } = QWEN2_VL_PROCESSOR;
+    t.deepEqual(smartResize(H, W, { factor: sizeFactor(QWEN2_VL_PROCESSOR), minPixels, maxPixels }), { height: h, width: w });
+  });
+}
+
+test('smartResizeVideo rounds the frame count to the temporal patch size it is given', (t) => {
+  // 5 frames of 448×448: t̄ = round(5/2)·2 = 4 (fits 4·448² ≤ 1e6) vs round(5/3)·3 = 6 (6·448² > 1e6: shrinks).
+  t.deepEqual(smartResizeVideo(5, 448, 448, { maxPixels: 1_000_000 }), { height: 448, width: 448 });
+  t.deepEqual(smartResizeVideo(5, 448, 448, { maxPixels: 1_000_000, temporalPatchSize: 3 }), { height: 416, width: 416 });
+  t.throws(() => smartResizeVideo(2, 448, 448, { temporalPatchSize: 3 }), { message: /video frame count: expected an integer ≥ 3, got 2/ });
+});
 
 test('smartResize honours custom budgets and the factor', (t) => {
   t.deepEqual(smartResize(1080, 1920, { maxPixels: 1024 * 1024 }), { height: 768, width: 1344 });

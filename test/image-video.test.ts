@@ -11,7 +11,9 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { decodeImage, NORMALIZED_LEVELS, patchify, preprocess, resizeBicubic } from '../src/image/index.js';
+import { decodeImage, normalizedLevels, patchify, preprocess, QWEN3_VL_PROCESSOR, resizeBicubic } from '../src/image/index.js';
+
+const [NORMALIZED_LEVELS] = normalizedLevels(QWEN3_VL_PROCESSOR); // mean = std = 0.5: one table serves R, G and B
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 const chelsea = `${fixtures}images/chelsea.png`; // 451×300: image and video sizes agree (448×288)

@@ -1,115 +1,144 @@
-// Resized uint8 frames → normalized patch rows (spec §4.1.4–4.1.5).
-// Mirrors transformers `Qwen2VLImageProcessor._preprocess` (rescale, normalize, then the
-// view/permute/reshape into `flatten_patches`) and `Qwen3VLVideoProcessor.patchify`.
+// Resized uint8 frames → normalized patch rows (spec §4.1.4–4.1.5), for any patch, merge and
+// temporal size. Mirrors transformers `Qwen2VLImageProcessor._preprocess` (rescale, normalize, then
+// the view/permute/reshape into `flatten_patches`) and `Qwen3VLVideoProcessor.patchify`.
 
 import { invalidArgument } from '../errors.js';
+import { QWEN3_VL_PROCESSOR, patchDim, sizeFactor, type ProcessorParams } from './processor.js';
 
-export const PATCH_SIZE = 16;
-export const MERGE_SIZE = 2;
-export const TEMPORAL_PATCH_SIZE = 2;
-/** Values per patch row: channel (3) × frame in group (2) × 16 × 16. */
-export const PATCH_DIM = 3 * TEMPORAL_PATCH_SIZE * PATCH_SIZE * PATCH_SIZE;
+/** One lookup table per channel (R, G, B): uint8 level → normalized float32. */
+export type LevelTables = readonly [Float32Array, Float32Array, Float32Array];
+
+/** Joined tables by arithmetic, mean and std (a handful of distinct processors per process). */
+const levelCache = new Map<string, Float32Array>();
 
 /**
- * Each uint8 level's normalized fp32 value: rescale p × float32(1/255) in float32, then
- * (x − 0.5)/0.5 in float32 (mean = std = 0.5). Equals p/127.5 − 1 to within 1 ulp; this order is the
- * one that reproduces the reference `pixel_values` bit for bit (fixtures/preprocess). Rescaling in
- * float64 before the cast, or the fused (p − 127.5)/127.5, each differ from it by 1 ulp at many levels.
+ * Each uint8 level's normalized float32 value per channel, computed as `processor.normalization`
+ * says: the rescale to [0, 1] (float32 × float32(1/255), or float64 × 1/255 then cast), then
+ * (v − mean) / std in float32 with float32 mean and std (each JS operation on float32 operands
+ * rounded back with Math.fround equals the float32 operation). For Qwen3-VL this gives p/127.5 − 1 to
+ * within 1 ulp, in the order that reproduces its reference `pixel_values` bit for bit.
+ * The tables are views of one cached array: do not write to them.
  */
-export const NORMALIZED_LEVELS: Float32Array = (() => {
-  const levels = new Float32Array(256);
-  const scale = Math.fround(1 / 255);
-  for (let p = 0; p < 256; p++) {
-    const rescaled = Math.fround(p * scale);
-    levels[p] = Math.fround(Math.fround(rescaled - 0.5) / 0.5);
+export function normalizedLevels(processor: ProcessorParams): LevelTables {
+  const joined = joinedLevels(processor);
+  return [joined.subarray(0, 256), joined.subarray(256, 512), joined.subarray(512, 768)];
+}
+
+/** The three tables as one [3·256] array, channel c's level p at c·256 + p: one array keeps the patch loop tight. */
+function joinedLevels(processor: ProcessorParams): Float32Array {
+  const { normalization, imageMean, imageStd } = processor;
+  const key = `${normalization}|${imageMean.join(',')}|${imageStd.join(',')}`;
+  const cached = levelCache.get(key);
+  if (cached) return cached;
+  const f32Scale = Math.fround(1 / 255);
+  const rescale = normalization === 'rescale-f32-normalize-f32' ? (p: number) => Math.fround(p * f32Scale) : (p: number) => Math.fround(p * (1 / 255));
+  const joined = new Float32Array(3 * 256);
+  for (const c of [0, 1, 2] as const) {
+    const mean = Math.fround(imageMean[c]);
+    const std = Math.fround(imageStd[c]);
+    for (let p = 0; p < 256; p++) joined[c * 256 + p] = Math.fround(Math.fround(rescale(p) - mean) / std);
   }
-  return levels;
-})();
+  levelCache.set(key, joined);
+  return joined;
+}
 
 /**
- * Patches same-size HWC uint8 RGB frames into rows: frames are padded to an even count by
- * repeating the last, an image being one frame (so two identical ones, t = 1).
+ * Patches same-size HWC uint8 RGB frames into rows: frames are padded to a multiple of
+ * Tp = `temporalPatchSize` by repeating the last, an image being one frame (so Tp identical ones, t = 1).
  *
- * frames: F × [height, width, 3] uint8 → pixelValues [t·gh·gw, 1536] float32, with t = ⌈F/2⌉,
- * gh = height/16, gw = width/16; gridThw = [t, gh, gw].
+ * frames: F × [height, width, 3] uint8 → pixelValues [t·gh·gw, 3·Tp·P²] float32, with t = ⌈F/Tp⌉,
+ * gh = height/P, gw = width/P; gridThw = [t, gh, gw].
  */
-export function patchify(frames: Uint8Array[], height: number, width: number): { pixelValues: Float32Array; gridThw: [number, number, number] } {
+export function patchify(
+  frames: Uint8Array[],
+  height: number,
+  width: number,
+  processor: ProcessorParams = QWEN3_VL_PROCESSOR,
+): { pixelValues: Float32Array; gridThw: [number, number, number] } {
   if (frames.length === 0) throw invalidArgument('patchify frames', 'at least one frame', 0);
-  const gridThw = patchGrid(frames.length, height, width);
-  const pixelValues = new Float32Array(gridThw[0] * gridThw[1] * gridThw[2] * PATCH_DIM);
-  for (let g = 0; g < gridThw[0]; g++) {
-    const first = frames[2 * g]!;
-    const second = frames[Math.min(2 * g + 1, frames.length - 1)]!;
-    patchGroup(pixelValues, g * gridThw[1] * gridThw[2], first, second, height, width, 3);
+  const gridThw = patchGrid(frames.length, height, width, processor);
+  const [groups, gh, gw] = gridThw;
+  const tp = processor.temporalPatchSize;
+  const pixelValues = new Float32Array(groups * gh * gw * patchDim(processor));
+  for (let g = 0; g < groups; g++) {
+    const group = Array.from({ length: tp }, (_, k) => frames[Math.min(g * tp + k, frames.length - 1)]!);
+    patchGroup(pixelValues, g * gh * gw, group, height, width, 3, processor);
   }
   return { pixelValues, gridThw };
 }
 
-/** [t, gh, gw] for `frames` frames of `height × width`; both sides must be multiples of 32. */
-export function patchGrid(frames: number, height: number, width: number): [number, number, number] {
-  const unit = PATCH_SIZE * MERGE_SIZE;
+/** [t, gh, gw] for `frames` frames of `height × width`; both sides must be multiples of patch × merge. */
+export function patchGrid(frames: number, height: number, width: number, processor: ProcessorParams = QWEN3_VL_PROCESSOR): [number, number, number] {
+  const unit = sizeFactor(processor);
   for (const [what, side] of [
     ['patchify height', height],
     ['patchify width', width],
   ] as const) {
     if (!Number.isInteger(side) || side < unit || side % unit !== 0) {
-      throw invalidArgument(what, `a positive multiple of ${unit} (patch ${PATCH_SIZE} × merge ${MERGE_SIZE})`, side, 'Resize with smartResize first');
+      throw invalidArgument(what, `a positive multiple of ${unit} (patch ${processor.patchSize} × merge ${processor.mergeSize})`, side, 'Resize with smartResize first');
     }
   }
-  return [Math.ceil(frames / TEMPORAL_PATCH_SIZE), height / PATCH_SIZE, width / PATCH_SIZE];
+  return [Math.ceil(frames / processor.temporalPatchSize), height / processor.patchSize, width / processor.patchSize];
 }
 
 /**
- * Writes one temporal group (two frames) as gh·gw rows of `out`, starting at row `rowOffset`.
+ * Writes one temporal group (Tp frames) as gh·gw rows of `out`, starting at row `rowOffset`.
  *
- * Row order is merge-window order: window row, window column, then the 2×2 patches inside the window
- * (patch (2·br + i, 2·bc + j) is row ((br·gw/2 + bc)·4 + 2i + j)). Column order is (c, τ, y, x):
- * index c·512 + τ·256 + y·16 + x, matching the Conv3d weight flattening.
+ * Row order is merge-window order: window row, window column, then the m×m patches inside the window
+ * (patch (m·br + i, m·bc + j) is row ((br·gw/m + bc)·m² + m·i + j)). Column order is (c, τ, y, x):
+ * index ((c·Tp + τ)·P + y)·P + x, matching the Conv3d weight flattening.
  *
- * first, second: [height, width, channels] uint8 with channels 3 (RGB) or 1 (gray, replicated).
+ * frames: Tp × [height, width, channels] uint8 with channels 3 (RGB) or 1 (gray, replicated);
+ * height and width multiples of P·m (see patchGrid).
  */
 export function patchGroup(
   out: Float32Array,
   rowOffset: number,
-  first: Uint8Array,
-  second: Uint8Array,
+  frames: readonly Uint8Array[],
   height: number,
   width: number,
   channels: 1 | 3,
+  processor: ProcessorParams,
 ): void {
+  const { patchSize: p, mergeSize: m, temporalPatchSize: tp } = processor;
+  if (frames.length !== tp) throw invalidArgument('patch group frames', `${tp} (the temporal patch size)`, frames.length);
   const expected = height * width * channels;
-  for (const frame of [first, second]) {
+  for (const frame of frames) {
     if (frame.length !== expected) {
       throw invalidArgument('frame length', `${height}×${width}×${channels} = ${expected} bytes`, frame.length);
     }
   }
-  const gw = width / PATCH_SIZE;
-  const windowsPerRow = gw / MERGE_SIZE;
-  const planeStride = TEMPORAL_PATCH_SIZE * PATCH_SIZE * PATCH_SIZE; // 512: one channel's values
-  const levels = NORMALIZED_LEVELS;
-  for (let tau = 0; tau < TEMPORAL_PATCH_SIZE; tau++) {
-    const frame = tau === 0 ? first : second;
+  const dim = patchDim(processor);
+  const windowsPerRow = width / p / m;
+  const planeStride = tp * p * p; // one channel's values in a row
+  const windowStride = m * m * dim; // values per merge window
+  const levels = joinedLevels(processor); // [R levels, G levels, B levels]
+  for (let tau = 0; tau < tp; tau++) {
+    const frame = frames[tau]!;
     for (let yy = 0; yy < height; yy++) {
-      const py = yy >> 4; // patch row
-      const y = yy & 15; // pixel row inside the patch
-      const windowRow = py >> 1;
-      const i = py & 1;
-      for (let px = 0; px < gw; px++) {
-        const row = rowOffset + (windowRow * windowsPerRow + (px >> 1)) * 4 + i * 2 + (px & 1);
-        const o = row * PATCH_DIM + tau * PATCH_SIZE * PATCH_SIZE + y * PATCH_SIZE;
-        let s = (yy * width + px * PATCH_SIZE) * channels;
-        if (channels === 3) {
-          for (let x = 0; x < PATCH_SIZE; x++, s += 3) {
-            out[o + x] = levels[frame[s]!]!;
-            out[o + planeStride + x] = levels[frame[s + 1]!]!;
-            out[o + 2 * planeStride + x] = levels[frame[s + 2]!]!;
-          }
-        } else {
-          for (let x = 0; x < PATCH_SIZE; x++, s++) {
-            const v = levels[frame[s]!]!;
-            out[o + x] = v;
-            out[o + planeStride + x] = v;
-            out[o + 2 * planeStride + x] = v;
+      const py = Math.floor(yy / p); // patch row
+      const y = yy - py * p; // pixel row inside the patch
+      const windowRow = Math.floor(py / m);
+      const i = py - windowRow * m; // patch row inside the window
+      const band = (rowOffset + windowRow * windowsPerRow * m * m + i * m) * dim + tau * p * p + y * p;
+      let s = yy * width * channels;
+      // Patch column px = bc·m + j sits in window bc at column j: row (bc·m² + j) of the band.
+      for (let bc = 0; bc < windowsPerRow; bc++) {
+        for (let j = 0; j < m; j++) {
+          const o = band + bc * windowStride + j * dim;
+          if (channels === 3) {
+            for (let x = 0; x < p; x++, s += 3) {
+              out[o + x] = levels[frame[s]!]!;
+              out[o + planeStride + x] = levels[256 + frame[s + 1]!]!;
+              out[o + 2 * planeStride + x] = levels[512 + frame[s + 2]!]!;
+            }
+          } else {
+            for (let x = 0; x < p; x++, s++) {
+              const v = frame[s]!;
+              out[o + x] = levels[v]!;
+              out[o + planeStride + x] = levels[256 + v]!;
+              out[o + 2 * planeStride + x] = levels[512 + v]!;
+            }
           }
         }
       }

@@ -1,11 +1,12 @@
-// Images and videos → `pixel_values` [N, 1536] + `grid_thw` [I, 3], the encoder's inputs.
-// Mirrors transformers `Qwen2VLImageProcessor._preprocess` (images) and
-// `Qwen3VLVideoProcessor._preprocess` (videos) with the shipped Qwen3-VL configs. Frames are resized
-// as the PIL backend does (Pillow bicubic, bit-exact; see resample.ts) for images and videos alike;
-// the torchvision backend differs from it by about 0.2 levels on average.
+// Images and videos → `pixel_values` [N, 3·Tp·P²] + `grid_thw` [I, 3], the encoder's inputs, for the
+// processor a `ProcessorParams` describes (default Qwen3-VL's). Mirrors transformers
+// `Qwen2VLImageProcessor._preprocess` (images), `Qwen3VLVideoProcessor._preprocess` (videos, per-clip
+// budget) and `Qwen2VLVideoProcessor` (videos, per-frame budget). Frames are resized as the PIL
+// backend does (Pillow bicubic, bit-exact; see resample.ts) for images and videos alike; the
+// torchvision backend differs from it by about 0.2 levels on average.
 //
 // Work is planned from headers first (sizes, grids, rows), the output allocated once, then each
-// item decoded, resized and patched straight into its rows: one image, or one temporal group of two
+// item decoded, resized and patched straight into its rows: one image, or one temporal group of Tp
 // frames of a frame list, is decoded at a time. Exceptions: an animated GIF / WebP is decoded whole,
 // and a sharp instance is decoded while planning (only its output shows its size).
 
@@ -21,9 +22,10 @@ import {
   type ImageSource,
   type Pixels,
 } from './decode.js';
-import { PATCH_DIM, PATCH_SIZE, patchGroup } from './patchify.js';
+import { patchGroup } from './patchify.js';
+import { QWEN3_VL_PROCESSOR, checkProcessor, patchDim, sizeFactor, type ProcessorParams } from './processor.js';
 import { resizeBicubic } from './resample.js';
-import { smartResize, smartResizeVideo, type Size } from './smart-resize.js';
+import { checkVideoFrames, smartResize, smartResizeVideo, type Size } from './smart-resize.js';
 import { DEFAULT_TARGET_FPS, fpsFromTimestamps, sampleFrameIndices, timestampsFromDelays } from './video.js';
 
 /** A video given as its frames (all the same size), with optional timing for fps sampling. */
@@ -39,10 +41,15 @@ export interface VideoFrames {
 export type VisualItem = ImageSource | VideoFrames;
 
 export interface PreprocessOptions {
-  /** Image pixel budget (default 65 536 … 16 777 216, the shipped preprocessor_config.json). */
+  /** Patch/merge/temporal sizes, budgets, mean/std and arithmetic (default QWEN3_VL_PROCESSOR). */
+  processor?: ProcessorParams;
+  /** Image pixel budget; overrides the processor's (Qwen3-VL: 65 536 … 16 777 216). */
   minPixels?: number;
   maxPixels?: number;
-  /** Video budget on frames × height × width (default 4 096 … 25 165 824, video_preprocessor_config.json). */
+  /**
+   * Video pixel budget; overrides the processor's (Qwen3-VL: 4 096 … 25 165 824 on frames × height ×
+   * width; Qwen2-VL: 100 352 … 602 112 per frame).
+   */
   videoMinPixels?: number;
   videoMaxPixels?: number;
   /** Decompression-bomb guard: most pixels an input may have (default 268 402 689; Infinity lifts it). */
@@ -59,13 +66,15 @@ export interface PreprocessedItem {
   rows: number;
   /** The size every frame was resized to. */
   resized: { height: number; width: number };
-  /** Videos: the input frames kept, in order (before padding to an even count). */
+  /** Videos: the input frames kept, in order (before padding to a multiple of Tp). */
   frameIndices?: number[];
 }
 
 export interface Preprocessed {
-  /** [N, 1536] row-major, items concatenated in order. */
+  /** [N, patchDim] row-major, items concatenated in order. */
   pixelValues: Float32Array;
+  /** Values per row of `pixelValues`: 3·Tp·P² (1536 for Qwen3-VL, 1176 for Qwen2-VL). */
+  patchDim: number;
   /** [I, 3] one (t, gh, gw) per item. */
   gridThw: BigInt64Array;
   items: PreprocessedItem[];
@@ -76,28 +85,38 @@ interface Plan extends PreprocessedItem {
   write: (out: Float32Array, rowOffset: number) => Promise<void>;
 }
 
+/** The options with the processor resolved (per-call budgets still override its own). */
+interface Settings extends PreprocessOptions {
+  processor: ProcessorParams;
+}
+
 /**
- * Preprocesses images and videos for the vision encoder (spec §4).
+ * Preprocesses images and videos for the vision encoder (spec §4), as `options.processor` says
+ * (default Qwen3-VL's; P = patch, m = merge, Tp = temporal patch size).
  *
- * Images: smart_resize (factor 32, 65 536 … 16 777 216 px), Pillow bicubic, p/127.5 − 1, duplicated
- * to 2 frames, t = 1. Videos: sampled to `targetFps` when their rate is known (otherwise every frame
- * is kept), all frames resized to one size from the video smart_resize, padded to an even count.
+ * Images: smart_resize (factor P·m, the image budget), Pillow bicubic, normalized with the
+ * processor's mean/std and arithmetic, repeated to Tp frames, t = 1. Videos: sampled to `targetFps`
+ * when their rate is known (otherwise every frame is kept), all frames resized to one size, padded
+ * to a multiple of Tp frames by repeating the last.
  *
- * The video budget is HF's default `cap_pixels_per_frame=False`: t̄·h·w ≤ 25 165 824 over the whole
- * clip, so a short clip keeps near-native resolution (qwen-vl-utils instead caps each frame at
- * 768·32² px; HF plans to switch to that in v5.22).
+ * The video budget: `'per-clip'` (Qwen3-VL) is HF's default `cap_pixels_per_frame=False`,
+ * t̄·h·w ≤ 25 165 824 over the whole clip, so a short clip keeps near-native resolution (qwen-vl-utils
+ * instead caps each frame at 768·32² px; HF plans to switch to that in v5.22). `'per-frame'`
+ * (Qwen2-VL) bounds each frame's h·w with the image smart_resize.
  */
 export async function preprocess(items: VisualItem[], options: PreprocessOptions = {}): Promise<Preprocessed> {
   if (!Array.isArray(items)) throw invalidArgument('preprocess items', 'an array of images and videos', typeof items);
   const targetFps = options.targetFps ?? DEFAULT_TARGET_FPS;
   if (!(targetFps > 0) || !Number.isFinite(targetFps)) throw invalidArgument('targetFps', 'a positive finite number', targetFps);
+  const settings: Settings = { ...options, processor: checkProcessor(options.processor ?? QWEN3_VL_PROCESSOR) };
 
   const plans: Plan[] = [];
   for (const [index, item] of items.entries()) {
-    plans.push(isVideoFrames(item) ? await planFrameList(item, index, options) : await planSource(item, index, options));
+    plans.push(isVideoFrames(item) ? await planFrameList(item, index, settings) : await planSource(item, index, settings));
   }
   const totalRows = plans.reduce((sum, plan) => sum + plan.rows, 0);
-  const pixelValues = allocateRows(totalRows);
+  const dim = patchDim(settings.processor);
+  const pixelValues = allocateRows(totalRows, dim);
   const gridThw = new BigInt64Array(plans.length * 3);
   let rowOffset = 0;
   for (const [i, plan] of plans.entries()) {
@@ -105,7 +124,7 @@ export async function preprocess(items: VisualItem[], options: PreprocessOptions
     rowOffset += plan.rows;
     plan.gridThw.forEach((v, j) => (gridThw[i * 3 + j] = BigInt(v)));
   }
-  return { pixelValues, gridThw, items: plans.map(({ write: _write, ...item }) => item) };
+  return { pixelValues, patchDim: dim, gridThw, items: plans.map(({ write: _write, ...item }) => item) };
 }
 
 function isVideoFrames(item: VisualItem): item is VideoFrames {
@@ -113,12 +132,17 @@ function isVideoFrames(item: VisualItem): item is VideoFrames {
 }
 
 /** An image source: a still image, or an animated GIF / WebP read as a video. */
-async function planSource(source: ImageSource, index: number, options: PreprocessOptions): Promise<Plan> {
-  const { header, load } = await inspect(source, decodeOptions(options, `items[${index}]`), true);
-  if (header.frames > 1) return planAnimation(header, load, options);
+async function planSource(source: ImageSource, index: number, settings: Settings): Promise<Plan> {
+  const { header, load } = await inspect(source, decodeOptions(settings, `items[${index}]`), true);
+  if (header.frames > 1) return planAnimation(header, load, settings);
 
-  const size = smartResize(header.height, header.width, { minPixels: options.minPixels, maxPixels: options.maxPixels });
-  const gridThw: [number, number, number] = [1, size.height / PATCH_SIZE, size.width / PATCH_SIZE];
+  const { processor } = settings;
+  const size = smartResize(header.height, header.width, {
+    factor: sizeFactor(processor),
+    minPixels: settings.minPixels ?? processor.minPixels,
+    maxPixels: settings.maxPixels ?? processor.maxPixels,
+  });
+  const gridThw: [number, number, number] = [1, size.height / processor.patchSize, size.width / processor.patchSize];
   return {
     kind: 'image',
     gridThw,
@@ -126,24 +150,25 @@ async function planSource(source: ImageSource, index: number, options: Preproces
     resized: size,
     write: async (out, rowOffset) => {
       const frame = resizeTo((await load()).frames[0]!, size);
-      patchGroup(out, rowOffset, frame.data, frame.data, size.height, size.width, frame.channels);
+      const group = new Array<Uint8Array>(processor.temporalPatchSize).fill(frame.data);
+      patchGroup(out, rowOffset, group, size.height, size.width, frame.channels, processor);
     },
   };
 }
 
 /** An animated GIF / WebP: all frames decoded at once, sampled by their recorded delays when known. */
-function planAnimation(header: ImageHeader, load: () => Promise<DecodedFrames>, options: PreprocessOptions): Plan {
+function planAnimation(header: ImageHeader, load: () => Promise<DecodedFrames>, settings: Settings): Plan {
   const fps = header.delaysMs ? fpsFromTimestamps(timestampsFromDelays(header.delaysMs)) : undefined;
-  const indices = chooseFrames(header.frames, fps, options);
-  const size = videoSize(indices.length, header, options);
-  return videoPlan(indices, size, async () => {
+  const indices = chooseFrames(header.frames, fps, settings);
+  const size = videoSize(indices.length, header, settings);
+  return videoPlan(indices, size, settings.processor, async () => {
     const { frames } = await load();
     return (i) => Promise.resolve(frames[i]!);
   });
 }
 
-/** A video given frame by frame: only the kept frames are read, two at a time. */
-async function planFrameList(video: VideoFrames, index: number, options: PreprocessOptions): Promise<Plan> {
+/** A video given frame by frame: only the kept frames are read, one temporal group at a time. */
+async function planFrameList(video: VideoFrames, index: number, settings: Settings): Promise<Plan> {
   const { frames, timestamps } = video;
   if (frames.length === 0) throw invalidArgument(`items[${index}].frames`, 'at least 2 frames', 0, 'Pass a single frame as an image instead');
   if (timestamps !== undefined && timestamps.length !== frames.length) {
@@ -153,12 +178,12 @@ async function planFrameList(video: VideoFrames, index: number, options: Preproc
     throw invalidArgument(`items[${index}].fps`, 'a positive finite number', video.fps);
   }
   const fps = video.fps ?? (timestamps ? fpsFromTimestamps(timestamps) : undefined);
-  const indices = chooseFrames(frames.length, fps, options);
+  const indices = chooseFrames(frames.length, fps, settings);
 
   const loaders = new Map<number, () => Promise<DecodedFrames>>();
   let frameSize: Size | undefined;
   for (const i of indices) {
-    const { header, load } = await inspect(frames[i]!, decodeOptions(options, `items[${index}].frames[${i}]`), false);
+    const { header, load } = await inspect(frames[i]!, decodeOptions(settings, `items[${index}].frames[${i}]`), false);
     loaders.set(i, load);
     frameSize ??= { height: header.height, width: header.width };
     if (header.height !== frameSize.height || header.width !== frameSize.width) {
@@ -170,8 +195,8 @@ async function planFrameList(video: VideoFrames, index: number, options: Preproc
       );
     }
   }
-  const size = videoSize(indices.length, frameSize!, options);
-  return videoPlan(indices, size, async () => async (i) => (await loaders.get(i)!()).frames[0]!);
+  const size = videoSize(indices.length, frameSize!, settings);
+  return videoPlan(indices, size, settings.processor, async () => async (i) => (await loaders.get(i)!()).frames[0]!);
 }
 
 /**
@@ -213,20 +238,29 @@ function chooseFrames(total: number, fps: number | undefined, options: Preproces
   return sampleFrameIndices(total, fps, options.targetFps ?? DEFAULT_TARGET_FPS);
 }
 
-function videoSize(frames: number, frameSize: Size, options: PreprocessOptions): Size {
-  return smartResizeVideo(frames, frameSize.height, frameSize.width, {
-    minPixels: options.videoMinPixels,
-    maxPixels: options.videoMaxPixels,
-  });
+/** The one size all `frames` kept frames are resized to, under the processor's video budget. */
+function videoSize(frames: number, frameSize: Size, settings: Settings): Size {
+  const { processor } = settings;
+  const bounds = {
+    factor: sizeFactor(processor),
+    minPixels: settings.videoMinPixels ?? processor.videoMinPixels,
+    maxPixels: settings.videoMaxPixels ?? processor.videoMaxPixels,
+  };
+  if (processor.videoPixelBudget === 'per-clip') {
+    return smartResizeVideo(frames, frameSize.height, frameSize.width, { ...bounds, temporalPatchSize: processor.temporalPatchSize });
+  }
+  checkVideoFrames(frames, processor.temporalPatchSize);
+  return smartResize(frameSize.height, frameSize.width, bounds);
 }
 
 /**
- * Frames `indices` (padded to an even count by repeating the last) resized to `size` and patched
+ * Frames `indices` (padded to a multiple of Tp by repeating the last) resized to `size` and patched
  * group by group; `open` yields a reader of input frames by index.
  */
-function videoPlan(indices: number[], size: Size, open: () => Promise<(i: number) => Promise<Pixels>>): Plan {
-  const groups = Math.ceil(indices.length / 2);
-  const gridThw: [number, number, number] = [groups, size.height / PATCH_SIZE, size.width / PATCH_SIZE];
+function videoPlan(indices: number[], size: Size, processor: ProcessorParams, open: () => Promise<(i: number) => Promise<Pixels>>): Plan {
+  const tp = processor.temporalPatchSize;
+  const groups = Math.ceil(indices.length / tp);
+  const gridThw: [number, number, number] = [groups, size.height / processor.patchSize, size.width / processor.patchSize];
   const rowsPerGroup = gridThw[1] * gridThw[2];
   return {
     kind: 'video',
@@ -237,11 +271,14 @@ function videoPlan(indices: number[], size: Size, open: () => Promise<(i: number
     write: async (out, rowOffset) => {
       const read = await open();
       for (let g = 0; g < groups; g++) {
-        const first = resizeTo(await read(indices[2 * g]!), size);
-        const next = indices[2 * g + 1];
-        const second = next === undefined ? first : resizeTo(await read(next), size);
-        const [a, b] = first.channels === second.channels ? [first, second] : [toRgb(first), toRgb(second)];
-        patchGroup(out, rowOffset + g * rowsPerGroup, a.data, b.data, size.height, size.width, a.channels);
+        const group: Pixels[] = [];
+        for (let k = 0; k < tp; k++) {
+          const index = indices[g * tp + k];
+          group.push(index === undefined ? group[k - 1]! : resizeTo(await read(index), size));
+        }
+        const channels = group.every((frame) => frame.channels === group[0]!.channels) ? group[0]!.channels : 3;
+        const data = group.map((frame) => (frame.channels === channels ? frame : toRgb(frame)).data);
+        patchGroup(out, rowOffset + g * rowsPerGroup, data, size.height, size.width, channels, processor);
       }
     },
   };
@@ -258,14 +295,14 @@ function decodeOptions(options: PreprocessOptions, label: string): DecodeOptions
   return options.maxInputPixels === undefined ? { label } : { label, maxInputPixels: options.maxInputPixels };
 }
 
-/** [rows, 1536] float32, or a clear error when the request cannot fit in one typed array. */
-function allocateRows(rows: number): Float32Array {
+/** [rows, dim] float32, or a clear error when the request cannot fit in one typed array. */
+function allocateRows(rows: number, dim: number): Float32Array {
   try {
-    return new Float32Array(rows * PATCH_DIM);
+    return new Float32Array(rows * dim);
   } catch (cause) {
     throw new VitgraphError(
       'invalid_argument',
-      `pixel_values size: expected at most ${Math.floor(2 ** 32 / PATCH_DIM)} rows, got ${rows} rows (${rows * PATCH_DIM} floats). ` +
+      `pixel_values size: expected at most ${Math.floor(2 ** 32 / dim)} rows, got ${rows} rows (${rows * dim} floats). ` +
         'Lower maxPixels / videoMaxPixels or pass fewer items per call',
       { rows },
       { cause },

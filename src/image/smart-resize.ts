@@ -1,29 +1,25 @@
-// Target sizes for images and videos: multiples of 32 (patch 16 × merge 2) whose area lands inside a
-// pixel budget, keeping the aspect ratio as close as the grid allows (spec §4.1.2 and §4.2.2).
+// Target sizes for images and videos: multiples of the factor (patch × merge: 32 for Qwen3-VL, 28 for
+// Qwen2-VL) whose area lands inside a pixel budget, keeping the aspect ratio as close as the grid
+// allows (spec §4.1.2 and §4.2.2). Defaults are Qwen3-VL's (QWEN3_VL_PROCESSOR).
 
 import { VitgraphError, invalidArgument } from '../errors.js';
+import { QWEN3_VL_PROCESSOR, sizeFactor } from './processor.js';
 
-/** Patch size × merge size: both sides of a resized image are multiples of this. */
-export const SIZE_FACTOR = 32;
-/** Frames per temporal patch: a video's frame count is padded to a multiple of this. */
-export const TEMPORAL_FACTOR = 2;
 /** Widest side over narrowest side above which an image is refused (upstream's limit). */
 export const MAX_ASPECT_RATIO = 200;
 
-/** The shipped `preprocessor_config.json`: `size.shortest_edge` / `size.longest_edge` (pixels, not edges). */
-export const IMAGE_MIN_PIXELS = 65_536;
-export const IMAGE_MAX_PIXELS = 16_777_216;
-/** The shipped `video_preprocessor_config.json`; these bound frames × height × width. */
-export const VIDEO_MIN_PIXELS = 4_096;
-export const VIDEO_MAX_PIXELS = 25_165_824;
-
 export interface SmartResizeOptions {
-  /** Both output sides are multiples of this (default 32). */
+  /** Both output sides are multiples of this: patch × merge (default 32, Qwen3-VL's). */
   factor?: number;
-  /** Lower bound on the pixel budget (default 65 536 for images, 4 096 for videos). */
+  /** Lower bound on the pixel budget (default Qwen3-VL's: 65 536 for images, 4 096 for videos). */
   minPixels?: number;
-  /** Upper bound on the pixel budget (default 16 777 216 for images, 25 165 824 for videos). */
+  /** Upper bound on the pixel budget (default Qwen3-VL's: 16 777 216 for images, 25 165 824 for videos). */
   maxPixels?: number;
+}
+
+export interface SmartResizeVideoOptions extends SmartResizeOptions {
+  /** Frames per temporal patch: the clip's frame count is rounded to a multiple of it (default 2). */
+  temporalPatchSize?: number;
 }
 
 export interface Size {
@@ -52,7 +48,7 @@ export function roundHalfEven(x: number): number {
  * 720×1280 → 704×1280 (22.5 rounds to 22), 4000×6000 → 3328×4992, 48×1000 → 64×1184.
  */
 export function smartResize(height: number, width: number, opts: SmartResizeOptions = {}): Size {
-  const { factor, minPixels, maxPixels } = resolveOptions(opts, IMAGE_MIN_PIXELS, IMAGE_MAX_PIXELS);
+  const { factor, minPixels, maxPixels } = resolveOptions(opts, QWEN3_VL_PROCESSOR.minPixels, QWEN3_VL_PROCESSOR.maxPixels);
   checkSide('image height', height);
   checkSide('image width', width);
   checkAspect(height, width);
@@ -69,11 +65,11 @@ export function smartResize(height: number, width: number, opts: SmartResizeOpti
  * `cap_pixels_per_frame=False` (the budget bounds t̄·h·w over the whole clip, and β uses the raw
  * frame count, not t̄). Sides under the factor are first scaled up, truncating to integers.
  */
-export function smartResizeVideo(frames: number, height: number, width: number, opts: SmartResizeOptions = {}): Size {
-  const { factor, minPixels, maxPixels } = resolveOptions(opts, VIDEO_MIN_PIXELS, VIDEO_MAX_PIXELS);
-  if (!Number.isInteger(frames) || frames < TEMPORAL_FACTOR) {
-    throw invalidArgument('video frame count', `an integer ≥ ${TEMPORAL_FACTOR}`, frames, 'Pass a single frame as an image instead');
-  }
+export function smartResizeVideo(frames: number, height: number, width: number, opts: SmartResizeVideoOptions = {}): Size {
+  const { factor, minPixels, maxPixels } = resolveOptions(opts, QWEN3_VL_PROCESSOR.videoMinPixels, QWEN3_VL_PROCESSOR.videoMaxPixels);
+  const temporal = opts.temporalPatchSize ?? QWEN3_VL_PROCESSOR.temporalPatchSize;
+  if (!Number.isInteger(temporal) || temporal < 1) throw invalidArgument('temporalPatchSize', 'a positive integer', temporal);
+  checkVideoFrames(frames, temporal);
   checkSide('video height', height);
   checkSide('video width', width);
   if (height < factor || width < factor) {
@@ -84,10 +80,17 @@ export function smartResizeVideo(frames: number, height: number, width: number, 
   checkAspect(height, width);
   const h = roundHalfEven(height / factor) * factor;
   const w = roundHalfEven(width / factor) * factor;
-  const t = roundHalfEven(frames / TEMPORAL_FACTOR) * TEMPORAL_FACTOR;
+  const t = roundHalfEven(frames / temporal) * temporal;
   if (t * h * w > maxPixels) return shrink(height, width, Math.sqrt((frames * height * width) / maxPixels), factor);
   if (t * h * w < minPixels) return grow(height, width, Math.sqrt(minPixels / (frames * height * width)), factor);
   return { height: h, width: w };
+}
+
+/** A video needs at least one full temporal patch of frames; fewer is an image. */
+export function checkVideoFrames(frames: number, temporalPatchSize: number): void {
+  if (!Number.isInteger(frames) || frames < temporalPatchSize) {
+    throw invalidArgument('video frame count', `an integer ≥ ${temporalPatchSize}`, frames, 'Pass a single frame as an image instead');
+  }
 }
 
 function shrink(height: number, width: number, beta: number, factor: number): Size {
@@ -121,7 +124,7 @@ function checkSide(what: string, value: number): void {
 }
 
 function resolveOptions(opts: SmartResizeOptions, defaultMin: number, defaultMax: number): Required<SmartResizeOptions> {
-  const factor = opts.factor ?? SIZE_FACTOR;
+  const factor = opts.factor ?? sizeFactor(QWEN3_VL_PROCESSOR);
   const minPixels = opts.minPixels ?? defaultMin;
   const maxPixels = opts.maxPixels ?? defaultMax;
   if (!Number.isInteger(factor) || factor < 1) throw invalidArgument('smart resize factor', 'a positive integer', factor);
