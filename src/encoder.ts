@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { invalidArgument, notFound, VitgraphError } from './errors.js';
-import { preprocess, type PreprocessOptions, type VisualItem } from './image/index.js';
+import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
 import type { ModelRegistry, OutputSpec } from './model.js';
 import { resolveBackend, type BackendOptions } from './runtime/backend.js';
 import { splitTokens, type EncoderOutputs } from './runtime/buckets.js';
@@ -82,6 +82,15 @@ export class VisionEncoder {
     return this.runtime.io;
   }
 
+  /** How images are preprocessed for this model: recorded at export; a foreign graph gets the family whose pixel rows fit. */
+  get processor(): ProcessorParams {
+    const recorded = this.runtime.io.processor;
+    if (recorded) return recorded;
+    const fitting = [QWEN3_VL_PROCESSOR, QWEN2_VL_PROCESSOR].find((p) => patchDim(p) === this.runtime.patchDim);
+    if (!fitting) throw invalidArgument('model processor', `a graph exported by vitgraph, or pixel rows of ${patchDim(QWEN3_VL_PROCESSOR)} or ${patchDim(QWEN2_VL_PROCESSOR)} columns`, `${this.runtime.patchDim} columns`, 'Pass preprocessed { pixelValues, gridThw } instead of images');
+    return fitting;
+  }
+
   /**
    * `model`: a .onnx file, a package directory (vitgraph.json), or a Hugging Face checkpoint
    * directory (config.json + safetensors, exported on first use and cached). Omitted: the
@@ -104,7 +113,7 @@ export class VisionEncoder {
     if (this.closed) throw new VitgraphError('closed', 'the encoder is closed: expected an open encoder. Load it again to encode');
     if (!Array.isArray(inputs) || inputs.length === 0) throw invalidArgument('inputs', 'a non-empty list of images, videos or pixel sets', Array.isArray(inputs) ? 'an empty list' : typeof inputs);
     const start = performance.now();
-    const { pixelValues, grid, kinds } = await this.prepare(inputs, { ...this.options, ...options });
+    const { pixelValues, grid, kinds } = await this.prepare(inputs, { processor: this.processor, ...this.options, ...options });
     const rows = pixelValues.length / this.runtime.patchDim;
     const gridThw = hostTensor('int64', [grid.length, 3], BigInt64Array.from(grid.flat().map(BigInt)));
     const encodeStart = performance.now();

@@ -5,7 +5,7 @@
 export { VisionEncoder, EMBEDDED_MODEL } from './encoder.js';
 export type { EncodeInput, EncodeResult, EncodedItem, RawPixels, VisionEncoderOptions } from './encoder.js';
 export { ModelRegistry } from './model.js';
-export type { Bucket, ExportDType, GraphOptions, ModelDescriptor, OutputSpec, ProcessorJson, TowerConfig } from './model.js';
+export type { Bucket, ExportDType, GraphOptions, ModelDescriptor, OutputSpec, TowerConfig } from './model.js';
 export { exportModel, DEFAULT_BUCKETS, DEFAULT_OPSET } from './runtime/export.js';
 export type { ExportOptions, ExportResult } from './runtime/export.js';
 export { openPackage, MANIFEST } from './runtime/package.js';
@@ -18,7 +18,8 @@ export { EncoderRuntime } from './runtime/encoder-runtime.js';
 export type { EncoderOutputs, EncoderRuntimeOptions } from './runtime/encoder-runtime.js';
 export { INPUTS, TOKEN_COUNT } from './runtime/io.js';
 export type { EncoderIO } from './runtime/io.js';
-export { preprocess, smartResize, smartResizeVideo, resizeBicubic } from './image/index.js';
+export { preprocess, smartResize, smartResizeVideo, resizeBicubic, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, processorFromConfig, loadProcessor, readProcessorConfig } from './image/index.js';
+export type { ProcessorParams } from './image/index.js';
 export type { PreprocessOptions, Preprocessed, VisualItem } from './image/index.js';
 export { Session } from './runtime/session.js';
 export { nativeAvailable } from './runtime/native.js';

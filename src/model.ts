@@ -3,6 +3,7 @@
 // core reads configs, builds graphs and slices outputs only through these fields.
 
 import { invalidArgument, invalidConfig } from './errors.js';
+import type { ProcessorParams } from './image/processor.js';
 import type { GraphBuilder, ParameterSource } from './onnx/index.js';
 
 /** Precision of exported weights and matmuls (statistics, softmax, rotary stay float32). */
@@ -57,8 +58,8 @@ export interface ModelDescriptor<C extends TowerConfig = TowerConfig> {
   configToJson(config: C): Record<string, unknown>;
   /** The graph outputs besides `token_count`, in order. */
   outputs(config: C): readonly OutputSpec[];
-  /** Processor defaults for this family (before a checkpoint's preprocessor_config.json). */
-  processorDefaults(config: C): ProcessorJson;
+  /** Processor defaults for this family (a checkpoint's preprocessor_config.json overrides them). */
+  processorDefaults(config: C): ProcessorParams;
   /** pixel_values [N, patchDim] + grid_thw [I, 3] → outputs, every shape but the feature width dynamic. */
   buildDynamic(config: C, params: ParameterSource, options: GraphOptions): GraphBuilder;
   /** The fixed-shape variant for one bucket, with `token_count`; no control flow. */
@@ -66,9 +67,6 @@ export interface ModelDescriptor<C extends TowerConfig = TowerConfig> {
   /** `vitgraph synth` presets: full config.json objects with the released towers' shapes. */
   readonly presets: Readonly<Record<string, Record<string, unknown>>>;
 }
-
-/** Processor parameters as JSON (recorded beside graphs so an exported file preprocesses alone). */
-export type ProcessorJson = Record<string, unknown>;
 
 /** The towers vitgraph knows, looked up by id or detected from a config.json. */
 export class ModelRegistry {

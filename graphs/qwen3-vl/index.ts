@@ -1,7 +1,8 @@
 // The Qwen3-VL vision tower (`Qwen3VLVisionModel`, transformers modeling_qwen3_vl.py @ 00709b86):
 // its descriptor for the registry, and the pieces for direct use (config, graph builders, I/O).
 
-import type { ModelDescriptor, OutputSpec, ProcessorJson } from '../../src/model.js';
+import { QWEN3_VL_PROCESSOR, type ProcessorParams } from '../../src/image/processor.js';
+import type { ModelDescriptor, OutputSpec } from '../../src/model.js';
 import { parseConfig, configToJson, type VisionConfig } from './config.js';
 import { buildDynamicGraph } from './dynamic.js';
 import { IO } from './io.js';
@@ -19,17 +20,9 @@ export function outputsOf(config: VisionConfig): OutputSpec[] {
   return [{ name: IO.imageEmbeds, tokenAxis: 0 }, ...(config.deepstackOutput ? [{ name: IO.deepstackEmbeds, tokenAxis: 1 }] : [])];
 }
 
-/** The shipped Qwen3-VL preprocessor_config.json / video_preprocessor_config.json values. */
-export function qwen3Processor(config: VisionConfig): ProcessorJson {
-  return {
-    patch_size: config.patchSize,
-    temporal_patch_size: config.temporalPatchSize,
-    merge_size: config.spatialMergeSize,
-    size: { shortest_edge: 65_536, longest_edge: 16_777_216 },
-    video_size: { shortest_edge: 4_096, longest_edge: 25_165_824 },
-    image_mean: [0.5, 0.5, 0.5],
-    image_std: [0.5, 0.5, 0.5],
-  };
+/** The shipped Qwen3-VL processor, with the tower's patch, merge and temporal sizes. */
+export function qwen3Processor(config: VisionConfig): ProcessorParams {
+  return { ...QWEN3_VL_PROCESSOR, patchSize: config.patchSize, temporalPatchSize: config.temporalPatchSize, mergeSize: config.spatialMergeSize };
 }
 
 export const qwen3VL: ModelDescriptor<VisionConfig> = {

@@ -11,7 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { invalidArgument, unsupported } from '../errors.js';
-import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, ProcessorJson, TowerConfig } from '../model.js';
+import { invalidConfig } from '../errors.js';
+import { loadProcessor, type ProcessorParams } from '../image/processor.js';
+import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { bucket } from './buckets.js';
@@ -82,13 +84,22 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   const source = await openModelDirectory(models, options.model);
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
   if (isFile) checkFileVariant(options, buckets);
-  const plan: Plan = { source, dtype, opset, io: encoderIO(source.config, source.model.outputs(source.config), processorOf(source)) };
+  const plan: Plan = { source, dtype, opset, io: encoderIO(source.config, source.model.outputs(source.config), await processorOf(source)) };
   return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
 }
 
-/** The family's processor defaults (a checkpoint's preprocessor_config.json is read by the image side). */
-function processorOf(source: ModelDirectory): ProcessorJson {
-  return source.model.processorDefaults(source.config);
+/** The family's processor defaults overridden by the checkpoint's preprocessor_config.json, checked against the tower. */
+async function processorOf(source: ModelDirectory): Promise<ProcessorParams> {
+  const processor = await loadProcessor(source.dir, source.model.processorDefaults(source.config));
+  const { patchSize, temporalPatchSize, spatialMergeSize } = source.config;
+  for (const [field, value, tower] of [
+    ['patch_size', processor.patchSize, patchSize],
+    ['temporal_patch_size', processor.temporalPatchSize, temporalPatchSize],
+    ['merge_size', processor.mergeSize, spatialMergeSize],
+  ] as const) {
+    if (value !== tower) throw invalidConfig(`preprocessor_config.json ${field}`, `expected ${tower} as in config.json, got ${value}`, 'The two files describe different models');
+  }
+  return processor;
 }
 
 function checkFileVariant(options: ExportOptions, buckets: readonly Bucket[]): void {

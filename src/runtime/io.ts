@@ -3,7 +3,8 @@
 // Input names match the upstream processors' outputs and the vision models' forward arguments.
 
 import { invalidFile } from '../errors.js';
-import type { OutputSpec, ProcessorJson, TowerConfig } from '../model.js';
+import { checkProcessor, type ProcessorParams } from '../image/processor.js';
+import type { OutputSpec, TowerConfig } from '../model.js';
 
 export const INPUTS = {
   /** float32 [N, patchDim]: patch rows in merge-window order, columns (c, t, y, x). */
@@ -21,11 +22,11 @@ export interface EncoderIO {
   readonly mergeUnit: number;
   readonly spatialMergeSize: number;
   readonly outputs: readonly OutputSpec[];
-  /** Preprocessing parameters of the checkpoint the graph came from. */
-  readonly processor?: ProcessorJson | undefined;
+  /** Preprocessing of the checkpoint the graph came from (family defaults + its preprocessor_config.json). */
+  readonly processor?: ProcessorParams | undefined;
 }
 
-export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorJson): EncoderIO {
+export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams): EncoderIO {
   return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, ...(processor ? { processor } : {}) };
 }
 
@@ -50,13 +51,19 @@ export function parseEncoderIO(json: unknown, where: string): EncoderIO {
     }
     return { name: spec.name, tokenAxis: spec.tokenAxis as number };
   });
-  const processor = io.processor;
-  if (processor !== undefined && (typeof processor !== 'object' || processor === null || Array.isArray(processor))) return bad('processor: expected an object');
+  let processor: ProcessorParams | undefined;
+  if (io.processor !== undefined) {
+    try {
+      processor = checkProcessor(io.processor as ProcessorParams);
+    } catch (error) {
+      return bad(`processor: ${(error as Error).message}`);
+    }
+  }
   return {
     patchDim: size('patchDim', 1 << 20),
     mergeUnit: size('mergeUnit', 64),
     spatialMergeSize: size('spatialMergeSize', 8),
     outputs: specs,
-    ...(processor ? { processor: processor as ProcessorJson } : {}),
+    ...(processor ? { processor } : {}),
   };
 }
