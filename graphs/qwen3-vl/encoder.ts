@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { invalidArgument, notFound } from '../../src/errors.js';
 import { preprocess, type PreprocessOptions, type VisualItem } from '../../src/image/index.js';
 import { resolveBackend, type BackendOptions } from '../../src/runtime/backend.js';
+import { checkCudaUsable } from '../../src/runtime/cuda-check.js';
 import type { Runner } from '../../src/runtime/runner.js';
 import { hostTensor, type HostTensor } from '../../src/tensor.js';
 import { VITGRAPH_VERSION } from '../../src/version.js';
@@ -78,6 +79,7 @@ export class VisionEncoder {
    * embedded tiny tower.
    */
   static async load(model: string = EMBEDDED_MODEL, options: VisionEncoderOptions = {}): Promise<VisionEncoder> {
+    await checkCudaUsable(options); // before a first-use export, which can take minutes
     const path = await resolveModel(model, options);
     const runtime = await EncoderRuntime.open(path, options);
     try {

@@ -76,10 +76,10 @@ export async function exportModel(options: ExportOptions): Promise<ExportResult>
 function checkFileVariant(options: ExportOptions, buckets: readonly Bucket[]): void {
   const variant = options.variant ?? 'dynamic';
   if (variant === 'padded' && buckets.length !== 1) {
-    throw invalidArgument('--max-patches', 'exactly one bucket size for a padded .onnx file', buckets.length ? buckets.map((b) => b.maxPatches).join(',') : 'none', 'Give one size, or export a package directory (--out <dir>) for several');
+    throw invalidArgument('maxPatches', 'exactly one bucket size for a padded .onnx file', buckets.length ? buckets.map((b) => b.maxPatches).join(',') : 'none', 'Give one size, or export a package directory for several');
   }
   if (variant === 'dynamic' && buckets.length) {
-    throw invalidArgument('--max-patches', 'no bucket sizes for a dynamic .onnx file', buckets.map((b) => b.maxPatches).join(','), 'Add --variant padded, or export a package directory');
+    throw invalidArgument('maxPatches', 'no bucket sizes for a dynamic .onnx file', buckets.map((b) => b.maxPatches).join(','), { fixes: [{ option: 'variant', action: 'pass', value: 'padded' }], otherwise: 'export a package directory' });
   }
 }
 
@@ -180,7 +180,7 @@ async function refuseExisting(path: string, isFile: boolean): Promise<void> {
         (entries) => entries.length > 0,
         () => false,
       );
-  if (exists) throw invalidArgument('--out', isFile ? 'a file that does not exist yet' : 'a new or empty directory', path, 'Choose another path or pass --force to replace it');
+  if (exists) throw invalidArgument('--out', isFile ? 'a file that does not exist yet' : 'a new or empty directory', path, { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace it', otherwise: 'choose another path' });
 }
 
 const countParameters = (graph: GraphBuilder): number => graph.initializers.filter((i) => i.kind === 'param').reduce((sum, i) => sum + i.shape.reduce((a, b) => a * b, 1), 0);

@@ -263,12 +263,10 @@ function allocateRows(rows: number): Float32Array {
   try {
     return new Float32Array(rows * PATCH_DIM);
   } catch (cause) {
-    throw new VitgraphError(
-      'invalid_argument',
-      `pixel_values size: expected at most ${Math.floor(2 ** 32 / PATCH_DIM)} rows, got ${rows} rows (${rows * PATCH_DIM} floats). ` +
-        'Lower maxPixels / videoMaxPixels or pass fewer items per call',
-      { rows },
-      { cause },
-    );
+    const error = invalidArgument('pixel_values size', `at most ${Math.floor(2 ** 32 / PATCH_DIM)} rows`, `${rows} rows (${rows * PATCH_DIM} floats)`, {
+      fixes: [{ option: 'maxPixels', action: 'lower' }, { option: 'videoMaxPixels', action: 'lower' }],
+      otherwise: 'pass fewer items per call',
+    });
+    throw new VitgraphError(error.code, error.message, { ...error.details, rows }, { cause });
   }
 }
