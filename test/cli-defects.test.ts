@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCommandArgs } from '../cli/args.js';
 import { encodeCommand, visualInputs } from '../cli/commands/encode.js';
@@ -106,6 +106,11 @@ test.serial('hints name CLI flags in the CLI and option keys in the API', async 
   t.is(cli.code, 1);
   t.regex(cli.stderr, /Pass --force to replace them\n$/);
   t.notRegex(cli.stderr, /overwrite/);
+
+  const existing = join(dir, 'taken.onnx');
+  await writeFile(existing, 'not a model');
+  const exported = await runMain(['export', '--model', dir, '--out', existing]);
+  t.deepEqual(lines(exported.stderr), [`vitgraph export: --out: expected a file that does not exist yet, got ${JSON.stringify(existing)}. Pass --force to replace it, or choose another path`]);
 
   const maxPixels = invalidArgument('maxPixels', 'a number ≥ 1024', 3);
   t.is(maxPixels.message, 'maxPixels: expected a number ≥ 1024, got 3');

@@ -180,7 +180,7 @@ async function refuseExisting(path: string, isFile: boolean): Promise<void> {
         (entries) => entries.length > 0,
         () => false,
       );
-  if (exists) throw invalidArgument('--out', isFile ? 'a file that does not exist yet' : 'a new or empty directory', path, { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace it', otherwise: 'choose another path' });
+  if (exists) throw invalidArgument('out', isFile ? 'a file that does not exist yet' : 'a new or empty directory', path, { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace it', otherwise: 'choose another path' });
 }
 
 const countParameters = (graph: GraphBuilder): number => graph.initializers.filter((i) => i.kind === 'param').reduce((sum, i) => sum + i.shape.reduce((a, b) => a * b, 1), 0);
