@@ -2,7 +2,7 @@
 // and numbers/choices checked with errors that name the flag.
 
 import { parseArgs } from 'node:util';
-import { invalidArgument } from '../src/errors.js';
+import { VitgraphError, invalidArgument } from '../src/errors.js';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -28,6 +28,8 @@ export interface Command {
 export interface ParsedArgs {
   readonly values: Readonly<Record<string, string | boolean | (string | boolean)[] | undefined>>;
   readonly positionals: readonly string[];
+  /** Positionals (no `option`) and option values in command-line order. */
+  readonly sequence: readonly { readonly option?: string; readonly value: string }[];
 }
 
 export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
@@ -43,12 +45,13 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
       args: [...argv],
       allowPositionals: true,
       strict: true,
+      tokens: true,
       options: Object.fromEntries(
         Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
       ),
     });
   } catch (error) {
-    throw invalidArgument('options', 'known options', (error as Error).message.split('\n')[0]!.replace(/\.$/, ''), `See vitgraph ${command.name} --help`);
+    throw optionError(command, error as Error & { code?: string });
   }
   const help = parsed.values.help === true;
   if (!help) {
@@ -58,7 +61,27 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
       }
     }
   }
-  return { values: parsed.values, positionals: parsed.positionals, help };
+  const sequence = parsed.tokens.flatMap((t) =>
+    t.kind === 'positional' ? [{ value: t.value }] : t.kind === 'option' && typeof t.value === 'string' ? [{ option: t.name, value: t.value }] : [],
+  );
+  return { values: parsed.values, positionals: parsed.positionals, sequence, help };
+}
+
+/**
+ * One plain line for node's parseArgs errors, whose messages quote the flag and, for unknown
+ * options, append advice in nested quotes ("... as in '-- \"--x\"'").
+ */
+function optionError(command: Command, error: Error & { code?: string }): VitgraphError {
+  const flag = /'(-[^' ]+)/.exec(error.message)?.[1] ?? '';
+  const help = `See vitgraph ${command.name} --help`;
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return new VitgraphError('invalid_argument', `unknown option ${flag}. ${help}`, { option: flag });
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return new VitgraphError('invalid_argument', `${flag}: ${/does not take/.test(error.message) ? 'takes no value' : 'expected a value, got nothing'}. ${help}`, { option: flag });
+    default:
+      return new VitgraphError('invalid_argument', `${error.message.split('\n')[0]!.replace(/'/g, '').replace(/\.$/, '')}. ${help}`, {});
+  }
 }
 
 export function commandHelp(command: Command): string {

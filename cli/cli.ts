@@ -11,6 +11,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { preprocessCommand } from './commands/preprocess.js';
 import { runCommand } from './commands/run.js';
 import { synthCommand } from './commands/synth.js';
+import { cliMessage } from './hints.js';
 
 export const COMMANDS: readonly Command[] = [encodeCommand, preprocessCommand, exportCommand, runCommand, benchCommand, inspectCommand, synthCommand, cacheCommand];
 
@@ -24,13 +25,14 @@ function mainHelp(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
-    'Run `vitgraph <command> --help` for a command\'s options.',
+    'Run `vitgraph help <command>` (or `vitgraph <command> --help`) for a command\'s options.',
   ].join('\n');
 }
 
 /** Runs the CLI; resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest.length > 0) return main([rest[0]!, '--help']);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${mainHelp()}\n`);
     return name === undefined ? 2 : 0;
@@ -55,7 +57,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (debug) process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-    const message = error instanceof VitgraphError ? error.message : `unexpected error: ${(error as Error).message ?? String(error)}`;
+    const message = error instanceof VitgraphError ? cliMessage(error, command) : `unexpected error: ${(error as Error).message ?? String(error)}`;
     process.stderr.write(`vitgraph ${command.name}: ${message.split('\n')[0]}\n`);
     return 1;
   }

@@ -1,4 +1,5 @@
-// Progress lines on stderr: a live bar on a terminal, a line per 10% otherwise.
+// Progress on stderr: bytes written (a live line on a terminal, a line per 10% otherwise), and
+// items encoded (time-based, terminals only).
 
 export function byteProgress(label: string, stream: NodeJS.WriteStream = process.stderr): (done: number, total: number) => void {
   let lastDecile = -1;
@@ -17,10 +18,55 @@ export function byteProgress(label: string, stream: NodeJS.WriteStream = process
   };
 }
 
-export function countProgress(label: string, stream: NodeJS.WriteStream = process.stderr): (done: number, total: number) => void {
-  return (done, total) => {
-    if (total <= 1) return;
-    if (stream.isTTY) stream.write(`\r${label}: ${done}/${total}${done >= total ? '\n' : ''}`);
-    else if (done === total || done % Math.max(1, Math.floor(total / 10)) === 0) stream.write(`${label}: ${done}/${total}\n`);
+export interface ItemProgress {
+  /** `done` of the total items are finished. */
+  update(done: number): void;
+  /** Redraws the line now (the timer calls it every `intervalMs`). */
+  tick(): void;
+  /** Stops the timer; ends the line if one was shown. */
+  stop(): void;
+}
+
+export interface ItemProgressOptions {
+  stream?: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>;
+  /** No output at all (-q). */
+  quiet?: boolean;
+  /** Nothing is shown before this much time has passed (default 1000 ms): short runs stay silent. */
+  delayMs?: number;
+  intervalMs?: number;
+  now?: () => number;
+}
+
+/**
+ * A time-based progress line on a terminal: after `delayMs`, "label: done/total items, elapsed,
+ * ETA" redrawn in place. Silent when the stream is not a TTY (logs, pipes) or with `quiet`.
+ */
+export function itemProgress(label: string, total: number, options: ItemProgressOptions = {}): ItemProgress {
+  const { stream = process.stderr, delayMs = 1000, intervalMs = 250, now = () => performance.now() } = options;
+  const start = now();
+  let done = 0;
+  let shown = false;
+  const live = stream.isTTY === true && !options.quiet;
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  const tick = (): void => {
+    const elapsed = now() - start;
+    if (!live || elapsed < delayMs) return;
+    const eta = done > 0 && done < total ? `, ETA ${seconds((elapsed / done) * (total - done))}` : done === 0 ? ', ETA …' : '';
+    stream.write(`\r\x1b[K${label}: ${done}/${total} items, ${seconds(elapsed)} elapsed${eta}`);
+    shown = true;
+  };
+  const timer = live ? setInterval(tick, intervalMs) : undefined;
+  timer?.unref();
+  return {
+    update(n) {
+      done = n;
+      tick();
+    },
+    tick,
+    stop() {
+      if (timer) clearInterval(timer);
+      if (shown) stream.write('\n');
+      shown = false;
+    },
   };
 }

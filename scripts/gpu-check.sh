@@ -16,6 +16,13 @@
 # Writes $OUT/gpu-check.json, $OUT/gpu-check.md and $OUT/gpu-check.log (OUT defaults to ./gpu-check-out).
 # Exit: 0 passed, 1 a check failed, 2 cannot start, 3 CUDA unusable, 124 timed out.
 set -uo pipefail
+for a in "$@"; do
+  if [ "$a" = "-h" ] || [ "$a" = "--help" ]; then
+    # The comment block above is the help: print it without the leading "# ", run nothing.
+    sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | sed '$d' | sed -E 's/^# ?//'
+    exit 0
+  fi
+done
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
@@ -27,7 +34,9 @@ nvidia-smi -L 2>/dev/null || echo "nvidia-smi: not available"
 echo "VITGRAPH_ORT_LIB=${VITGRAPH_ORT_LIB:-(unset: the onnxruntime-node library)}"
 
 missing=0
-for f in dist/scripts/gpu-check.js dist/src/runtime/native.js src/runtime/native/build/Release/vitgraph_native.node \
+[ -e src/runtime/native/build/Release/vitgraph_native.node ] || [ -e prebuilds/linux-x64-glibc/vitgraph_native.node ] ||
+  { echo "MISSING: the native addon (src/runtime/native/build/Release or prebuilds/linux-x64-glibc)"; missing=1; }
+for f in dist/scripts/gpu-check.js dist/src/runtime/native.js \
   node_modules/onnx-proto/package.json node_modules/protobufjs/package.json; do
   [ -e "$f" ] || { echo "MISSING: $f"; missing=1; }
 done

@@ -8,6 +8,7 @@ import { invalidArgument, notFound, VitgraphError } from './errors.js';
 import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
 import type { ModelRegistry, OutputSpec } from './model.js';
 import { resolveBackend, type BackendOptions } from './runtime/backend.js';
+import { checkCudaUsable } from './runtime/cuda-check.js';
 import { splitTokens, type EncoderOutputs } from './runtime/buckets.js';
 import { cachedExport } from './runtime/cache.js';
 import { EncoderRuntime } from './runtime/encoder-runtime.js';
@@ -97,6 +98,7 @@ export class VisionEncoder {
    * embedded tiny tower.
    */
   static async load(model: string = EMBEDDED_MODEL, options: VisionEncoderOptions = {}): Promise<VisionEncoder> {
+    await checkCudaUsable(options); // before a first-use export, which can take minutes
     const path = await resolveModel(model, options);
     const runtime = await EncoderRuntime.open(path, options);
     try {

@@ -27,12 +27,51 @@ export class VitgraphError extends Error {
   }
 }
 
-export const invalidArgument = (what: string, expected: string, got: unknown, hint?: string): VitgraphError =>
-  new VitgraphError('invalid_argument', sentence(`${what}: expected ${expected}, got ${describe(got)}`, hint), {
-    what,
-    expected,
-    got,
+/**
+ * A fix that changes a caller option, named by its API key (`overwrite`, `maxPixels`). Messages
+ * spell it as the API does (`pass overwrite: true`); the CLI re-renders the hint with its flags
+ * (`pass --force`) and leaves out fixes a command has no flag for (cli/hints.ts).
+ */
+export interface OptionFix {
+  readonly option: string;
+  /** 'pass': set the option (to `value`, default true); 'lower' / 'raise': change its value. */
+  readonly action: 'pass' | 'lower' | 'raise';
+  readonly value?: string | number | boolean;
+}
+
+/** A structured hint: option fixes, what they achieve (`then`), and a fix that is no option (`otherwise`). */
+export interface Remedy {
+  readonly fixes: readonly OptionFix[];
+  readonly then?: string;
+  readonly otherwise?: string;
+}
+
+/** Renders a remedy; `name` spells an option (undefined: the caller has no such option, the fix is left out). */
+export function renderRemedy(remedy: Remedy, name: (option: string) => string | undefined): string | undefined {
+  const fixes = remedy.fixes.flatMap((fix) => {
+    const spelled = name(fix.option);
+    return spelled === undefined ? [] : [describeFix(fix, spelled)];
   });
+  const text = [fixes.length > 0 ? `${fixes.join(', or ')}${remedy.then ? ` ${remedy.then}` : ''}` : '', remedy.otherwise ?? ''].filter(Boolean).join(', or ');
+  return text ? text[0]!.toUpperCase() + text.slice(1) : undefined;
+}
+
+/** "lower maxPixels", "pass overwrite: true" (an API key), "pass --force", "pass --graphs buckets" (a CLI flag). */
+function describeFix(fix: OptionFix, spelled: string): string {
+  if (fix.action !== 'pass') return `${fix.action} ${spelled}`;
+  const value = fix.value ?? true;
+  if (!spelled.startsWith('--')) return `pass ${spelled}: ${JSON.stringify(value)}`;
+  return value === true ? `pass ${spelled}` : `pass ${spelled} ${value}`;
+}
+
+/** The API's spelling of an option: its key. */
+export const apiOptionName = (option: string): string => option;
+
+export const invalidArgument = (what: string, expected: string, got: unknown, hint?: string | Remedy): VitgraphError => {
+  const problem = `${what}: expected ${expected}, got ${describe(got)}`;
+  const remedy = typeof hint === 'object' ? { remedy: hint } : {};
+  return new VitgraphError('invalid_argument', sentence(problem, typeof hint === 'object' ? renderRemedy(hint, apiOptionName) : hint), { what, expected, got, problem, ...remedy });
+};
 
 export const invalidConfig = (field: string, problem: string, hint?: string): VitgraphError =>
   new VitgraphError('invalid_config', sentence(`config field "${field}": ${problem}`, hint), { field });
@@ -43,8 +82,10 @@ export const invalidFile = (path: string, problem: string, hint?: string): Vitgr
 export const notFound = (what: string, path: string, hint?: string): VitgraphError =>
   new VitgraphError('not_found', sentence(`${what} not found: ${path}`, hint), { path });
 
-export const unsupported = (what: string, hint?: string): VitgraphError =>
-  new VitgraphError('unsupported', sentence(what, hint));
+export const unsupported = (what: string, hint?: string | Remedy): VitgraphError =>
+  typeof hint === 'object'
+    ? new VitgraphError('unsupported', sentence(what, renderRemedy(hint, apiOptionName)), { problem: what, remedy: hint })
+    : new VitgraphError('unsupported', sentence(what, hint));
 
 export const inputMismatch = (problem: string, hint?: string, details: Record<string, unknown> = {}): VitgraphError =>
   new VitgraphError('input_mismatch', sentence(problem, hint), details);
@@ -58,7 +99,7 @@ export const runtimeError = (problem: string, cause?: unknown): VitgraphError =>
 /** Formats a shape for messages: [3, 'N', 64] → "[3, N, 64]". */
 export const formatShape = (shape: readonly (number | string | bigint)[]): string => `[${shape.join(', ')}]`;
 
-function sentence(message: string, hint?: string): string {
+function sentence(message: string, hint: string | undefined): string {
   return hint ? `${message}. ${hint}` : message;
 }
 

@@ -219,7 +219,7 @@ test('export: an existing output is refused without overwrite and replaced with 
   await writeFile(out, 'not a model');
   const error = await t.throwsAsync(exportModel({ model: golden.dir, out }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_argument');
-  t.regex(error?.message ?? '', /out: expected a file that does not exist yet, got ".*encoder\.onnx"\. Choose another path, or pass overwrite: true/);
+  t.regex(error?.message ?? "", /^out: expected a file that does not exist yet, got ".*encoder\.onnx"\. Pass overwrite: true to replace it, or choose another path$/);
   t.is(await readFile(out, 'utf8'), 'not a model', 'left untouched');
   await exportModel({ model: golden.dir, out, overwrite: true });
   t.not(await readFile(out, 'utf8').then((s) => s.slice(0, 11)), 'not a model');

@@ -5,12 +5,13 @@ import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
 import { choice, flag, int, requiredStr, str, type Command, type ParsedArgs } from '../args.js';
 import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
-import { byteProgress, countProgress } from '../progress.js';
+import { byteProgress, itemProgress } from '../progress.js';
 
-/** Positional images plus `--video a,b,c` frame lists, as encoder inputs in command-line order. */
+/** Positional images and `--video a,b,c` frame lists, as encoder inputs in command-line order. */
 export function visualInputs(args: ParsedArgs): EncodeInput[] {
-  const videos = (args.values.video as string[] | undefined) ?? [];
-  const inputs: EncodeInput[] = [...args.positionals, ...videos.map((list) => ({ frames: list.split(',').filter(Boolean) }))];
+  const inputs: EncodeInput[] = args.sequence.flatMap((arg): EncodeInput[] =>
+    arg.option === undefined ? [arg.value] : arg.option === 'video' ? [{ frames: arg.value.split(',').filter(Boolean) }] : [],
+  );
   if (inputs.length === 0) throw invalidArgument('inputs', 'at least one image path or --video frame list', undefined, 'See --help');
   return inputs;
 }
@@ -37,8 +38,9 @@ export const encodeCommand: Command = {
     ...PIXEL_OPTIONS,
     ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
-    batch: { type: 'string', value: '<n>', description: 'inputs per encoder call (default 8); progress is reported per batch' },
+    batch: { type: 'string', value: '<n>', description: 'inputs per encoder call (default 1 on the dynamic graph, 8 on buckets, which pack several per run)' },
     json: { type: 'boolean', description: 'print a JSON summary: items, tokens, ms' },
+    quiet: { type: 'boolean', short: 'q', description: 'no progress or summary on stderr (progress shows only on a terminal, after 1 s)' },
   },
   details:
     'Without --model the embedded tiny random-weight tower is used: it shows the pipeline works but its\n' +
@@ -46,21 +48,25 @@ export const encodeCommand: Command = {
     '  vitgraph encode photo.jpg --model ./Qwen3-VL-2B-Instruct --out photo.safetensors',
   async run(args) {
     const inputs = visualInputs(args);
-    const batch = int(args, 'batch', 1) ?? 8;
     const graphs = choice(args, 'graphs', ['dynamic', 'buckets'] as const);
+    const backend = backendOptions(args);
+    const buckets = graphs === 'buckets' || backend.backend === 'native' || backend.device === 'cuda';
+    const batch = int(args, 'batch', 1) ?? (buckets ? 8 : 1);
+    const quiet = flag(args, 'quiet');
     const model = str(args, 'model');
     const encoder = await VisionEncoder.load(model, {
-      ...backendOptions(args),
+      ...backend,
       ...(graphs ? { graphs } : {}),
-      onExportProgress: byteProgress('exporting checkpoint (first use)'),
+      ...(quiet ? {} : { onExportProgress: byteProgress('exporting checkpoint (first use)') }),
     });
+    const progress = itemProgress('encoding', inputs.length, { quiet });
     try {
-      const progress = countProgress('encoded');
       const results: EncodeResult[] = [];
       for (let i = 0; i < inputs.length; i += batch) {
         results.push(await encoder.encode(inputs.slice(i, i + batch), pixelBudget(args)));
-        progress(Math.min(i + batch, inputs.length), inputs.length);
+        progress.update(Math.min(i + batch, inputs.length));
       }
+      progress.stop();
       const merged = concatTokens(results.map((r) => r.outputs), encoder.outputs);
       const grid = results.flatMap((r) => Array.from(r.gridThw.data));
       const out = requiredStr(args, 'out');
@@ -71,8 +77,9 @@ export const encodeCommand: Command = {
         ms: { preprocess: round(results.reduce((s, r) => s + r.ms.preprocess, 0)), encode: round(results.reduce((s, r) => s + r.ms.encode, 0)) },
       };
       if (flag(args, 'json')) process.stdout.write(`${JSON.stringify(summary)}\n`);
-      else process.stderr.write(`encoded ${summary.items.length} item(s), ${summary.tokens} tokens → ${out}\n`);
+      else if (!quiet) process.stderr.write(`encoded ${summary.items.length} item(s), ${summary.tokens} tokens → ${out}\n`);
     } finally {
+      progress.stop();
       await encoder.close();
     }
   },

@@ -1,35 +1,97 @@
-import { inspectModel } from '../../src/onnx/inspect.js';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openPackage, type Manifest } from '../../src/runtime/package.js';
+import { inspectModel, type ModelSummary } from '../../src/onnx/inspect.js';
 import { flag, positional, type Command } from '../args.js';
+
+/** A package directory: its manifest in brief, and each graph's summary (reads no weights). */
+export interface PackageSummary {
+  dir: string;
+  vitgraph: string;
+  model: Manifest['model'];
+  dtype: Manifest['dtype'];
+  opset: number;
+  weights?: { file: string; bytes: number };
+  graphs: (ModelSummary & { file: string; variant: 'dynamic' | 'padded'; maxPatches?: number; maxItems?: number })[];
+}
+
+export async function inspectPackage(dir: string): Promise<PackageSummary> {
+  const { manifest } = await openPackage(dir, { verify: false }); // structure only: no weights are read
+  const graphs = await Promise.all(
+    manifest.graphs.map(async (g) => ({
+      file: g.file,
+      variant: g.variant,
+      ...(g.variant === 'padded' ? { maxPatches: g.maxPatches, maxItems: g.maxItems } : {}),
+      ...(await inspectModel(join(dir, g.file))),
+    })),
+  );
+  return {
+    dir,
+    vitgraph: manifest.vitgraph,
+    model: manifest.model,
+    dtype: manifest.dtype,
+    opset: manifest.opset,
+    ...(manifest.weights ? { weights: { file: manifest.weights.file, bytes: manifest.weights.bytes } } : {}),
+    graphs,
+  };
+}
+
+const sig = (s: { name: string; dtype: string; shape: (number | string)[] }): string => `  ${s.name}: ${s.dtype} [${s.shape.join(', ')}]`;
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+function graphLines(summary: ModelSummary): string[] {
+  return [
+    `producer: ${summary.producer || '(none)'}   ir_version: ${summary.irVersion}`,
+    `opsets: ${Object.entries(summary.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')}`,
+    'inputs:',
+    ...summary.inputs.map(sig),
+    'outputs:',
+    ...summary.outputs.map(sig),
+    `parameters: ${summary.parameters.toLocaleString('en-US')} in ${summary.initializers} initializers${summary.externalFiles.length ? ` (external: ${summary.externalFiles.join(', ')})` : ''}`,
+    `nodes: ${summary.nodes}`,
+  ];
+}
+
+function modelLines(summary: ModelSummary): string[] {
+  return [
+    ...graphLines(summary),
+    'ops:',
+    ...Object.entries(summary.ops)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([opType, n]) => `  ${String(n).padStart(5)}  ${opType}`),
+    ...(Object.keys(summary.metadata).length ? ['metadata:', ...Object.entries(summary.metadata).map(([k, v]) => `  ${k}: ${v.length > 120 ? `${v.slice(0, 117)}...` : v}`)] : []),
+  ];
+}
+
+function packageLines(pkg: PackageSummary): string[] {
+  return [
+    `package: ${pkg.dir}`,
+    `model: ${pkg.model}   dtype: ${pkg.dtype}   opset: ${pkg.opset}   vitgraph: ${pkg.vitgraph}`,
+    ...(pkg.weights ? [`weights: ${pkg.weights.file} (${mib(pkg.weights.bytes)}, shared by every graph)`] : []),
+    ...pkg.graphs.flatMap((g) => [
+      '',
+      `== ${g.file}: ${g.variant}${g.variant === 'padded' ? ` bucket, ${g.maxPatches} patches, ${g.maxItems} items` : ''}`,
+      ...graphLines(g),
+    ]),
+  ];
+}
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'Show an ONNX file: inputs/outputs with shapes, op histogram, opsets, parameter count, metadata.',
-  positionals: '<file.onnx>',
+  summary: 'Show an ONNX file (inputs/outputs, op histogram, opsets, parameters, metadata) or an exported package (manifest + each graph).',
+  positionals: '<file.onnx|package dir>',
   options: {
     json: { type: 'boolean', description: 'print the summary as JSON' },
   },
   async run(args) {
-    const summary = await inspectModel(positional(args, 0, 'model path'));
+    const path = positional(args, 0, 'model path');
+    const isDir = (await stat(path).catch(() => undefined))?.isDirectory() === true;
+    const summary = isDir ? await inspectPackage(path) : await inspectModel(path);
     if (flag(args, 'json')) {
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       return;
     }
-    const sig = (s: { name: string; dtype: string; shape: (number | string)[] }): string => `  ${s.name}: ${s.dtype} [${s.shape.join(', ')}]`;
-    const lines = [
-      `producer: ${summary.producer || '(none)'}   ir_version: ${summary.irVersion}`,
-      `opsets: ${Object.entries(summary.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')}`,
-      'inputs:',
-      ...summary.inputs.map(sig),
-      'outputs:',
-      ...summary.outputs.map(sig),
-      `parameters: ${summary.parameters.toLocaleString('en-US')} in ${summary.initializers} initializers${summary.externalFiles.length ? ` (external: ${summary.externalFiles.join(', ')})` : ''}`,
-      `nodes: ${summary.nodes}`,
-      'ops:',
-      ...Object.entries(summary.ops)
-        .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
-        .map(([opType, n]) => `  ${String(n).padStart(5)}  ${opType}`),
-      ...(Object.keys(summary.metadata).length ? ['metadata:', ...Object.entries(summary.metadata).map(([k, v]) => `  ${k}: ${v.length > 120 ? `${v.slice(0, 117)}...` : v}`)] : []),
-    ];
+    const lines = isDir ? packageLines(summary as PackageSummary) : modelLines(summary as ModelSummary);
     process.stdout.write(`${lines.join('\n')}\n`);
   },
 };

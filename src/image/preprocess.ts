@@ -300,12 +300,10 @@ function allocateRows(rows: number, dim: number): Float32Array {
   try {
     return new Float32Array(rows * dim);
   } catch (cause) {
-    throw new VitgraphError(
-      'invalid_argument',
-      `pixel_values size: expected at most ${Math.floor(2 ** 32 / dim)} rows, got ${rows} rows (${rows * dim} floats). ` +
-        'Lower maxPixels / videoMaxPixels or pass fewer items per call',
-      { rows },
-      { cause },
-    );
+    const error = invalidArgument('pixel_values size', `at most ${Math.floor(2 ** 32 / dim)} rows`, `${rows} rows (${rows * dim} floats)`, {
+      fixes: [{ option: 'maxPixels', action: 'lower' }, { option: 'videoMaxPixels', action: 'lower' }],
+      otherwise: 'pass fewer items per call',
+    });
+    throw new VitgraphError(error.code, error.message, { ...error.details, rows }, { cause });
   }
 }

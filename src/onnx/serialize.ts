@@ -241,7 +241,7 @@ const varintLength = (value: number): number => varint(value).length;
 // ---- graph → GraphProto ------------------------------------------------------------------
 
 /** A graph's nodes, inputs and outputs (the root's initializers are streamed by writeModel; bodies have none). */
-export function graphProto(graph: Graph): onnxProto.onnx.GraphProto {
+function graphProto(graph: Graph): onnxProto.onnx.GraphProto {
   return onnx.GraphProto.create({
     name: graph.name,
     node: graph.nodes.map((n) =>

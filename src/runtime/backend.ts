@@ -26,7 +26,7 @@ export function resolveBackend(options: BackendOptions): { backend: Backend; dev
   const device = options.device ?? 'cpu';
   const backend = options.backend ?? (device === 'cuda' ? 'native' : 'ort-node');
   if (backend === 'ort-node' && device === 'cuda') {
-    throw invalidArgument('--backend ort-node --device cuda', 'the native backend for CUDA', 'ort-node', 'onnxruntime-node has no CUDA IO binding or CUDA graphs; use --backend native (see README "GPU setup")');
+    throw invalidArgument('backend', 'the native backend for device "cuda"', 'ort-node', { fixes: [{ option: 'backend', action: 'pass', value: 'native' }], then: '(onnxruntime-node has no CUDA IO binding or CUDA graphs; see README "GPU setup")' });
   }
   return { backend, device };
 }

@@ -74,7 +74,7 @@ export function planRuns(grid: readonly GridRow[], buckets: readonly Bucket[], o
       if (options.oversize !== 'dynamic') {
         throw unsupported(
           `an item of ${unit.rows} patches (grid [${unit.grid.join(', ')}]) is larger than the largest bucket (${largest} patches)`,
-          'Export a larger bucket (--max-patches), lower --max-pixels, or allow the dynamic-graph fallback',
+          { fixes: [{ option: 'maxPixels', action: 'lower' }], otherwise: 'export a package with a larger bucket' },
         );
       }
       close();

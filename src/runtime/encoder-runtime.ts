@@ -59,7 +59,7 @@ export class EncoderRuntime {
       const pkg = await openPackage(model, { verify: options.verify !== false });
       const useBuckets = options.graphs === 'buckets' || native || !pkg.dynamic;
       if (useBuckets && pkg.buckets.length === 0) {
-        throw invalidArgument(native ? 'backend native' : 'graphs "buckets"', 'a package with padded bucket graphs', model, 'Export one with bucket sizes (maxPatches)');
+        throw invalidArgument(native ? 'backend' : 'graphs', `a package with padded bucket graphs for ${native ? 'the native backend' : 'bucket graphs'}`, model, 'Export a package with bucket sizes (vitgraph export --out <dir>, or exportModel to a directory)');
       }
       return new EncoderRuntime(pkg.dynamic, useBuckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.io, settings);
     }

@@ -108,7 +108,7 @@ function checkFileVariant(options: ExportOptions, buckets: readonly Bucket[]): v
     throw invalidArgument('maxPatches', 'exactly one bucket size for a padded .onnx file', buckets.length ? buckets.map((b) => b.maxPatches).join(',') : 'none', 'Give one size, or export a package directory for several');
   }
   if (variant === 'dynamic' && buckets.length) {
-    throw invalidArgument('maxPatches', 'no bucket sizes for a dynamic .onnx file', buckets.map((b) => b.maxPatches).join(','), 'Ask for the padded variant, or export a package directory');
+    throw invalidArgument('maxPatches', 'no bucket sizes for a dynamic .onnx file', buckets.map((b) => b.maxPatches).join(','), { fixes: [{ option: 'variant', action: 'pass', value: 'padded' }], otherwise: 'export a package directory' });
   }
 }
 
@@ -298,7 +298,7 @@ async function refuseExisting(path: string, isFile: boolean): Promise<void> {
         (entries) => entries.length > 0,
         () => false,
       );
-  if (exists) throw invalidArgument('out', isFile ? 'a file that does not exist yet' : 'a new or empty directory', path, 'Choose another path, or pass overwrite: true');
+  if (exists) throw invalidArgument('out', isFile ? 'a file that does not exist yet' : 'a new or empty directory', path, { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace it', otherwise: 'choose another path' });
 }
 
 const countParameters = (graph: GraphBuilder): number => graph.initializers.filter((i) => i.kind === 'param').reduce((sum, i) => sum + i.shape.reduce((a, b) => a * b, 1), 0);

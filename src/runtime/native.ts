@@ -180,16 +180,20 @@ export interface NativeBindOptions {
 // Loading
 
 const require = createRequire(import.meta.url);
-const ADDON_FILE = 'src/runtime/native/build/Release/vitgraph_native.node';
+const ADDON_NAME = 'vitgraph_native.node';
+const SOURCE_BUILD = 'src/runtime/native/build/Release';
 const BUILD_HINT =
-  'Build it with `npm run build:native` (needs python3, make, g++, and the devDependencies node-addon-api, ' +
-  'node-gyp and com.github.asus4.onnxruntime for the ONNX Runtime headers)';
+  'Build it from source with `npm run build:native` (needs python3, make, g++, node-addon-api, node-gyp and the ONNX Runtime ' +
+  'C API headers: see README "Native addon")';
 const GPU_HINT =
   'See README "GPU setup": for CUDA 12, `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` puts the CUDA ' +
   "provider next to onnxruntime-node's library; for CUDA 13, set VITGRAPH_ORT_LIB to a core library with a matching " +
   'libonnxruntime_providers_cuda.so beside it';
 
-let addonState: { addon: Addon } | { error: string } | undefined;
+/** Where a native addon file came from: $VITGRAPH_NATIVE_ADDON, the package's prebuilt binary, or a local source build. */
+export type NativeAddonSource = 'VITGRAPH_NATIVE_ADDON' | 'prebuilt' | 'source build';
+
+let addonState: { addon: Addon; file: NativeAddonFile } | { error: string } | undefined;
 
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -201,33 +205,67 @@ function packageRoot(): string {
   return dir;
 }
 
-/** Where the addon is looked for ($VITGRAPH_NATIVE_ADDON, else the node-gyp output) and whether it exists. */
-export function nativeAddonFile(): { path: string; built: boolean } {
-  const path = process.env.VITGRAPH_NATIVE_ADDON ?? join(packageRoot(), ADDON_FILE);
-  return { path, built: existsSync(path) };
+/** The prebuilds/ folder name for this machine, e.g. linux-x64-glibc (scripts/build-native.mjs names it the same way). */
+function platformKey(): string {
+  if (process.platform !== 'linux') return `${process.platform}-${process.arch}`;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return `linux-${process.arch}-${header?.glibcVersionRuntime ? 'glibc' : 'musl'}`;
 }
 
-function loadAddon(): { addon: Addon } | { error: string } {
+export interface NativeAddonFile {
+  path: string;
+  source: NativeAddonSource;
+  built: boolean;
+}
+
+/**
+ * The addon files to try, in order: $VITGRAPH_NATIVE_ADDON alone when set; else the prebuilt
+ * binary shipped in the package (prebuilds/<platform>/), then the node-gyp source build.
+ */
+export function nativeAddonCandidates(): NativeAddonFile[] {
+  const file = (path: string, source: NativeAddonSource): NativeAddonFile => ({ path, source, built: existsSync(path) });
+  const override = process.env.VITGRAPH_NATIVE_ADDON;
+  if (override) return [file(override, 'VITGRAPH_NATIVE_ADDON')];
+  const root = packageRoot();
+  return [file(join(root, 'prebuilds', platformKey(), ADDON_NAME), 'prebuilt'), file(join(root, SOURCE_BUILD, ADDON_NAME), 'source build')];
+}
+
+/** The addon file the loader uses first: the first candidate that exists, else the last one looked for. */
+export function nativeAddonFile(): NativeAddonFile {
+  const candidates = nativeAddonCandidates();
+  return candidates.find((c) => c.built) ?? candidates[candidates.length - 1]!;
+}
+
+function loadAddon(): { addon: Addon; file: NativeAddonFile } | { error: string } {
   if (addonState) return addonState;
-  const file = nativeAddonFile().path;
+  const candidates = nativeAddonCandidates();
+  const failures: string[] = [];
   if (process.platform !== 'linux') {
     addonState = { error: `the vitgraph native addon supports Linux only (this is ${process.platform})` };
-  } else if (!existsSync(file)) {
-    addonState = { error: `the vitgraph native addon is not built (${file} not found). ${BUILD_HINT}` };
-  } else {
+    return addonState;
+  }
+  for (const file of candidates.filter((c) => c.built)) {
     try {
-      addonState = { addon: require(file) as Addon };
+      addonState = { addon: require(file.path) as Addon, file };
+      return addonState;
     } catch (error) {
-      addonState = { error: `the vitgraph native addon at ${file} cannot be loaded: ${(error as Error).message}` };
+      failures.push(`the ${file.source} addon at ${file.path} cannot be loaded: ${(error as Error).message.split('\n')[0]}`);
     }
   }
+  addonState = {
+    error: failures.length > 0 ? failures.join('; ') : `no vitgraph native addon for ${platformKey()} (looked for ${candidates.map((c) => c.path).join(', ')}). ${BUILD_HINT}`,
+  };
   return addonState;
 }
 
-function addon(): Addon {
+function loaded(): { addon: Addon; file: NativeAddonFile } {
   const state = loadAddon();
   if ('error' in state) throw unsupported(`native backend: ${state.error}`);
-  return state.addon;
+  return state;
+}
+
+function addon(): Addon {
+  return loaded().addon;
 }
 
 /** The ORT library the native backend would load: option, then $VITGRAPH_ORT_LIB, then onnxruntime-node's. */
@@ -271,10 +309,14 @@ export function loadNativeRuntime(ortLibraryPath?: string): NativeRuntimeInfo {
   }
 }
 
-/** Whether the native backend can be used here (addon built and ORT loadable); never throws. */
-export function nativeAvailable(options: { ortLibraryPath?: string } = {}): { ok: true; runtime: NativeRuntimeInfo } | { ok: false; reason: string } {
+/**
+ * Whether the native backend can be used here (addon loadable and ORT loadable), and which addon
+ * file loaded (the package's prebuilt binary or a local source build); never throws.
+ */
+export function nativeAvailable(options: { ortLibraryPath?: string } = {}): { ok: true; addon: NativeAddonFile; runtime: NativeRuntimeInfo } | { ok: false; reason: string } {
   try {
-    return { ok: true, runtime: loadNativeRuntime(options.ortLibraryPath) };
+    const runtime = loadNativeRuntime(options.ortLibraryPath);
+    return { ok: true, addon: loaded().file, runtime };
   } catch (error) {
     return { ok: false, reason: (error as Error).message };
   }

@@ -64,7 +64,7 @@ export async function synthCheckpoint(
   const existing = [];
   for (const path of [configPath, weightsPath]) if (await exists(path)) existing.push(path);
   if (existing.length > 0 && !overwrite) {
-    throw invalidArgument('synth output', 'a directory without config.json or model.safetensors', existing.join(', '), 'Choose another directory, or pass overwrite: true');
+    throw invalidArgument('synth output', 'a directory without config.json or model.safetensors', existing.join(', '), { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace them' });
   }
 
   const shapes = towerTensorShapes(model, config);
