@@ -1,8 +1,8 @@
 // A Hugging Face model directory: config.json + safetensors, bound strictly to the tower.
 
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { invalidFile, notFound } from '../../src/errors.js';
+import { VitgraphError, invalidFile, notFound } from '../../src/errors.js';
+import { readRegularText, requirePath } from '../../src/fs/confined.js';
 import type { ParameterSource } from '../../src/onnx/index.js';
 import { BYTES_PER_ELEMENT } from '../../src/tensor.js';
 import { Checkpoint, WeightBinder } from '../../src/weights/index.js';
@@ -17,11 +17,12 @@ export interface ModelDirectory {
 }
 
 export async function openModelDirectory(dir: string): Promise<ModelDirectory> {
-  const configPath = join(dir, 'config.json');
+  const configPath = join(requirePath(dir, 'model directory'), 'config.json');
   let text: string;
   try {
-    text = await readFile(configPath, 'utf8');
-  } catch {
+    text = await readRegularText(configPath, 'config.json');
+  } catch (error) {
+    if (error instanceof VitgraphError && error.code !== 'not_found') throw error; // a FIFO, a directory, ...
     throw notFound('config.json', configPath, 'Pass --model a Hugging Face model directory (config.json + *.safetensors)');
   }
   let rawConfig: Record<string, unknown>;
