@@ -6,7 +6,7 @@ import { readRegularText, requirePath } from '../../src/fs/confined.js';
 import type { ParameterSource } from '../../src/onnx/index.js';
 import { BYTES_PER_ELEMENT } from '../../src/tensor.js';
 import { Checkpoint, WeightBinder } from '../../src/weights/index.js';
-import { parseConfig, type VisionConfig } from './config.js';
+import { checkConfigAgainstWeights, parseConfig, type VisionConfig } from './config.js';
 
 export interface ModelDirectory {
   readonly dir: string;
@@ -31,7 +31,11 @@ export async function openModelDirectory(dir: string): Promise<ModelDirectory> {
   } catch (error) {
     throw invalidFile(configPath, `not valid JSON (${(error as Error).message})`);
   }
-  return { dir, config: parseConfig(rawConfig), rawConfig, checkpoint: await Checkpoint.open(dir) };
+  const config = parseConfig(rawConfig);
+  const checkpoint = await Checkpoint.open(dir);
+  // Before any table, graph or buffer is sized from the config.
+  checkConfigAgainstWeights(config, (name) => checkpoint.tensors.get(name)?.shape);
+  return { dir, config, rawConfig, checkpoint };
 }
 
 /**
