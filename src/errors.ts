@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'input_mismatch' // runtime inputs contradict each other (grid_thw vs pixel rows)
   | 'not_found' // a path or resource does not exist
   | 'unsupported' // valid request this build cannot serve (missing native backend, no GPU, ...)
+  | 'closed' // the encoder, runtime or session was closed: pending and later calls are refused
   | 'runtime'; // ONNX Runtime or the native layer failed
 
 export class VitgraphError extends Error {
@@ -44,6 +45,10 @@ export const notFound = (what: string, path: string, hint?: string): VitgraphErr
 
 export const unsupported = (what: string, hint?: string): VitgraphError =>
   new VitgraphError('unsupported', sentence(what, hint));
+
+/** `what` (an encoder, a runtime, a session) was used after close(). */
+export const closedError = (what: string, hint = 'Load the model again'): VitgraphError =>
+  new VitgraphError('closed', sentence(`${what}: expected an open ${what}, got one that was closed`, hint), { what, reason: 'closed' });
 
 export const inputMismatch = (problem: string, hint?: string, details: Record<string, unknown> = {}): VitgraphError =>
   new VitgraphError('input_mismatch', sentence(problem, hint), details);

@@ -180,9 +180,14 @@ test('export: a missing weight is weight_binding naming it and its expected shap
 });
 
 test('export: a mis-shaped weight is weight_binding naming it with both shapes', async (t) => {
+  const model = await editedModel(await tempDir(t), (m) => m.set('model.visual.blocks.1.attn.proj.weight', hostTensor('float32', [64, 65], new Float32Array(64 * 65))));
+  const error = await exportError(t, model, 'weight_binding', /^blocks\.1\.attn\.proj\.weight: expected shape \[64, 64\], got \[64, 65\]/);
+  t.deepEqual(error?.details, { name: 'blocks.1.attn.proj.weight', expected: [64, 64], got: [64, 65] });
+});
+
+test('export: a weight that contradicts a config size is invalid_config naming the field, checked from the header first', async (t) => {
   const model = await editedModel(await tempDir(t), (m) => m.set('model.visual.merger.linear_fc2.weight', hostTensor('float32', [81, 256], new Float32Array(81 * 256))));
-  const error = await exportError(t, model, 'weight_binding', /^merger\.linear_fc2\.weight: expected shape \[80, 256\], got \[81, 256\]/);
-  t.deepEqual(error?.details, { name: 'merger.linear_fc2.weight', expected: [80, 256], got: [81, 256] });
+  await exportError(t, model, 'invalid_config', /^config field "out_hidden_size": does not fit the checkpoint: expected merger\.linear_fc2\.weight of shape \[80, 256\] \(from the config\), got \[81, 256\]/);
 });
 
 test('export: an extra vision weight is weight_binding listing it', async (t) => {

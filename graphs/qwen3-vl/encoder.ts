@@ -3,11 +3,12 @@
 // cache directory); with no model it uses the tiny tower that ships with vitgraph.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { invalidArgument, notFound } from '../../src/errors.js';
+import { readRegularFile, requirePath } from '../../src/fs/confined.js';
 import { preprocess, type PreprocessOptions, type VisualItem } from '../../src/image/index.js';
 import { resolveBackend, type BackendOptions } from '../../src/runtime/backend.js';
 import type { Runner } from '../../src/runtime/runner.js';
@@ -78,7 +79,7 @@ export class VisionEncoder {
    * embedded tiny tower.
    */
   static async load(model: string = EMBEDDED_MODEL, options: VisionEncoderOptions = {}): Promise<VisionEncoder> {
-    const path = await resolveModel(model, options);
+    const path = await resolveModel(requirePath(model, 'model'), options);
     const runtime = await EncoderRuntime.open(path, options);
     try {
       if (options.warmup) await runtime.warmup();
@@ -91,6 +92,7 @@ export class VisionEncoder {
 
   /** Preprocesses `inputs` (in order) and encodes them in one request. Safe to call concurrently. */
   async encode(inputs: readonly EncodeInput[], options: PreprocessOptions = {}): Promise<EncodeResult> {
+    if (!Array.isArray(inputs)) throw invalidArgument('inputs', 'an array of images, videos or pixel sets', typeof inputs);
     if (inputs.length === 0) throw invalidArgument('inputs', 'at least one image, video or pixel set', 'an empty list');
     const start = performance.now();
     const { pixelValues, grid, kinds } = await this.prepare(inputs, { ...this.options, ...options });
@@ -210,7 +212,7 @@ async function exportCached(checkpointDir: string, options: VisionEncoderOptions
 
 /** Identifies a checkpoint by its config and its weight files' names, sizes and headers. */
 async function checkpointKey(dir: string): Promise<string> {
-  const hash = createHash('sha256').update(VITGRAPH_VERSION).update(await readFile(join(dir, 'config.json')));
+  const hash = createHash('sha256').update(VITGRAPH_VERSION).update(await readRegularFile(join(dir, 'config.json'), 'config.json'));
   for (const name of (await readdir(dir)).filter((n) => n.endsWith('.safetensors') || n.endsWith('.index.json')).sort()) {
     const path = join(dir, name);
     const { size, mtimeMs } = await stat(path);

@@ -5,6 +5,7 @@
 import { access, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidArgument, unsupported } from '../../src/errors.js';
+import { requirePath } from '../../src/fs/confined.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../../src/onnx/index.js';
 import { VITGRAPH_VERSION } from '../../src/version.js';
 import type { AttentionKind } from './attention.js';
@@ -57,6 +58,9 @@ interface Plan {
 }
 
 export async function exportModel(options: ExportOptions): Promise<ExportResult> {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('export options', 'an object with model and out', typeof options);
+  requirePath(options.model, 'model');
+  requirePath(options.out, 'out');
   const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
   const isFile = options.out.endsWith('.onnx');
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems));

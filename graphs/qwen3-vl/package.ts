@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidFile, notFound } from '../../src/errors.js';
+import { requirePath } from '../../src/fs/confined.js';
 import { parseConfig, type VisionConfig } from './config.js';
 import type { Bucket } from './padded.js';
 
@@ -56,17 +57,15 @@ export async function sha256(path: string): Promise<string> {
 
 /** Reads and checks a package directory (files present with their recorded sizes). */
 export async function openPackage(dir: string, options: { verifyChecksums?: boolean } = {}): Promise<ModelPackage> {
-  const manifestPath = join(dir, MANIFEST);
-  let manifest: Manifest;
+  const manifestPath = join(requirePath(dir, 'package directory'), MANIFEST);
+  let parsed: unknown;
   try {
-    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+    parsed = JSON.parse(await readFile(manifestPath, 'utf8'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw notFound('package manifest', manifestPath, 'Export a package with `vitgraph export --out <dir>`');
     throw invalidFile(manifestPath, `not valid JSON (${(error as Error).message})`);
   }
-  if (manifest.format !== FORMAT || manifest.formatVersion !== FORMAT_VERSION) {
-    throw invalidFile(manifestPath, `expected format ${FORMAT} version ${FORMAT_VERSION}, got ${String(manifest.format)} version ${String(manifest.formatVersion)}`, 'Re-export the package with this vitgraph');
-  }
+  const manifest = checkManifestShape(manifestPath, parsed);
   const files = [...manifest.graphs, ...(manifest.weights ? [manifest.weights] : [])];
   for (const entry of files) {
     const path = join(dir, entry.file);
@@ -85,4 +84,38 @@ export async function openPackage(dir: string, options: { verifyChecksums?: bool
     .flatMap((g) => (g.variant === 'padded' ? [{ maxPatches: g.maxPatches, maxItems: g.maxItems, path: join(dir, g.file) }] : []))
     .sort((a, b) => a.maxPatches - b.maxPatches);
   return { dir, manifest, config: parseConfig(manifest.config), ...(dynamic ? { dynamic: join(dir, dynamic.file) } : {}), buckets };
+}
+
+/** Checks every field openPackage reads, so a hand-edited manifest fails as invalid_file naming the field. */
+function checkManifestShape(manifestPath: string, value: unknown): Manifest {
+  const bad = (field: string, expected: string, got: unknown): never => {
+    throw invalidFile(manifestPath, `${field}: expected ${expected}, got ${JSON.stringify(got) ?? typeof got}`, 'The package is damaged; re-export it');
+  };
+  const record = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!record(value)) return bad('(root)', 'a JSON object', value);
+  if (value.format !== FORMAT || value.formatVersion !== FORMAT_VERSION) {
+    throw invalidFile(manifestPath, `expected format ${FORMAT} version ${FORMAT_VERSION}, got ${String(value.format)} version ${String(value.formatVersion)}`, 'Re-export the package with this vitgraph');
+  }
+  if (!record(value.config)) bad('config', 'an object (the vision config)', value.config);
+  const count = (field: string, v: unknown, min: number): void => {
+    if (!Number.isSafeInteger(v) || (v as number) < min) bad(field, `an integer ≥ ${min}`, v);
+  };
+  const fileEntry = (field: string, entry: unknown): void => {
+    if (!record(entry)) return bad(field, 'an object with file, bytes and sha256', entry);
+    if (typeof entry.file !== 'string' || entry.file.length === 0) bad(`${field}.file`, 'a file name', entry.file);
+    count(`${field}.bytes`, entry.bytes, 0);
+    if (typeof entry.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(entry.sha256)) bad(`${field}.sha256`, '64 lowercase hex digits', entry.sha256);
+  };
+  if (value.weights !== undefined) fileEntry('weights', value.weights);
+  if (!Array.isArray(value.graphs) || value.graphs.length === 0) return bad('graphs', 'a non-empty list of graph entries', value.graphs);
+  value.graphs.forEach((graph: unknown, i) => {
+    fileEntry(`graphs[${i}]`, graph);
+    const { variant, maxPatches, maxItems } = graph as Record<string, unknown>;
+    if (variant !== 'dynamic' && variant !== 'padded') bad(`graphs[${i}].variant`, '"dynamic" or "padded"', variant);
+    if (variant === 'padded') {
+      count(`graphs[${i}].maxPatches`, maxPatches, 1);
+      count(`graphs[${i}].maxItems`, maxItems, 1);
+    }
+  });
+  return value as unknown as Manifest;
 }

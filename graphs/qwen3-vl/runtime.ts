@@ -2,12 +2,13 @@
 // both (a package). Checks inputs on the host, packs items into buckets, slices outputs back.
 
 import { stat } from 'node:fs/promises';
-import { invalidArgument, runtimeError } from '../../src/errors.js';
+import { closedError, invalidArgument, runtimeError } from '../../src/errors.js';
+import { requirePath } from '../../src/fs/confined.js';
 import type { Runner } from '../../src/runtime/runner.js';
 import { resolveBackend, runnerFactory, type BackendOptions } from '../../src/runtime/backend.js';
 import { hostTensor, type HostTensor } from '../../src/tensor.js';
 import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type GridRow, type Plan } from './buckets.js';
-import { checkEncoderInputs } from './inputs.js';
+import { checkBucketFits, checkEncoderInputs } from './inputs.js';
 import { IO, PADDED_IO } from './io.js';
 import { openPackage } from './package.js';
 import type { Bucket } from './padded.js';
@@ -34,6 +35,8 @@ interface BucketGraph extends Bucket {
 
 export class EncoderRuntime {
   private dynamicRunner: Promise<Runner> | undefined;
+  /** Set by close(): no session opens afterwards, so pending and later calls reject. */
+  private closed = false;
 
   private constructor(
     private readonly dynamicPath: string | undefined,
@@ -45,6 +48,7 @@ export class EncoderRuntime {
 
   /** Opens a .onnx file (dynamic or one padded bucket) or a package directory. */
   static async open(model: string, options: EncoderRuntimeOptions = {}): Promise<EncoderRuntime> {
+    requirePath(model, 'model');
     // The native backend binds fixed-shape buffers: it runs bucket graphs and never the dynamic one.
     const native = !options.createRunner && resolveBackend(options).backend === 'native';
     const settings: EncoderRuntimeOptions = { ...options, createRunner: options.createRunner ?? runnerFactory(options), ...(native ? { oversize: 'error' } : {}) };
@@ -74,6 +78,7 @@ export class EncoderRuntime {
 
   /** pixel_values float32 [N, patchDim] + grid rows → image_embeds [N/4, O], deepstack_embeds [K, N/4, O]. */
   async run(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
+    if (this.closed) throw closedError('encoder');
     const grid: GridRow[] = checkEncoderInputs({ pixelValues, gridThw }, this.patchDim);
     const pixels = pixelValues.data as Float32Array;
     if (this.buckets.length === 0) return this.runDynamic(pixelValues, gridThw);
@@ -91,8 +96,9 @@ export class EncoderRuntime {
     }
     const graph = this.buckets.find((b) => b.maxPatches === plan.bucket.maxPatches && b.maxItems === plan.bucket.maxItems)!;
     graph.runner ??= this.create(graph.path);
+    checkBucketFits(plan.units, graph); // padded graphs trust grid_thw: the host checks what it packs
     const { pixels: padded, grid } = padInputs(pixels, this.patchDim, plan.units, graph);
-    const out = await (await graph.runner).run({ [IO.pixelValues]: padded, [IO.gridThw]: grid });
+    const out = await (await this.opened(graph.runner)).run({ [IO.pixelValues]: padded, [IO.gridThw]: grid });
     const tokens = Number((out[PADDED_IO.tokenCount]?.data as BigInt64Array | undefined)?.[0] ?? -1);
     const expected = plan.units.reduce((s, u) => s + u.rows, 0) / this.mergeUnit;
     if (tokens !== expected) throw runtimeError(`bucket ${graph.maxPatches} reported ${tokens} tokens, expected ${expected}`);
@@ -101,10 +107,18 @@ export class EncoderRuntime {
 
   private async runDynamic(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
     this.dynamicRunner ??= this.create(this.dynamicPath!);
-    return encoderOutputs(await (await this.dynamicRunner).run({ [IO.pixelValues]: pixelValues, [IO.gridThw]: gridThw }));
+    return encoderOutputs(await (await this.opened(this.dynamicRunner)).run({ [IO.pixelValues]: pixelValues, [IO.gridThw]: gridThw }));
+  }
+
+  /** The runner once open, unless close() came first: a request that waited for an open is refused too. */
+  private async opened(runner: Promise<Runner>): Promise<Runner> {
+    const open = await runner;
+    if (this.closed) throw closedError('encoder');
+    return open;
   }
 
   private create(path: string): Promise<Runner> {
+    if (this.closed) return Promise.reject(closedError('encoder'));
     return this.options.createRunner!(path);
   }
 
@@ -115,7 +129,7 @@ export class EncoderRuntime {
   async warmup(times = 3): Promise<void> {
     for (const graph of this.buckets) {
       graph.runner ??= this.create(graph.path);
-      const runner = await graph.runner;
+      const runner = await this.opened(graph.runner);
       const { pixels, grid } = padInputs(new Float32Array(0), this.patchDim, [], graph);
       for (let i = 0; i < times; i++) await runner.run({ [IO.pixelValues]: pixels, [IO.gridThw]: grid });
     }
@@ -127,6 +141,7 @@ export class EncoderRuntime {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const opened = [this.dynamicRunner, ...this.buckets.map((b) => b.runner)];
     for (const runner of opened) await (await runner?.catch(() => undefined))?.close(); // a failed open has nothing to close
   }
