@@ -4,7 +4,8 @@
 
 import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { invalidArgument, notFound, VitgraphError } from './errors.js';
+import { closedError, invalidArgument, notFound } from './errors.js';
+import { requirePath } from './fs/confined.js';
 import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
 import type { ModelRegistry, OutputSpec } from './model.js';
 import { resolveBackend, type BackendOptions } from './runtime/backend.js';
@@ -99,7 +100,7 @@ export class VisionEncoder {
    */
   static async load(model: string = EMBEDDED_MODEL, options: VisionEncoderOptions = {}): Promise<VisionEncoder> {
     await checkCudaUsable(options); // before a first-use export, which can take minutes
-    const path = await resolveModel(model, options);
+    const path = await resolveModel(requirePath(model, 'model'), options);
     const runtime = await EncoderRuntime.open(path, options);
     try {
       if (options.warmup) await runtime.warmup();
@@ -112,8 +113,9 @@ export class VisionEncoder {
 
   /** Preprocesses `inputs` (in order) and encodes them in one request. Safe to call concurrently. */
   async encode(inputs: readonly EncodeInput[], options: PreprocessOptions = {}): Promise<EncodeResult> {
-    if (this.closed) throw new VitgraphError('closed', 'the encoder is closed: expected an open encoder. Load it again to encode');
-    if (!Array.isArray(inputs) || inputs.length === 0) throw invalidArgument('inputs', 'a non-empty list of images, videos or pixel sets', Array.isArray(inputs) ? 'an empty list' : typeof inputs);
+    if (this.closed) throw closedError('encoder');
+    if (!Array.isArray(inputs)) throw invalidArgument('inputs', 'an array of images, videos or pixel sets', typeof inputs);
+    if (inputs.length === 0) throw invalidArgument('inputs', 'at least one image, video or pixel set', 'an empty list');
     const start = performance.now();
     const { pixelValues, grid, kinds } = await this.prepare(inputs, { processor: this.processor, ...this.options, ...options });
     const rows = pixelValues.length / this.runtime.patchDim;

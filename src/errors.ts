@@ -11,7 +11,7 @@ export type ErrorCode =
   | 'input_mismatch' // runtime inputs contradict each other (grid_thw vs pixel rows)
   | 'not_found' // a path or resource does not exist
   | 'unsupported' // valid request this build cannot serve (missing native backend, no GPU, ...)
-  | 'closed' // the encoder, runtime or session was closed before or during the call
+  | 'closed' // the encoder, runtime or session was closed: pending and later calls are refused
   | 'runtime'; // ONNX Runtime or the native layer failed
 
 export class VitgraphError extends Error {
@@ -86,6 +86,10 @@ export const unsupported = (what: string, hint?: string | Remedy): VitgraphError
   typeof hint === 'object'
     ? new VitgraphError('unsupported', sentence(what, renderRemedy(hint, apiOptionName)), { problem: what, remedy: hint })
     : new VitgraphError('unsupported', sentence(what, hint));
+
+/** `what` (an encoder, a runtime, a session) was used after close(). */
+export const closedError = (what: string, hint = 'Load the model again'): VitgraphError =>
+  new VitgraphError('closed', sentence(`${what}: expected an open ${what}, got one that was closed`, hint), { what, reason: 'closed' });
 
 export const inputMismatch = (problem: string, hint?: string, details: Record<string, unknown> = {}): VitgraphError =>
   new VitgraphError('input_mismatch', sentence(problem, hint), details);

@@ -64,6 +64,11 @@ export interface ModelDescriptor<C extends TowerConfig = TowerConfig> {
   buildDynamic(config: C, params: ParameterSource, options: GraphOptions): GraphBuilder;
   /** The fixed-shape variant for one bucket, with `token_count`; no control flow. */
   buildPadded(config: C, params: ParameterSource, bucket: Bucket, options: GraphOptions): GraphBuilder;
+  /**
+   * Checks the config against the checkpoint's tensor shapes (from its header) before anything is
+   * sized from it, throwing invalid_config naming the field; binding checks every tensor later.
+   */
+  checkWeights?(config: C, shapeOf: (name: string) => readonly number[] | undefined): void;
   /** `vitgraph synth` presets: full config.json objects with the released towers' shapes. */
   readonly presets: Readonly<Record<string, Record<string, unknown>>>;
 }

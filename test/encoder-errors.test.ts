@@ -43,7 +43,7 @@ const pixels = (rows: number, width = 1536): HostTensor<'float32'> =>
 /** Bad calls: [label, pixel rows, grid, expected code, message fragment]. */
 const BAD: [string, () => HostTensor, () => HostTensor, ErrorCode, RegExp][] = [
   ['grid describes fewer rows than pixel_values has', () => pixels(176), () => grid([[1, 4, 6], [2, 8, 8]]), 'input_mismatch', /pixel_values has 176 rows but grid_thw describes 152 \(Σ t·h·w over 2 items\)/],
-  ['odd h', () => pixels(176), () => grid([[1, 3, 8], [2, 8, 8], [1, 6, 4]]), 'input_mismatch', /grid_thw row 0: expected 1 ≤ t ≤ 1048576 and h, w multiples of 2 up to 1048576, got \[1, 3, 8\]/],
+  ['odd h', () => pixels(176), () => grid([[1, 3, 8], [2, 8, 8], [1, 6, 4]]), 'input_mismatch', /grid_thw row 0: expected t ≥ 1 and h, w positive multiples of 2, got \[1, 3, 8\]/],
   ['odd w', () => pixels(176), () => grid([[1, 4, 6], [2, 8, 8], [1, 8, 3]]), 'input_mismatch', /grid_thw row 2: .*got \[1, 8, 3\]/],
   ['t = 0', () => pixels(152), () => grid([[0, 4, 6], [2, 8, 8], [1, 6, 4]]), 'input_mismatch', /grid_thw row 0: .*got \[0, 4, 6\]/],
   ['pixel_values 1535 wide', () => pixels(176, 1535), () => golden.gridThw, 'invalid_argument', /pixel_values: expected float32 \[N, 1536\], got "float32 \[176, 1535\]"/],
@@ -101,7 +101,7 @@ test.serial('vitgraph run with an odd grid and with too-narrow pixels: exit 1 wi
   await writeSafetensors(narrow, { pixel_values: pixels(176, 1535), grid_thw: golden.gridThw });
   const a = await runMain(['run', '--onnx', onnxPath, '--inputs', odd, '--out', join(dir, 'x.safetensors')]);
   t.is(a.code, 1);
-  t.regex(a.stderr, /^vitgraph run: grid_thw row 0: expected 1 ≤ t ≤ 1048576 and h, w multiples of 2 up to 1048576, got \[1, 3, 8\]/);
+  t.regex(a.stderr, /^vitgraph run: grid_thw row 0: expected t ≥ 1 and h, w positive multiples of 2, got \[1, 3, 8\]/);
   const b = await runMain(['run', '--onnx', onnxPath, '--inputs', narrow, '--out', join(dir, 'x.safetensors')]);
   t.is(b.code, 1);
   t.regex(b.stderr, /^vitgraph run: pixel_values: expected float32 \[N, 1536\]/);
@@ -181,9 +181,14 @@ test('export: a missing weight is weight_binding naming it and its expected shap
 });
 
 test('export: a mis-shaped weight is weight_binding naming it with both shapes', async (t) => {
+  const model = await editedModel(await tempDir(t), (m) => m.set('model.visual.blocks.1.attn.proj.weight', hostTensor('float32', [64, 65], new Float32Array(64 * 65))));
+  const error = await exportError(t, model, 'weight_binding', /^blocks\.1\.attn\.proj\.weight: expected shape \[64, 64\], got \[64, 65\]/);
+  t.deepEqual(error?.details, { name: 'blocks.1.attn.proj.weight', expected: [64, 64], got: [64, 65] });
+});
+
+test('export: a weight that contradicts a config size is invalid_config naming the field, checked from the header first', async (t) => {
   const model = await editedModel(await tempDir(t), (m) => m.set('model.visual.merger.linear_fc2.weight', hostTensor('float32', [81, 256], new Float32Array(81 * 256))));
-  const error = await exportError(t, model, 'weight_binding', /^merger\.linear_fc2\.weight: expected shape \[80, 256\], got \[81, 256\]/);
-  t.deepEqual(error?.details, { name: 'merger.linear_fc2.weight', expected: [80, 256], got: [81, 256] });
+  await exportError(t, model, 'invalid_config', /^config field "out_hidden_size": does not fit the checkpoint: expected merger\.linear_fc2\.weight of shape \[80, 256\] \(from the config\), got \[81, 256\]/);
 });
 
 test('export: an extra vision weight is weight_binding listing it', async (t) => {

@@ -237,11 +237,11 @@ test('closing rejects queued and later calls with a clear error; double close is
   await closing;
   const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
   t.true(rejected.length >= 10, `calls beyond the running ones are rejected (${rejected.length} of 12)`);
-  for (const r of rejected) expectError(t, r.reason, 'runtime', /closed/);
+  for (const r of rejected) expectError(t, r.reason, 'closed', /closed/);
   for (const s of settled) if (s.status === 'fulfilled') t.is(s.value.y.length, 64 * 48);
   t.true(session.closed);
-  expectError(t, await t.throwsAsync(binding.run({ x })), 'runtime', /session is closed/);
-  expectError(t, await t.throwsAsync(session.bind(affineSpec(1))), 'runtime', /session is closed/);
+  expectError(t, await t.throwsAsync(binding.run({ x })), 'closed', /expected an open session, got a closed one/);
+  expectError(t, await t.throwsAsync(session.bind(affineSpec(1))), 'closed', /expected an open session, got a closed one/);
   await t.notThrowsAsync(binding.release());
   await t.notThrowsAsync(session.close());
 });
@@ -252,7 +252,7 @@ test('a released binding rejects runs; the session keeps serving others', async 
   const b = await session.bind(affineSpec(1));
   await a.release();
   await a.release();
-  expectError(t, await t.throwsAsync(a.run({ x: new Float32Array(64) })), 'runtime', /released/);
+  expectError(t, await t.throwsAsync(a.run({ x: new Float32Array(64) })), 'closed', /released/);
   t.is((await b.run({ x: new Float32Array(64) })).y.length, 48);
 });
 

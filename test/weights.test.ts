@@ -168,7 +168,7 @@ const data16 = new Uint8Array(16);
 const corrupt: [string, Uint8Array, string][] = [
   ['shorter than 8 bytes', Uint8Array.from([1, 0, 0]), 'expected at least 8 bytes'],
   ['header length 0', rawFile(new Uint8Array(0), data16), 'expected a header length above 0, got 0'],
-  ['header length past the file', rawFile({}, data16, 1000n), 'header length 1000 runs past the end'],
+  ['header length past the file', rawFile({}, data16, 1000n), 'header length within the 26-byte file, got one running past its end'],
   ['absurd header length', rawFile({}, data16, 2n ** 40n), 'at most 100000000 bytes'],
   ['invalid UTF-8', rawFile(Uint8Array.from([0x7b, 0xff, 0xfe, 0x7d])), 'not valid UTF-8 JSON'],
   ['truncated JSON', rawFile(new TextEncoder().encode('{"a": {')), 'not valid UTF-8 JSON'],
@@ -187,6 +187,16 @@ const corrupt: [string, Uint8Array, string][] = [
     'overlapping tensors',
     rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data16),
     'tensors "a" and "b" have overlapping data_offsets',
+  ],
+  [
+    'a tensor named twice (JSON.parse would keep the last)',
+    rawFile(new TextEncoder().encode('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'), data16),
+    'expected unique keys, got "w" twice in the header',
+  ],
+  [
+    'a field repeated inside an entry',
+    rawFile(new TextEncoder().encode('{"w":{"dtype":"F32","shape":[4],"shape":[2],"data_offsets":[0,16]}}'), data16),
+    'got "shape" twice in "w"',
   ],
   ['metadata not strings', rawFile({ __metadata__: { n: 1 } }, data16), '"__metadata__"."n" to be a string, got 1'],
 ];

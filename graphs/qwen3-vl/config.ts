@@ -2,7 +2,7 @@
 // Mirrors transformers `Qwen3VLVisionConfig` (configuration_qwen3_vl.py); field names follow
 // config.json's `vision_config`.
 
-import { invalidConfig } from '../../src/errors.js';
+import { formatShape, invalidConfig } from '../../src/errors.js';
 
 export interface VisionConfig {
   readonly depth: number;
@@ -45,6 +45,25 @@ const DEFAULTS = {
   hidden_act: 'gelu_pytorch_tanh',
 } as const;
 
+/**
+ * Upper bounds on every size, checked before anything is sized from them. Each is far above any
+ * published Qwen VL tower (2B/8B: depth 24/27, hidden 1024/1152, heads 16, MLP 4096/4304, out
+ * 2048/4096, 48² positions) and small enough that tables sized from them fit in memory, so a
+ * lying config.json fails at once instead of exhausting the heap.
+ */
+export const CONFIG_BOUNDS = {
+  depth: 256,
+  hidden_size: 65_536,
+  intermediate_size: 262_144,
+  num_heads: 1024,
+  in_channels: 16,
+  patch_size: 64,
+  temporal_patch_size: 16,
+  spatial_merge_size: 8,
+  out_hidden_size: 65_536,
+  num_position_embeddings: 2 ** 20,
+} as const satisfies Record<Exclude<keyof typeof DEFAULTS, 'deepstack_visual_indexes' | 'hidden_act'>, number>;
+
 const GELU_OF_ACT: Readonly<Record<string, 'tanh' | 'none'>> = {
   gelu_pytorch_tanh: 'tanh',
   gelu_new: 'tanh',
@@ -61,10 +80,11 @@ export function parseConfig(json: unknown, family: 'qwen3-vl' | 'qwen3.5' = 'qwe
   const raw = isRecord(json.vision_config) ? json.vision_config : json;
   const where = raw === json ? '' : 'vision_config.';
 
-  const int = (key: keyof typeof DEFAULTS, min = 1): number => {
+  const int = (key: keyof typeof CONFIG_BOUNDS): number => {
     const value = raw[key] ?? DEFAULTS[key];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-      throw invalidConfig(where + key, `expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+    const max = CONFIG_BOUNDS[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+      throw invalidConfig(where + key, `expected an integer in 1..${max}, got ${JSON.stringify(value)}`);
     }
     return value;
   };
@@ -104,6 +124,7 @@ export function parseConfig(json: unknown, family: 'qwen3-vl' | 'qwen3.5' = 'qwe
   if (!Array.isArray(deepstack) || !deepstack.every((i) => Number.isInteger(i))) {
     throw invalidConfig(where + 'deepstack_visual_indexes', `expected a list of block indexes, got ${JSON.stringify(deepstack)}`);
   }
+  if (deepstack.length > depth) throw invalidConfig(where + 'deepstack_visual_indexes', `expected at most depth = ${depth} indexes, got ${deepstack.length}`);
   const deepstackVisualIndexes = deepstack as number[];
   for (const i of deepstackVisualIndexes) {
     if (i < 0 || i >= depth) throw invalidConfig(where + 'deepstack_visual_indexes', `index ${i} is outside blocks 0..${depth - 1}`);
@@ -118,10 +139,11 @@ export function parseConfig(json: unknown, family: 'qwen3-vl' | 'qwen3.5' = 'qwe
     throw invalidConfig(where + 'hidden_act', `unsupported activation ${JSON.stringify(act)}; expected one of ${Object.keys(GELU_OF_ACT).join(', ')}`);
   }
 
+  const intermediateSize = int('intermediate_size');
   return {
     depth,
     hiddenSize,
-    intermediateSize: int('intermediate_size'),
+    intermediateSize,
     numHeads,
     headDim,
     inChannels,
@@ -160,3 +182,50 @@ export function configToJson(config: VisionConfig): Record<string, unknown> {
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Shape of a checkpoint tensor by prefix-stripped name (undefined: not in the checkpoint). */
+export type WeightShapes = (name: string) => readonly number[] | undefined;
+
+/**
+ * Checks `config` against the shapes a checkpoint header declares, before any table, graph or
+ * buffer is sized from the config: a config.json that lies about the tower fails here, naming
+ * the field, instead of growing tables from it. Tensors missing from the checkpoint are left to
+ * the strict binder, which names them with near-miss suggestions.
+ */
+export function checkConfigAgainstWeights(config: VisionConfig, shapeOf: WeightShapes): void {
+  const H = config.hiddenSize;
+  const merged = H * config.mergeUnit;
+  // Each tensor's dims with the config field that sizes them, in an order where each field is
+  // pinned before a later tensor depends on it (H by patch_embed, then m by the merger, ...).
+  type Dim = readonly [size: number, field: string];
+  const expectations: [string, Dim[]][] = [
+    ['patch_embed.proj.weight', [[H, 'hidden_size'], [config.inChannels, 'in_channels'], [config.temporalPatchSize, 'temporal_patch_size'], [config.patchSize, 'patch_size'], [config.patchSize, 'patch_size']]],
+    ['pos_embed.weight', [[config.numPositionEmbeddings, 'num_position_embeddings'], [H, 'hidden_size']]],
+    ['blocks.0.attn.qkv.weight', [[3 * H, 'hidden_size'], [H, 'hidden_size']]],
+    ['blocks.0.mlp.linear_fc1.weight', [[config.intermediateSize, 'intermediate_size'], [H, 'hidden_size']]],
+    ['merger.linear_fc1.weight', [[merged, 'spatial_merge_size'], [merged, 'spatial_merge_size']]],
+    ['merger.linear_fc2.weight', [[config.outHiddenSize, 'out_hidden_size'], [merged, 'spatial_merge_size']]],
+    ...config.deepstackVisualIndexes.map((_, j): [string, Dim[]] => [`deepstack_merger_list.${j}.linear_fc2.weight`, [[config.outHiddenSize, 'out_hidden_size'], [merged, 'spatial_merge_size']]]),
+  ];
+  const hint = 'Check that config.json belongs to this checkpoint';
+  for (const [name, dims] of expectations) {
+    const shape = shapeOf(name);
+    if (!shape) continue;
+    const expected = dims.map(([size]) => size);
+    const wrong = shape.length === dims.length ? dims.findIndex(([size], i) => shape[i] !== size) : 0;
+    if (wrong >= 0) {
+      const [, field] = dims[wrong]!;
+      throw invalidConfig(field, `does not fit the checkpoint: expected ${name} of shape ${formatShape(expected)} (from the config), got ${formatShape(shape)}`, hint);
+    }
+  }
+  // The last block and the last deepstack merger say whether the checkpoint holds that many.
+  const lastBlock = `blocks.${config.depth - 1}.norm1.weight`;
+  if (shapeOf('blocks.0.norm1.weight') && !shapeOf(lastBlock)) {
+    throw invalidConfig('depth', `expected the checkpoint to hold blocks 0..${config.depth - 1}, got no ${lastBlock}`, hint);
+  }
+  const deepstack = config.deepstackVisualIndexes.length;
+  const lastMerger = `deepstack_merger_list.${deepstack - 1}.linear_fc2.weight`;
+  if (deepstack > 0 && shapeOf('merger.linear_fc2.weight') && !shapeOf(lastMerger)) {
+    throw invalidConfig('deepstack_visual_indexes', `expected ${deepstack} deepstack mergers in the checkpoint, got no ${lastMerger}`, hint);
+  }
+}

@@ -5,6 +5,7 @@
 import { GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
 import { ATTENTION, type AttentionKind } from './attention.js';
 import type { VisionConfig } from './config.js';
+import { MAX_GRID_VALUE, MAX_ITEM_ROWS } from '../../src/runtime/inputs.js';
 import { IO } from './io.js';
 import { patchCoordinates, patchLayout } from './layout.js';
 import { visionTower, type TowerOutputs } from './vision.js';
@@ -51,7 +52,11 @@ function checkedInputs(g: GraphBuilder, config: VisionConfig, gridThw: Value, pi
       const [t, hw] = op.split(gridThw, 1, [1, 2]) as [Value, Value]; // [I, 1], [I, 2]
       const count = (bad: Value): Value => op.reduceSum(op.cast(bad, 'int64'), [0, 1], true); // [1, 1]
       const bad = op.add(op.add(count(op.less(t, g.scalar('int64', 1))), count(op.less(hw, m))), count(op.not(op.equal(op.mod(hw, m), g.scalar('int64', 0)))));
-      const offBy = op.reshape(bad, [1]); // [1]
+      // Bounded values keep each t·h·w exact in int64 (≤ 2^60) and Σ t·h·w far from wrapping,
+      // so no grid can wrap its way to Σ = N.
+      const [t1, h1, w1] = op.split(gridThw, 1, [1, 1, 1]) as [Value, Value, Value]; // 3 × [I, 1]
+      const tooLarge = op.add(count(op.less(g.scalar('int64', MAX_GRID_VALUE), gridThw)), count(op.less(g.scalar('int64', MAX_ITEM_ROWS), op.mul(op.mul(t1, h1), w1))));
+      const offBy = op.reshape(op.add(bad, tooLarge), [1]); // [1]
       const target = op.add(op.concat([op.shapeOf(gridThw, 0, 1), g.int64s([3])], 0), op.concat([offBy, offBy], 0)); // [I + bad, 3 + bad]
       return op.reshapeDynamic(gridThw, target, gridThw.shape);
     });

@@ -3,7 +3,7 @@
 
 import { QWEN3_VL_PROCESSOR, type ProcessorParams } from '../../src/image/processor.js';
 import type { ModelDescriptor, OutputSpec } from '../../src/model.js';
-import { parseConfig, configToJson, type VisionConfig } from './config.js';
+import { checkConfigAgainstWeights, parseConfig, configToJson, type VisionConfig } from './config.js';
 import { buildDynamicGraph } from './dynamic.js';
 import { IO } from './io.js';
 import { buildPaddedGraph } from './padded.js';
@@ -33,6 +33,7 @@ export const qwen3VL: ModelDescriptor<VisionConfig> = {
   configToJson,
   outputs: outputsOf,
   processorDefaults: qwen3Processor,
+  checkWeights: checkConfigAgainstWeights,
   buildDynamic: (config, params, options) => buildDynamicGraph(config, params, options),
   buildPadded: (config, params, bucket, options) => buildPaddedGraph(config, params, bucket, options),
   presets: PRESETS,

@@ -3,7 +3,7 @@
 // (model_type qwen3_5 or qwen3_5_moe; the MoE checkpoints share the tower). Only image_embeds.
 
 import type { ModelDescriptor } from '../../src/model.js';
-import { configToJson, parseConfig, type VisionConfig } from '../qwen3-vl/config.js';
+import { checkConfigAgainstWeights, configToJson, parseConfig, type VisionConfig } from '../qwen3-vl/config.js';
 import { buildDynamicGraph, buildPaddedGraph, outputsOf, qwen3Processor } from '../qwen3-vl/index.js';
 import { PRESETS } from './presets.js';
 
@@ -20,6 +20,7 @@ export const qwen35: ModelDescriptor<VisionConfig> = {
   },
   outputs: outputsOf,
   processorDefaults: qwen3Processor,
+  checkWeights: checkConfigAgainstWeights,
   buildDynamic: (config, params, options) => buildDynamicGraph(config, params, options),
   buildPadded: (config, params, bucket, options) => buildPaddedGraph(config, params, bucket, options),
   presets: PRESETS,

@@ -5,7 +5,8 @@
 
 import { open, stat } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
-import { VitgraphError, invalidArgument, notFound } from '../errors.js';
+import { VitgraphError, invalidArgument, notFound, unsupported } from '../errors.js';
+import { openRegularFile, readRegularFile } from '../fs/confined.js';
 
 /** A file path, encoded bytes (a Buffer is a Uint8Array), or a sharp pipeline to read pixels from. */
 export type ImageSource = string | Uint8Array | Sharp;
@@ -19,6 +20,13 @@ export interface DecodeOptions {
   maxInputPixels?: number;
   /** Names the input in error messages when it is not a path (default "image bytes" / "sharp input"). */
   label?: string;
+  /**
+   * Render SVG (refused by default: SVG can reference files and URLs). When true, a path's bytes
+   * are read by vitgraph and handed to librsvg as a buffer, which has no base URL and so loads
+   * no external resource; and any reference that is not in-document (`#id`) or a `data:` URL is
+   * refused before rendering. SVG given as a sharp instance is refused either way.
+   */
+  allowSvg?: boolean;
 }
 
 /** Pixels, interleaved `[height, width, channels]`: 1 channel (gray) or 3 (RGB). */
@@ -49,6 +57,12 @@ export interface ImageHeader {
 export const DEFAULT_MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
 
 const FORMATS = 'PNG, JPEG, WebP, GIF, TIFF or AVIF';
+/**
+ * What sharp's metadata().format may report for an input that is decoded (AVIF reports 'heif').
+ * Everything else sharp reads (svg unless allowed, vips, raw, ...) is refused: only self-contained
+ * raster formats, none of which can point at another resource.
+ */
+const DECODED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
 
 /**
  * Decodes the first frame of `source` to RGB, `[height, width, 3]` uint8: EXIF-rotated, gray
@@ -109,12 +123,15 @@ async function openImage(source: ImageSource, opts: DecodeOptions, allPages: boo
     throw invalidArgument('maxInputPixels', 'a positive integer or Infinity', limit);
   }
   const label = await checkInput(source, opts.label);
+  // SVG is caught from its first bytes, before librsvg parses anything; when allowed, sharp gets
+  // the bytes (no path, so no base URL to resolve references against).
+  const svgBytes = await svgSource(source, label, opts.allowSvg === true);
   const options: SharpOptions = {
     failOn: 'error', // truncated or corrupt pixel data is an error, not a gray band
     limitInputPixels: limit === Infinity ? false : limit,
     ignoreIcc: true, // Pillow does not colour-manage, and neither does the upstream processor
   };
-  const encoded = typeof source === 'string' || source instanceof Uint8Array ? source : undefined;
+  const encoded = svgBytes ?? (typeof source === 'string' || source instanceof Uint8Array ? source : undefined);
   const pipelineFor = (extra: SharpOptions): (() => Sharp) =>
     encoded !== undefined ? () => sharp(encoded, { ...options, ...extra }) : () => (source as Sharp).clone();
 
@@ -125,6 +142,7 @@ async function openImage(source: ImageSource, opts: DecodeOptions, allPages: boo
   } catch (cause) {
     throw await decodeError(source, label, cause, limit);
   }
+  checkFormat(label, metadata.format, svgBytes !== undefined);
   // A sharp instance made with `pages: -1` already stacks its frames: height = pages × pageHeight.
   const frameHeight = metadata.pageHeight ?? metadata.height;
   const stacked = Math.max(1, Math.round(metadata.height / frameHeight));
@@ -226,6 +244,90 @@ async function checkInput(source: ImageSource, label: string | undefined): Promi
     throw invalidArgument('image source', 'a file path, a Uint8Array/Buffer of encoded bytes or a sharp instance', typeof source);
   }
   return label ?? 'sharp input';
+}
+
+/** Refuses a format outside the allow-list; SVG only passes when it came through `svgSource`. */
+function checkFormat(label: string, format: string | undefined, checkedSvg: boolean): void {
+  if (format !== undefined && DECODED_FORMATS.has(format)) return;
+  if (format === 'svg' && checkedSvg) return;
+  if (format === 'svg') throw svgRefused(label);
+  throw unsupported(`${label}: ${format ?? 'this'} images are not decoded: expected ${FORMATS}`, 'Convert the image to one of those formats');
+}
+
+const svgRefused = (label: string): VitgraphError =>
+  unsupported(
+    `${label}: SVG is not decoded by default (it can reference files and URLs): expected ${FORMATS}`,
+    'Pass allowSvg: true to render self-contained SVG (paths or bytes, not sharp instances) with no file-system or network access',
+  );
+
+/**
+ * For an input whose first bytes are SVG markup (or gzip, as SVGZ is): refuses it unless `allow`,
+ * else returns its bytes after checking they reference nothing outside the document.
+ * Returns undefined for anything else (raster formats go to sharp as they came).
+ */
+async function svgSource(source: ImageSource, label: string, allow: boolean): Promise<Uint8Array | undefined> {
+  if (typeof source !== 'string' && !(source instanceof Uint8Array)) return undefined;
+  // libvips looks for "<svg" in the first 1000 bytes; reading more cannot miss one it would see.
+  const head = typeof source === 'string' ? await readHead(source, SVG_SNIFF_BYTES) : source.subarray(0, SVG_SNIFF_BYTES);
+  if (!looksLikeSvg(head)) return undefined;
+  if (!allow) throw svgRefused(label);
+  const bytes = typeof source === 'string' ? await readRegularFile(source, 'image') : source;
+  checkSelfContainedSvg(label, bytes);
+  return bytes;
+}
+
+const SVG_SNIFF_BYTES = 4096;
+
+/** Gzip (SVGZ), or markup (after an optional BOM and whitespace) with an `<svg` tag near the start. */
+function looksLikeSvg(head: Uint8Array): boolean {
+  if (head[0] === 0x1f && head[1] === 0x8b) return true;
+  let i = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
+  while (i < head.length && (head[i] === 0x20 || head[i] === 0x09 || head[i] === 0x0a || head[i] === 0x0d)) i++;
+  return head[i] === 0x3c /* < */ && /<svg/i.test(new TextDecoder('latin1').decode(head));
+}
+
+/**
+ * Refuses SVG text that could reach outside itself: external entities and DTDs, XInclude,
+ * stylesheet processing instructions, CSS @import, and any href / src / url() whose value is
+ * not an in-document `#id` or a `data:` URL. librsvg, given bytes, has no base URL and would not
+ * load them anyway; this makes the refusal explicit and independent of librsvg's policy.
+ */
+function checkSelfContainedSvg(label: string, bytes: Uint8Array): void {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw unsupported(`${label}: SVG: expected uncompressed UTF-8 text, got compressed or other-encoded data`, 'Save the SVG as plain UTF-8 (.svg, not .svgz)');
+  }
+  const refuse = (what: string): never => {
+    throw unsupported(`${label}: SVG: expected a self-contained document, got ${what}`, 'Inline the resource as a data: URL or rasterise the SVG yourself');
+  };
+  if (text.includes('\0')) refuse('a NUL byte');
+  if (/<!ENTITY/i.test(text)) refuse('an entity declaration');
+  if (/<!DOCTYPE[^>]*(SYSTEM|PUBLIC)/i.test(text)) refuse('an external DTD');
+  if (/xinclude/i.test(text)) refuse('an XInclude');
+  if (/<\?xml-stylesheet/i.test(text)) refuse('an external stylesheet');
+  if (/@import/i.test(text)) refuse('a CSS @import');
+  const external = (value: string): boolean => !/^\s*(#|data:)/i.test(value);
+  for (const [, , double, single] of text.matchAll(/(?:^|[\s"'])([\w.-]+:)?(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')/gi)) {
+    const value = double ?? single ?? '';
+    if (external(value)) refuse(`a reference to ${JSON.stringify(value.slice(0, 80))}`);
+  }
+  for (const [, value] of text.matchAll(/url\(\s*["']?([^)"']*)/gi)) {
+    if (external(value ?? '')) refuse(`a url(${JSON.stringify((value ?? '').slice(0, 80))})`);
+  }
+}
+
+/** The first `length` bytes of a regular file (fewer if it is shorter). */
+async function readHead(path: string, length: number): Promise<Uint8Array> {
+  const file = await openRegularFile(path, 'image');
+  try {
+    const buffer = new Uint8Array(length);
+    const { bytesRead } = await file.read(buffer, 0, length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
 }
 
 function emptyInput(label: string): VitgraphError {

@@ -56,6 +56,8 @@ export interface PreprocessOptions {
   maxInputPixels?: number;
   /** Frames per second kept when a video's rate is known (default 2). */
   targetFps?: number;
+  /** Render self-contained SVG (refused by default), with no file or network access: see DecodeOptions.allowSvg. */
+  allowSvg?: boolean;
 }
 
 export interface PreprocessedItem {
@@ -292,7 +294,7 @@ function resizeTo(pixels: Pixels, size: Size): Pixels {
 }
 
 function decodeOptions(options: PreprocessOptions, label: string): DecodeOptions {
-  return options.maxInputPixels === undefined ? { label } : { label, maxInputPixels: options.maxInputPixels };
+  return { label, ...(options.maxInputPixels === undefined ? {} : { maxInputPixels: options.maxInputPixels }), ...(options.allowSvg ? { allowSvg: true } : {}) };
 }
 
 /** [rows, dim] float32, or a clear error when the request cannot fit in one typed array. */

@@ -1,9 +1,9 @@
 // A Hugging Face model directory: config.json (+ preprocessor_config.json) + safetensors, its tower
 // detected from the config and bound strictly to the checkpoint's tensors.
 
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { invalidFile, notFound } from '../errors.js';
+import { VitgraphError, invalidFile, notFound } from '../errors.js';
+import { readRegularText, requirePath } from '../fs/confined.js';
 import type { ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import type { ParameterSource } from '../onnx/index.js';
 import { BYTES_PER_ELEMENT } from '../tensor.js';
@@ -19,11 +19,12 @@ export interface ModelDirectory {
 }
 
 export async function openModelDirectory(models: ModelRegistry, dir: string): Promise<ModelDirectory> {
-  const configPath = join(dir, 'config.json');
+  const configPath = join(requirePath(dir, 'model directory'), 'config.json');
   let text: string;
   try {
-    text = await readFile(configPath, 'utf8');
-  } catch {
+    text = await readRegularText(configPath, 'config.json');
+  } catch (error) {
+    if (error instanceof VitgraphError && error.code !== 'not_found') throw error; // a FIFO, a directory, ...
     throw notFound('config.json', configPath, 'Pass a Hugging Face model directory (config.json + *.safetensors)');
   }
   let rawConfig: Record<string, unknown>;
@@ -33,7 +34,11 @@ export async function openModelDirectory(models: ModelRegistry, dir: string): Pr
     throw invalidFile(configPath, `not valid JSON (${(error as Error).message})`);
   }
   const model = models.detect(rawConfig);
-  return { dir, model, config: model.parseConfig(rawConfig), rawConfig, checkpoint: await Checkpoint.open(dir) };
+  const config = model.parseConfig(rawConfig);
+  const checkpoint = await Checkpoint.open(dir);
+  // Before any table, graph or buffer is sized from the config.
+  model.checkWeights?.(config, (name) => checkpoint.tensors.get(name)?.shape);
+  return { dir, model, config, rawConfig, checkpoint };
 }
 
 /**

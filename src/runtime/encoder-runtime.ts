@@ -3,13 +3,14 @@
 // What it knows of the model comes from the file's recorded I/O contract (EncoderIO).
 
 import { stat } from 'node:fs/promises';
-import { invalidArgument, runtimeError, VitgraphError } from '../errors.js';
+import { closedError, invalidArgument, runtimeError } from '../errors.js';
+import { requirePath } from '../fs/confined.js';
 import type { Bucket, OutputSpec } from '../model.js';
 import { inspectModel } from '../onnx/inspect.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
 import { resolveBackend, runnerFactory, type BackendOptions } from './backend.js';
 import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
-import { checkEncoderInputs, type GridRow } from './inputs.js';
+import { checkBucketFits, checkEncoderInputs, type GridRow } from './inputs.js';
 import { INPUTS, parseEncoderIO, TOKEN_COUNT, type EncoderIO } from './io.js';
 import { openPackage } from './package.js';
 import type { Runner } from './runner.js';
@@ -50,7 +51,7 @@ export class EncoderRuntime {
 
   /** Opens a .onnx file (dynamic or one padded bucket) or a package directory. */
   static async open(model: string, options: EncoderRuntimeOptions = {}): Promise<EncoderRuntime> {
-    if (typeof model !== 'string' || model === '') throw invalidArgument('model', 'a .onnx file or package directory path', model);
+    requirePath(model, 'model');
     // The native backend binds fixed-shape buffers: it runs bucket graphs and never the dynamic one.
     const native = !options.createRunner && resolveBackend(options).backend === 'native';
     const settings: EncoderRuntimeOptions = { ...options, createRunner: options.createRunner ?? runnerFactory(options), ...(native ? { oversize: 'error' } : {}) };
@@ -113,6 +114,7 @@ export class EncoderRuntime {
       return this.runDynamic(hostTensor('float32', [unit.rows, patchDim], rows), hostTensor('int64', [1, 3], BigInt64Array.from(unit.grid.map(BigInt))));
     }
     const graph = this.buckets.find((b) => b.maxPatches === plan.bucket.maxPatches && b.maxItems === plan.bucket.maxItems)!;
+    checkBucketFits(plan.units, graph); // padded graphs trust grid_thw: the host checks what it packs
     const { pixels: padded, grid } = padInputs(pixels, patchDim, plan.units, graph);
     const out = await (await this.runnerOf(graph)).run({ [INPUTS.pixelValues]: padded, [INPUTS.gridThw]: grid });
     const tokens = Number((out[TOKEN_COUNT]?.data as BigInt64Array | undefined)?.[0] ?? -1);
@@ -124,13 +126,20 @@ export class EncoderRuntime {
   private async runDynamic(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
     this.checkOpen();
     this.dynamicRunner ??= this.options.createRunner!(this.dynamicPath!);
-    return this.outputsOf(await (await this.dynamicRunner).run({ [INPUTS.pixelValues]: pixelValues, [INPUTS.gridThw]: gridThw }));
+    return this.outputsOf(await (await this.opened(this.dynamicRunner)).run({ [INPUTS.pixelValues]: pixelValues, [INPUTS.gridThw]: gridThw }));
   }
 
   private runnerOf(graph: BucketGraph): Promise<Runner> {
     this.checkOpen();
     graph.runner ??= this.options.createRunner!(graph.path);
-    return graph.runner;
+    return this.opened(graph.runner);
+  }
+
+  /** The runner once open, unless close() came first: a request that waited for an open is refused too. */
+  private async opened(runner: Promise<Runner>): Promise<Runner> {
+    const open = await runner;
+    this.checkOpen();
+    return open;
   }
 
   private outputsOf(out: Record<string, HostTensor>): EncoderOutputs {
@@ -144,7 +153,7 @@ export class EncoderRuntime {
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new VitgraphError('closed', 'the encoder is closed: expected an open encoder. Load it again to encode');
+    if (this.closed) throw closedError('encoder');
   }
 
   /**

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { invalidArgument, unsupported } from '../errors.js';
+import { requirePath } from '../fs/confined.js';
 import { invalidConfig } from '../errors.js';
 import { loadProcessor, type ProcessorParams } from '../image/processor.js';
 import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
@@ -67,8 +68,9 @@ interface Plan {
 }
 
 export async function exportModel(models: ModelRegistry, options: ExportOptions): Promise<ExportResult> {
-  if (typeof options?.model !== 'string' || options.model === '') throw invalidArgument('model', 'a checkpoint directory path', options?.model);
-  if (typeof options.out !== 'string' || options.out === '') throw invalidArgument('out', 'a .onnx file or package directory path', options.out);
+  if (typeof options !== 'object' || options === null) throw invalidArgument('export options', 'an object with model and out', typeof options);
+  requirePath(options.model, 'model');
+  requirePath(options.out, 'out');
   const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
   const isFile = options.out.endsWith('.onnx');
   if (options.dtype === 'bfloat16') {

@@ -1,75 +1,110 @@
 // Host-side checks of encoder inputs, so a bad call fails with a message that names the
 // problem before ONNX Runtime sees it. The dynamic graph repeats the grid checks itself; padded
 // graphs trust their inputs, and every runtime path goes through these checks first.
+// Grid arithmetic is done in BigInt: an int64 grid row can hold values whose product no
+// float64 (and no int64) represents, and a wrapped product must never pass for a match.
 
-import { inputMismatch, invalidArgument } from '../errors.js';
+import { VitgraphError, inputMismatch, invalidArgument } from '../errors.js';
+import type { Bucket } from '../model.js';
 import type { HostTensor } from '../tensor.js';
-import { INPUTS } from './io.js';
+import type { Unit } from './buckets.js';
+import { INPUTS as IO } from './io.js';
+
+export type GridRow = readonly [t: number, h: number, w: number];
 
 export interface EncoderInputs {
   readonly pixelValues: HostTensor; // float32 [N, patchDim]
   readonly gridThw: HostTensor; // int64 [I, 3]
 }
 
-/** Largest t, h or w accepted: far beyond any real image, small enough that t·h·w is exact. */
-export const MAX_GRID_SIDE = 1 << 20;
-
-export type GridRow = readonly [t: number, h: number, w: number];
+/**
+ * Largest t, h or w a grid row may hold (2^20 patches: 16 Mi px per side at 16 px). Bounded
+ * values keep t·h·w below 2^60, so the product is exact in int64, and the dynamic graph
+ * checks the same bound in-graph.
+ */
+export const MAX_GRID_VALUE = 2 ** 20;
+/** Most patch rows one item may have: t·h·w ≤ 2^31, so Σ over any feasible number of items stays far from int64 wrap. */
+export const MAX_ITEM_ROWS = 2 ** 31;
 
 /**
- * Grid rows (t, h, w) as numbers, after checking `inputs` against each other: every value
- * positive and at most MAX_GRID_SIDE (so products are exact), h and w multiples of the merge size,
- * Σ t·h·w equal to the pixel rows, and every pixel finite (a NaN or Inf item is refused, naming
- * the item, rather than encoded into numbers).
+ * Grid rows (t, h, w) as numbers, after checking `inputs` against each other: every value in
+ * 1..2^20 with h, w multiples of the merge size, t·h·w ≤ 2^31, Σ t·h·w = N (all exact), and
+ * every pixel of every item finite (the error names the first item that is not).
  */
-export function checkEncoderInputs({ pixelValues, gridThw }: EncoderInputs, patchDim: number, mergeSize: number): GridRow[] {
+export function checkEncoderInputs({ pixelValues, gridThw }: EncoderInputs, patchDim: number, mergeSize: number): [number, number, number][] {
   if (pixelValues.dtype !== 'float32' || pixelValues.shape.length !== 2 || pixelValues.shape[1] !== patchDim) {
-    throw invalidArgument(INPUTS.pixelValues, `float32 [N, ${patchDim}]`, `${pixelValues.dtype} [${pixelValues.shape.join(', ')}]`);
+    throw invalidArgument(IO.pixelValues, `float32 [N, ${patchDim}]`, `${pixelValues.dtype} [${pixelValues.shape.join(', ')}]`);
   }
   if (gridThw.dtype !== 'int64' || gridThw.shape.length !== 2 || gridThw.shape[1] !== 3) {
-    throw invalidArgument(INPUTS.gridThw, 'int64 [I, 3]', `${gridThw.dtype} [${gridThw.shape.join(', ')}]`);
+    throw invalidArgument(IO.gridThw, 'int64 [I, 3]', `${gridThw.dtype} [${gridThw.shape.join(', ')}]`);
   }
-  const values = Array.from(gridThw.data as BigInt64Array, (v) => (v > BigInt(MAX_GRID_SIDE) || v < -1n ? Infinity : Number(v)));
-  const grid = Array.from({ length: values.length / 3 }, (_, i) => values.slice(3 * i, 3 * i + 3) as unknown as GridRow);
-  if (grid.length === 0) throw invalidArgument(INPUTS.gridThw, 'at least one item', 'an empty [0, 3] grid');
-  grid.forEach(([t, h, w], i) => {
-    const inRange = (v: number, min: number): boolean => Number.isInteger(v) && v >= min && v <= MAX_GRID_SIDE;
-    if (!inRange(t, 1) || !inRange(h, mergeSize) || !inRange(w, mergeSize) || h % mergeSize !== 0 || w % mergeSize !== 0) {
-      const shown = Array.from((gridThw.data as BigInt64Array).subarray(3 * i, 3 * i + 3), String).join(', ');
-      throw inputMismatch(
-        `grid_thw row ${i}: expected 1 ≤ t ≤ ${MAX_GRID_SIDE} and h, w multiples of ${mergeSize} up to ${MAX_GRID_SIDE}, got [${shown}]`,
-        'grid_thw counts patches, as the model\'s processor writes it',
-        { item: i, row: Array.from((gridThw.data as BigInt64Array).subarray(3 * i, 3 * i + 3), Number) },
-      );
+  const values = gridThw.data as BigInt64Array;
+  const items = values.length / 3;
+  if (items === 0) throw invalidArgument(IO.gridThw, 'at least one item', 'an empty [0, 3] grid');
+  const m = BigInt(mergeSize);
+  const max = BigInt(MAX_GRID_VALUE);
+  let rows = 0n;
+  const grid: [number, number, number][] = [];
+  for (let i = 0; i < items; i++) {
+    const [t, h, w] = [values[3 * i]!, values[3 * i + 1]!, values[3 * i + 2]!];
+    const row = `[${t}, ${h}, ${w}]`;
+    const hint = "grid_thw counts patches, as the model's processor writes it";
+    if (t < 1n || h < m || w < m || h % m !== 0n || w % m !== 0n) {
+      throw inputMismatch(`grid_thw row ${i}: expected t ≥ 1 and h, w positive multiples of ${mergeSize}, got ${row}`, hint, { item: i, row: [t, h, w].map(Number) });
     }
-  });
-  const rows = grid.reduce((sum, [t, h, w]) => sum + t * h * w, 0);
-  if (rows !== pixelValues.shape[0]) {
+    if (t > max || h > max || w > max) {
+      throw inputMismatch(`grid_thw row ${i}: expected t, h, w ≤ ${MAX_GRID_VALUE}, got ${row}`, hint, { item: i, row: [t, h, w].map(String) });
+    }
+    const itemRows = t * h * w;
+    if (itemRows > BigInt(MAX_ITEM_ROWS)) {
+      throw inputMismatch(`grid_thw row ${i}: expected t·h·w ≤ ${MAX_ITEM_ROWS} patch rows, got ${row} = ${itemRows}`, 'Split the video or resize the image', { item: i });
+    }
+    rows += itemRows;
+    grid.push([Number(t), Number(h), Number(w)]);
+  }
+  if (rows !== BigInt(pixelValues.shape[0]!)) {
     throw inputMismatch(
-      `pixel_values has ${pixelValues.shape[0]} rows but grid_thw describes ${rows} (Σ t·h·w over ${grid.length} item${grid.length === 1 ? '' : 's'})`,
+      `pixel_values has ${pixelValues.shape[0]} rows but grid_thw describes ${rows} (Σ t·h·w over ${items} item${items === 1 ? '' : 's'})`,
       'Pass the grid_thw that came with these pixel_values',
-      { rows: pixelValues.shape[0], expected: rows },
+      { rows: pixelValues.shape[0], expected: Number(rows) },
     );
   }
-  checkFinite(pixelValues.data as Float32Array, grid, patchDim);
+  checkFinite(pixelValues.data as Float32Array, patchDim, grid);
   return grid;
 }
 
-/** Refuses the first item holding a NaN or ±Inf pixel value. */
-function checkFinite(pixels: Float32Array, grid: readonly GridRow[], patchDim: number): void {
+/**
+ * Refuses NaN and ±Inf pixels, naming the item that holds them: a non-finite input never
+ * produces numbers, and in a bucket run it could otherwise reach its neighbours' outputs.
+ */
+function checkFinite(pixels: Float32Array, patchDim: number, grid: readonly (readonly [number, number, number])[]): void {
   let start = 0;
-  grid.forEach(([t, h, w], item) => {
+  for (const [item, [t, h, w]] of grid.entries()) {
     const end = start + t * h * w * patchDim;
     for (let i = start; i < end; i++) {
-      // v − v is 0 for finite v and NaN for NaN or ±Inf: one comparison per value.
-      if (pixels[i]! - pixels[i]! !== 0) {
-        throw inputMismatch(
-          `pixel_values of item ${item}: expected finite values, got ${pixels[i]} at row ${Math.floor(i / patchDim)}, column ${i % patchDim}`,
-          'Check how these pixels were produced; other items of the request are unaffected',
-          { item, row: Math.floor(i / patchDim), column: i % patchDim },
+      const v = pixels[i]!;
+      if (v - v !== 0) {
+        // v − v is NaN exactly when v is NaN or ±Inf.
+        const row = Math.floor(i / patchDim);
+        throw new VitgraphError(
+          'invalid_argument',
+          `pixel_values item ${item}: expected finite values, got ${v} at row ${row}, column ${i % patchDim}. Check that item's decoding or normalisation; the other items were not run`,
+          { item, row, column: i % patchDim, value: String(v) },
         );
       }
     }
     start = end;
-  });
+  }
+}
+
+/** The padded path's own check: the units packed into one run fit the bucket's fixed shapes. */
+export function checkBucketFits(units: readonly Unit[], bucket: Bucket): void {
+  const rows = units.reduce((sum, u) => sum + u.rows, 0);
+  const exact = units.every((u) => u.rows === u.grid[0] * u.grid[1] * u.grid[2]);
+  if (units.length > bucket.maxItems || rows > bucket.maxPatches || !exact) {
+    throw inputMismatch(`bucket ${bucket.maxPatches}×${bucket.maxItems}: expected at most ${bucket.maxItems} items and ${bucket.maxPatches} rows with rows = t·h·w, got ${units.length} items and ${rows} rows`, undefined, {
+      items: units.length,
+      rows,
+    });
+  }
 }

@@ -446,7 +446,7 @@ export class NativeSession {
   }
 
   /**
-   * Rejects waiting and queued requests with a 'runtime' error (details.reason 'closed'), lets the
+   * Rejects waiting and queued requests with a 'closed' error (details.reason 'closed'), lets the
    * running one finish, then frees bindings, device memory, the session and its thread.
    * Calling it again returns the same promise.
    */
@@ -539,10 +539,10 @@ export class NativeBinding<S extends NativeBindingSpec = NativeBindingSpec> {
    * outputs. Requests run one at a time, in call order. `inputs` are read on the worker thread:
    * do not modify them until the promise settles.
    * Throws 'invalid_argument' naming the input for a missing/unknown name, wrong array type or
-   * element count; 'runtime' when ORT fails or the session/binding was closed.
+   * element count; 'runtime' when ORT fails; 'closed' when the session/binding was closed.
    */
   async run(inputs: NativeArrays<S['inputs']>): Promise<NativeArrays<S['outputs']>> {
-    if (this.#released) throw new VitgraphError('runtime', 'native run: the binding was released', { reason: 'closed' });
+    if (this.#released) throw new VitgraphError('closed', 'native run: expected a bound binding, got one that was released', { reason: 'closed' });
     if (this.#ops.closed()) throw closedError('run');
     const given = inputs as Readonly<Record<string, NativeTensorData>>;
     for (const name of Object.keys(given)) {
@@ -751,7 +751,7 @@ function valueInfo(info: AddonValueInfo): NativeValueInfo {
 }
 
 function closedError(what: string): VitgraphError {
-  return new VitgraphError('runtime', `native ${what}: the session is closed`, { reason: 'closed' });
+  return new VitgraphError('closed', `native ${what}: expected an open session, got a closed one. Load the model again`, { reason: 'closed' });
 }
 
 function fromAddon(error: unknown, context: string): VitgraphError {
@@ -763,7 +763,7 @@ function fromAddon(error: unknown, context: string): VitgraphError {
     case 'argument':
       return new VitgraphError('invalid_argument', e.message, {}, { cause: e });
     case 'closed':
-      return new VitgraphError('runtime', `${context}: ${e.message}`, { reason: 'closed' }, { cause: e });
+      return new VitgraphError('closed', `${context}: ${e.message}`, { reason: 'closed' }, { cause: e });
     default: {
       const mapped = runtimeError(context, e);
       return e?.ortCode === undefined ? mapped : new VitgraphError('runtime', mapped.message, { ortCode: e.ortCode }, { cause: e });

@@ -12,6 +12,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidFile, notFound } from '../errors.js';
+import { requirePath } from '../fs/confined.js';
 import type { Bucket } from '../model.js';
 import { parseEncoderIO, type EncoderIO } from './io.js';
 
@@ -70,7 +71,7 @@ export async function sha256(path: string): Promise<string> {
 
 /** Reads, checks and (by default) verifies a package directory. */
 export async function openPackage(dir: string, options: OpenPackageOptions = {}): Promise<ModelPackage> {
-  const manifestPath = join(dir, MANIFEST);
+  const manifestPath = join(requirePath(dir, 'package directory'), MANIFEST);
   const manifest = parseManifest(await readManifest(manifestPath), manifestPath);
   const files = [...manifest.graphs, ...(manifest.weights ? [manifest.weights] : [])];
   const states: FileState[] = [];

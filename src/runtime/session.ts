@@ -3,7 +3,8 @@
 // concurrent callers are safe and each run gets the intra-op thread pool to itself.
 
 import ort from 'onnxruntime-node';
-import { invalidArgument, notFound, runtimeError } from '../errors.js';
+import { closedError, invalidArgument, notFound, runtimeError } from '../errors.js';
+import { requirePath } from '../fs/confined.js';
 import { hostTensor, type DataType, type HostTensor, type TypedArrayOf } from '../tensor.js';
 import { access } from 'node:fs/promises';
 
@@ -36,6 +37,7 @@ export class Session {
   ) {}
 
   static async load(path: string, options: SessionOptions = {}): Promise<Session> {
+    requirePath(path, 'ONNX model path');
     await access(path).catch(() => {
       throw notFound('ONNX model', path);
     });
@@ -72,7 +74,7 @@ export class Session {
   }
 
   private async runNow(feeds: Readonly<Record<string, HostTensor>>): Promise<Record<string, HostTensor>> {
-    if (this.closed) throw invalidArgument('session', 'an open session', 'closed', 'Load the model again');
+    if (this.closed) throw closedError(`session ${this.path}`);
     const inputs: Record<string, ort.Tensor> = {};
     for (const info of this.inputs) {
       const t = feeds[info.name];

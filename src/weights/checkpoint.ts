@@ -5,6 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { VitgraphError, invalidFile, notFound } from '../errors.js';
+import { confinedPath, readRegularText, regularFileStats, requirePath } from '../fs/confined.js';
 import { convertFloatBytes, type FloatSource, type FloatTarget } from './dtype.js';
 import { openExisting, readExactly, readSafetensorsHeader, type SafetensorsDType, type SafetensorsEntry } from './safetensors.js';
 
@@ -49,7 +50,7 @@ export class Checkpoint {
    * (the single file wins when both exist, as in transformers).
    */
   static async open(path: string): Promise<Checkpoint> {
-    const target = resolve(path);
+    const target = resolve(requirePath(path, 'checkpoint path'));
     const kind = await fileKind(target);
     if (kind === 'missing') throw notFound('checkpoint', target, 'pass a .safetensors file, a model.safetensors.index.json, or a directory holding one');
     if (kind === 'directory') {
@@ -124,8 +125,10 @@ async function readIndex(indexPath: string): Promise<SafetensorsEntry[]> {
   const prefix = visionPrefix(Object.keys(weightMap));
   const entries: SafetensorsEntry[] = [];
   for (const [shard, keys] of keysByShard) {
-    const shardPath = resolve(dir, shard);
-    if ((await fileKind(shardPath)) !== 'file') throw notFound('checkpoint shard', shardPath, `${indexPath} lists it in weight_map`);
+    // Confined to the index's directory and a regular file, checked before anything is opened.
+    const what = `checkpoint shard (weight_map of ${indexPath})`;
+    const shardPath = await confinedPath(dir, shard, what);
+    await regularFileStats(shardPath, what);
     const wanted = keys.filter((k) => k.startsWith(prefix));
     if (wanted.length === 0) continue;
     const header = await readSafetensorsHeader(shardPath);
@@ -148,11 +151,4 @@ async function fileKind(path: string): Promise<'file' | 'directory' | 'missing'>
   }
 }
 
-async function readTextFile(path: string): Promise<string> {
-  const file = await openExisting(path, 'checkpoint index');
-  try {
-    return await file.readFile('utf8');
-  } finally {
-    await file.close();
-  }
-}
+const readTextFile = (path: string): Promise<string> => readRegularText(path, 'checkpoint index');

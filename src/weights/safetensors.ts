@@ -6,9 +6,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
-import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { openRegularFile, readRegularFile, requirePath } from '../fs/confined.js';
 import { VitgraphError, formatShape, invalidArgument, invalidFile, notFound, unsupported } from '../errors.js';
+import { firstDuplicateKey } from './json-duplicates.js';
 import { hostTensor, numel, tensorBytes, type DataType, type HostTensor, type TypedArrayOf } from '../tensor.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -98,7 +100,7 @@ export function fromSafetensorsDType(dtype: SafetensorsDType): DataType {
 
 /** Reads and validates the header of a safetensors file, touching only its first 8 + N bytes. */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
-  const file = await openExisting(path, 'safetensors file');
+  const file = await openExisting(requirePath(path, 'safetensors path'), 'safetensors file');
   try {
     const { size } = await file.stat();
     if (size < 8) throw tooShort(path, size);
@@ -113,12 +115,7 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
 
 /** Reads a whole (small) safetensors file into host tensors; half types stay raw bits. */
 export async function readSafetensors(path: string): Promise<Map<string, HostTensor>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw openError(error, path, 'safetensors file');
-  }
+  const bytes: Uint8Array = await readRegularFile(requirePath(path, 'safetensors path'), 'safetensors file');
   if (bytes.byteLength < 8) throw tooShort(path, bytes.byteLength);
   const headerLength = checkHeaderLength(path, bytes.subarray(0, 8), bytes.byteLength);
   const header = parseHeader(path, bytes.subarray(8, 8 + headerLength), bytes.byteLength);
@@ -143,6 +140,7 @@ export async function writeSafetensors(
   tensors: Record<string, HostTensor> | Map<string, HostTensor>,
   metadata: Record<string, string> = {},
 ): Promise<void> {
+  requirePath(path, 'safetensors output path');
   const byName = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
   const specs = [...byName].map(([name, t]): SafetensorsSpec => {
     const expected = numel(t.shape) * SAFETENSORS_BYTES[toSafetensorsDType(t.dtype)];
@@ -241,8 +239,10 @@ function checkHeaderLength(path: string, prefix: Uint8Array, fileSize: number): 
   const length = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   const hint = NOT_SAFETENSORS;
   if (length === 0n) throw invalidFile(path, 'expected a header length above 0, got 0', hint);
-  if (length > BigInt(MAX_HEADER_BYTES)) throw invalidFile(path, `expected a header length of at most ${MAX_HEADER_BYTES} bytes, got ${length}`, hint);
-  if (length > BigInt(fileSize - 8)) throw invalidFile(path, `header length ${length} runs past the end of the ${fileSize}-byte file`, hint);
+  // The length is the file's first 8 bytes: never echoed, so a misdirected path (say a file
+  // outside the checkpoint) does not leak its content into an error message.
+  if (length > BigInt(MAX_HEADER_BYTES)) throw invalidFile(path, `expected a header length of at most ${MAX_HEADER_BYTES} bytes, got more`, hint);
+  if (length > BigInt(fileSize - 8)) throw invalidFile(path, `expected a header length within the ${fileSize}-byte file, got one running past its end`, hint);
   return Number(length);
 }
 
@@ -251,10 +251,18 @@ function parseHeader(path: string, json: Uint8Array, fileSize: number): Safetens
   const dataStart = 8 + json.byteLength;
   const dataSize = fileSize - dataStart;
   let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
+    parsed = JSON.parse(text);
   } catch (error) {
     throw invalidFile(path, `header is not valid UTF-8 JSON (${(error as Error).message})`, 'the file is corrupt or not safetensors');
+  }
+  // JSON.parse keeps the last of two equal keys; a header that names a tensor twice is lying.
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate) {
+    const where = duplicate.parent === undefined ? 'the header' : `"${duplicate.parent}"`;
+    throw invalidFile(path, `expected unique keys, got "${duplicate.key}" twice in ${where}`, 'the header is corrupt');
   }
   if (!isRecord(parsed)) throw invalidFile(path, `expected the header to be a JSON object, got ${describeJson(parsed)}`);
 
@@ -333,13 +341,9 @@ function typedArray(dtype: DataType, buffer: ArrayBuffer): TypedArrayOf[DataType
   }
 }
 
-/** Opens a file for reading, turning ENOENT into not_found. */
+/** Opens a regular file for reading (ENOENT is not_found; a FIFO or device is refused unopened). */
 export async function openExisting(path: string, what: string): Promise<FileHandle> {
-  try {
-    return await open(path, 'r');
-  } catch (error) {
-    throw openError(error, path, what);
-  }
+  return openRegularFile(path, what);
 }
 
 function openError(error: unknown, path: string, what: string): unknown {
