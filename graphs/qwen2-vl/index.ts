@@ -1,0 +1,7 @@
+// The Qwen2-VL vision tower: config, presets and graphs (dynamic and padded buckets).
+
+export { parseConfig, configToJson, type Qwen2VLConfig } from './config.js';
+export { buildDynamicGraph, type DynamicGraphOptions } from './dynamic.js';
+export { buildPaddedGraph, type PaddedGraphOptions } from './padded.js';
+export { PRESETS } from './presets.js';
+export type { Bucket } from '../shared/inputs.js';

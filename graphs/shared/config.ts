@@ -1,0 +1,80 @@
+// Reading a Hugging Face `vision_config` with defaults and invariants: every error names the
+// field (with its `vision_config.` path when the tower sits under a full config) and says what
+// was expected.
+
+import { invalidConfig } from '../../src/errors.js';
+
+/** A tower's fields as config.json holds them, read one by one with defaults. */
+export class VisionConfigReader {
+  private constructor(
+    readonly raw: Readonly<Record<string, unknown>>,
+    private readonly where: string,
+  ) {}
+
+  /** The tower of a full config (under `vision_config`) or a bare vision config. */
+  static of(json: unknown): VisionConfigReader {
+    if (!isRecord(json)) throw invalidConfig('(root)', 'expected a JSON object');
+    const nested = isRecord(json.vision_config);
+    return new VisionConfigReader(nested ? (json.vision_config as Record<string, unknown>) : json, nested ? 'vision_config.' : '');
+  }
+
+  /** An error about `key`, named with its path. */
+  error(key: string, message: string): Error {
+    return invalidConfig(this.where + key, message);
+  }
+
+  /** An integer ≥ `min`; `fallback` undefined makes the field required (`why` says why). */
+  int(key: string, fallback: number | undefined, min = 1, why = 'must be set per model'): number {
+    const value = this.value(key, fallback, why);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw this.error(key, `expected an integer ≥ ${min}, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  /** A positive number. */
+  positive(key: string, fallback: number): number {
+    const value = this.value(key, fallback);
+    if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) throw this.error(key, `expected a positive number, got ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  /** An integer under one of several names (e.g. `in_channels` / `in_chans`) that must agree when both appear. */
+  intAlias(keys: readonly [string, ...string[]], fallback: number): number {
+    const present = keys.filter((k) => this.raw[k] !== undefined);
+    const values = present.map((k) => this.int(k, fallback));
+    if (new Set(values).size > 1) throw this.error(present.join('/'), `the names disagree: ${present.map((k, i) => `${k} = ${values[i]}`).join(', ')}`);
+    return values[0] ?? fallback;
+  }
+
+  /** A string from `allowed`. */
+  oneOf<T extends string>(key: string, fallback: T, allowed: readonly T[]): T {
+    const value = this.value(key, fallback);
+    if (typeof value !== 'string' || !allowed.includes(value as T)) throw this.error(key, `unsupported value ${JSON.stringify(value)}; expected ${allowed.map((a) => JSON.stringify(a)).join(' or ')}`);
+    return value as T;
+  }
+
+  /** Distinct block indexes in 0..depth−1. */
+  blockIndexes(key: string, fallback: readonly number[], depth: number): number[] {
+    const value = this.value(key, fallback);
+    if (!Array.isArray(value) || !value.every((i) => Number.isInteger(i))) throw this.error(key, `expected a list of block indexes, got ${JSON.stringify(value)}`);
+    const indexes = value as number[];
+    for (const i of indexes) if (i < 0 || i >= depth) throw this.error(key, `index ${i} is outside blocks 0..${depth - 1}`);
+    if (new Set(indexes).size !== indexes.length) throw this.error(key, `duplicate index in ${JSON.stringify(indexes)}`);
+    return [...indexes];
+  }
+
+  private value(key: string, fallback: unknown, why = 'must be set per model'): unknown {
+    const value = this.raw[key] ?? fallback;
+    if (value === undefined) throw this.error(key, `missing (${why})`);
+    return value;
+  }
+}
+
+/** head_dim = width / heads, a multiple of 4 (the 2-D rotary uses head_dim/4 frequencies per axis). */
+export function headDimOf(reader: VisionConfigReader, width: number, widthKey: string, numHeads: number): number {
+  if (width % numHeads !== 0) throw reader.error('num_heads', `${numHeads} heads do not divide ${widthKey} ${width}`);
+  const headDim = width / numHeads;
+  if (headDim % 4 !== 0) throw reader.error(widthKey, `head_dim ${headDim} must be a multiple of 4 (2-D rotary uses head_dim/4 frequencies per axis)`);
+  return headDim;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,0 +1,95 @@
+// The graph inputs every tower takes, declared and checked once: pixel_values [N, C·Tp·P²]
+// float32 and grid_thw [I, 3] int64 (dynamic), or their fixed-shape bucket forms (padded).
+
+import type { GraphBuilder, Value } from '../../src/onnx/index.js';
+import { op } from '../../src/onnx/index.js';
+import { invalidArgument } from '../../src/errors.js';
+import { IO, PADDED_IO } from '../qwen3-vl/io.js';
+
+/** What the input checks need of a tower config. */
+export interface InputShape {
+  readonly patchDim: number; // C·Tp·P²
+  readonly spatialMergeSize: number; // m
+  readonly mergeUnit: number; // m²
+}
+
+export interface Bucket {
+  /** Pre-merge patch rows (Nmax), a multiple of the merge unit (4). */
+  readonly maxPatches: number;
+  /** grid_thw rows (Imax); unused rows are zero. */
+  readonly maxItems: number;
+}
+
+/** Default grid rows per bucket: one per 64 patches (a 128×128 px image), at least 1. */
+export const defaultMaxItems = (maxPatches: number): number => Math.max(1, Math.floor(maxPatches / 64));
+
+export function bucket(maxPatches: number, maxItems = defaultMaxItems(maxPatches), config?: Pick<InputShape, 'mergeUnit'>): Bucket {
+  const unit = config?.mergeUnit ?? 4;
+  if (!Number.isInteger(maxPatches) || maxPatches < unit || maxPatches % unit !== 0) {
+    throw invalidArgument('max patches', `a positive multiple of ${unit}`, maxPatches);
+  }
+  if (!Number.isInteger(maxItems) || maxItems < 1) throw invalidArgument('max items', 'an integer ≥ 1', maxItems);
+  return { maxPatches, maxItems };
+}
+
+/** The dynamic inputs, checked; `rowIndex` [N] int64 = 0..N−1. */
+export function dynamicInputs(g: GraphBuilder, shape: InputShape): { pixels: Value; grid: Value; rowIndex: Value } {
+  const pixelValues = g.input(IO.pixelValues, 'float32', ['N', shape.patchDim]);
+  const gridThw = g.input(IO.gridThw, 'int64', ['I', 3]);
+  const { grid, pixels } = checkedInputs(g, shape, gridThw, pixelValues);
+  const rows = op.squeeze(op.shapeOf(pixels, 0, 1), [0]); // [] = N
+  const rowIndex = op.range(g.scalar('int64', 0), rows, g.scalar('int64', 1), 'N'); // [N]
+  return { pixels, grid, rowIndex };
+}
+
+/** The bucket's inputs; `rowIndex` [Nmax] int64 = 0..Nmax−1 is a constant. */
+export function paddedInputs(g: GraphBuilder, shape: InputShape, { maxPatches, maxItems }: Bucket): { pixels: Value; grid: Value; rowIndex: Value } {
+  const pixels = g.input(IO.pixelValues, 'float32', [maxPatches, shape.patchDim]);
+  const grid = g.input(IO.gridThw, 'int64', [maxItems, 3]);
+  const rowIndex = g.constant('int64', [maxPatches], Array.from({ length: maxPatches }, (_, i) => BigInt(i)), 'patch_index'); // [Nmax]
+  return { pixels, grid, rowIndex };
+}
+
+/**
+ * Makes wrong inputs fail inside ONNX Runtime instead of giving wrong numbers: every grid
+ * value must be positive with h, w multiples of the merge size, and Σ t·h·w must equal N.
+ * Both checks are Reshapes whose target size is off when the check fails; everything
+ * downstream reads the checked values, so nothing divides by a bad grid first. Each target
+ * has two runtime entries: ORT's Reshape fusion rewrites a target with one runtime entry
+ * into a -1, which would turn the check into a no-op.
+ */
+function checkedInputs(g: GraphBuilder, shape: InputShape, gridThw: Value, pixelValues: Value): { grid: Value; pixels: Value } {
+  return g.scope('checks', () => {
+    const m = g.scalar('int64', shape.spatialMergeSize);
+    const grid = g.scope('grid_thw_must_be_positive_with_even_h_w', () => {
+      const [t, hw] = op.split(gridThw, 1, [1, 2]) as [Value, Value]; // [I, 1], [I, 2]
+      const count = (bad: Value): Value => op.reduceSum(op.cast(bad, 'int64'), [0, 1], true); // [1, 1]
+      const bad = op.add(op.add(count(op.less(t, g.scalar('int64', 1))), count(op.less(hw, m))), count(op.not(op.equal(op.mod(hw, m), g.scalar('int64', 0)))));
+      const offBy = op.reshape(bad, [1]); // [1]
+      const target = op.add(op.concat([op.shapeOf(gridThw, 0, 1), g.int64s([3])], 0), op.concat([offBy, offBy], 0)); // [I + bad, 3 + bad]
+      return op.reshapeDynamic(gridThw, target, gridThw.shape);
+    });
+    const pixels = g.scope('pixel_rows_must_equal_sum_of_t_h_w', () => {
+      const column = (i: number): Value => op.slice(grid, 1, i, i + 1); // [I, 1]
+      const rowsNeeded = op.reduceSum(op.mul(op.mul(column(0), column(1)), column(2)), [0, 1]); // [] Σ t·h·w
+      const needed = op.unsqueeze(rowsNeeded, [0]); // [1] Σ
+      const excess = op.sub(needed, op.shapeOf(pixelValues, 0, 1)); // [1] Σ − N
+      // [Σ, patchDim + Σ − N] holds N·patchDim elements only when Σ = N.
+      const target = op.concat([needed, op.add(g.int64s([shape.patchDim]), excess)], 0);
+      return op.reshapeDynamic(pixelValues, target, pixelValues.shape);
+    });
+    return { grid, pixels };
+  });
+}
+
+/** Output image_embeds [N/4, O], always float32. */
+export function declareImageEmbeds(g: GraphBuilder, merged: Value): Value {
+  const embeds = op.cast(merged, 'float32');
+  g.output(embeds, IO.imageEmbeds);
+  return embeds;
+}
+
+/** Output token_count (int64 []) of a bucket: real rows (`valid` [Nmax] bool) / merge unit. */
+export function declareTokenCount(g: GraphBuilder, shape: Pick<InputShape, 'mergeUnit'>, valid: Value): void {
+  g.output(op.div(op.reduceSum(op.cast(valid, 'int64'), [0]), g.scalar('int64', shape.mergeUnit)), PADDED_IO.tokenCount);
+}
