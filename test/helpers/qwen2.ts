@@ -8,7 +8,7 @@ import type { ExecutionContext } from 'ava';
 import type { GraphBuilder } from '../../src/onnx/index.js';
 import { saveModel } from '../../src/onnx/index.js';
 import { Session } from '../../src/runtime/session.js';
-import type { HostTensor } from '../../src/tensor.js';
+import { hostTensor, type HostTensor } from '../../src/tensor.js';
 import { Checkpoint, readSafetensors } from '../../src/weights/index.js';
 import { checkpointParameters } from '../../graphs/qwen3-vl/checkpoint.js';
 import type { GridRow } from '../reference/qwen3vl.js';
@@ -62,4 +62,14 @@ export async function sessionOf(t: ExecutionContext, dir: string, dtype: 'float3
   const session = await Session.load(path, { threads: 1 });
   t.teardown(() => session.close());
   return session;
+}
+
+/** Packs `pixelValues` [N, D] + `grid` into a bucket's fixed shapes: zero rows after N, zero grid rows after I. */
+export function padToBucket(pixelValues: HostTensor<'float32'>, grid: readonly GridRow[], maxPatches: number, maxItems: number): { pixel_values: HostTensor<'float32'>; grid_thw: HostTensor<'int64'> } {
+  const width = pixelValues.shape[1]!;
+  const pixels = new Float32Array(maxPatches * width);
+  pixels.set(pixelValues.data);
+  const rows = new BigInt64Array(maxItems * 3);
+  rows.set(grid.flat().map(BigInt));
+  return { pixel_values: hostTensor('float32', [maxPatches, width], pixels), grid_thw: hostTensor('int64', [maxItems, 3], rows) };
 }
