@@ -2,16 +2,18 @@
 // its README.md) and the graph plumbing their tests share: build with checkpoint weights, save,
 // run on onnxruntime-node.
 
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import type { GraphBuilder } from '../../src/onnx/index.js';
 import { saveModel } from '../../src/onnx/index.js';
 import { Session } from '../../src/runtime/session.js';
 import { hostTensor, type HostTensor } from '../../src/tensor.js';
-import { Checkpoint, readSafetensors } from '../../src/weights/index.js';
+import { Checkpoint, readSafetensors, writeSafetensors } from '../../src/weights/index.js';
 import { checkpointParameters } from '../../graphs/qwen3-vl/checkpoint.js';
 import type { GridRow } from '../reference/qwen3vl.js';
+import { qwen2ReferenceConfig, type Qwen2ReferenceConfig } from '../reference/qwen2vl.js';
+import { normal, rng } from './random.js';
 import { ENCODER_FIXTURES, loadWeights, tempDir } from './files.js';
 import { TEST_OPSET } from './onnx.js';
 
@@ -72,4 +74,51 @@ export function padToBucket(pixelValues: HostTensor<'float32'>, grid: readonly G
   const rows = new BigInt64Array(maxItems * 3);
   rows.set(grid.flat().map(BigInt));
   return { pixel_values: hostTensor('float32', [maxPatches, width], pixels), grid_thw: hostTensor('int64', [maxItems, 3], rows) };
+}
+
+/** Every vision tensor of a Qwen2-VL / Qwen2.5-VL tower (spec §2.2/§2.3; names without the prefix). */
+export function qwen2TensorShapes(c: Qwen2ReferenceConfig): [string, number[]][] {
+  const E = c.hidden;
+  const I = c.intermediate;
+  const out: [string, number[]][] = [['patch_embed.proj.weight', [E, 3, 2, 14, 14]]];
+  const norm = (name: string): [string, number[]][] => (c.family === 'qwen2_vl' ? [[`${name}.weight`, [E]], [`${name}.bias`, [E]]] : [[`${name}.weight`, [E]]]);
+  const linear = (name: string, o: number, i: number): [string, number[]][] => [[`${name}.weight`, [o, i]], [`${name}.bias`, [o]]];
+  for (let b = 0; b < c.depth; b++) {
+    const p = `blocks.${b}`;
+    out.push(...norm(`${p}.norm1`), ...linear(`${p}.attn.qkv`, 3 * E, E), ...linear(`${p}.attn.proj`, E, E), ...norm(`${p}.norm2`));
+    if (c.family === 'qwen2_vl') out.push(...linear(`${p}.mlp.fc1`, I, E), ...linear(`${p}.mlp.fc2`, E, I));
+    else out.push(...linear(`${p}.mlp.gate_proj`, I, E), ...linear(`${p}.mlp.up_proj`, I, E), ...linear(`${p}.mlp.down_proj`, E, I));
+  }
+  out.push(...norm('merger.ln_q'), ...linear('merger.mlp.0', 4 * E, 4 * E), ...linear('merger.mlp.2', c.out, 4 * E));
+  return out;
+}
+
+/**
+ * Writes `config.json` + `model.safetensors` (F32, names under `visual.` as the released
+ * checkpoints store them) with random weights at the goldens' scale: linear ~N(0, 1/fan_in),
+ * biases ~0.05, norm scales 1 ± 0.2. Returns the weights (float32 values as float64) by stripped name.
+ */
+export async function writeQwen2Checkpoint(dir: string, config: Record<string, unknown>, seed: number): Promise<Map<string, Float64Array>> {
+  const gauss = normal(rng(seed));
+  const weights = new Map<string, Float64Array>();
+  const tensors = new Map<string, HostTensor>();
+  for (const [name, shape] of qwen2TensorShapes(qwen2ReferenceConfig(config))) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const fanIn = shape.length > 1 ? n / shape[0]! : 1;
+    const scale = (z: number): number => (/(norm\d|ln_q)\.weight$/.test(name) ? 1 + 0.2 * z : name.endsWith('.bias') ? 0.05 * z : z / Math.sqrt(fanIn));
+    const values = Float32Array.from({ length: n }, () => scale(gauss()));
+    weights.set(name, Float64Array.from(values));
+    tensors.set(`visual.${name}`, hostTensor('float32', shape, values));
+  }
+  await mkdir(dir, { recursive: true });
+  await writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
+  await writeFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  return weights;
+}
+
+/** Random pixel rows (unit normal, float32) of width 1176 for `grid`. */
+export function randomQwen2Inputs(grid: readonly GridRow[], seed: number): HostTensor<'float32'> {
+  const n = grid.reduce((s, [t, h, w]) => s + t * h * w, 0);
+  const gauss = normal(rng(seed));
+  return hostTensor('float32', [n, 1176], Float32Array.from({ length: n * 1176 }, gauss));
 }
