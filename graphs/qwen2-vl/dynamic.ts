@@ -3,18 +3,13 @@
 // angles and the per-frame attention segments are computed in the graph from grid_thw.
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
-import { ATTENTION, type AttentionKind } from '../shared/attention.js';
-import { declareImageEmbeds, dynamicInputs } from '../shared/inputs.js';
+import { ATTENTION } from '../shared/attention.js';
+import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/inputs.js';
 import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
 import { visionTower } from './vision.js';
 
-export interface DynamicGraphOptions {
-  /** Weights and matmuls in this dtype; norms' statistics and rotary stay float32. */
-  dtype?: 'float32' | 'float16';
-  /** 'looped' (default): fused attention per frame; 'dense': decomposed with an [N, N] mask. */
-  attention?: AttentionKind;
-}
+export type { DynamicGraphOptions };
 
 /** pixel_values float32 [N, C·Tp·P²] + grid_thw int64 [I, 3] → image_embeds float32 [N/4, O]. */
 export function buildDynamicGraph(config: Qwen2VLConfig, params: ParameterSource, options: DynamicGraphOptions = {}): GraphBuilder {

@@ -5,19 +5,14 @@
 // The permutation, both segment sets and the rotary tables are computed in the graph.
 
 import { GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
-import { ATTENTION, type AttentionKind } from '../shared/attention.js';
-import { declareImageEmbeds, dynamicInputs } from '../shared/inputs.js';
+import { ATTENTION } from '../shared/attention.js';
+import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/inputs.js';
 import { patchCoordinates, rotaryLayout, segmentsFromStarts } from '../shared/layout.js';
 import type { Qwen25VLConfig } from './config.js';
 import { visionTower } from './vision.js';
 import { windowOrder, windowStarts } from './windows.js';
 
-export interface DynamicGraphOptions {
-  /** Weights and matmuls in this dtype; norms' statistics and rotary stay float32. */
-  dtype?: 'float32' | 'float16';
-  /** 'looped' (default): fused attention per window / frame; 'dense': decomposed with [N, N] masks. */
-  attention?: AttentionKind;
-}
+export type { DynamicGraphOptions };
 
 /** pixel_values float32 [N, C·Tp·P²] + grid_thw int64 [I, 3] → image_embeds float32 [N/4, O]. */
 export function buildDynamicGraph(config: Qwen25VLConfig, params: ParameterSource, options: DynamicGraphOptions = {}): GraphBuilder {

@@ -5,15 +5,13 @@
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
 import { blockDiagonalAttention } from '../shared/attention.js';
-import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket } from '../shared/inputs.js';
+import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
 import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
 import type { Qwen25VLConfig } from './config.js';
 import { visionTower } from './vision.js';
 import { windowIds } from './windows.js';
 
-export interface PaddedGraphOptions {
-  dtype?: 'float32' | 'float16';
-}
+export type { PaddedGraphOptions };
 
 /**
  * pixel_values float32 [Nmax, C·Tp·P²] + grid_thw int64 [Imax, 3]

@@ -7,16 +7,12 @@
 // (`gate_proj` 1280 → 3420, merger `mlp.2` 5120 → 2048). The report's table says 3456 for the
 // MLP width; the checkpoints hold 3420.
 
+import { RELEASED_PATCHING } from '../qwen2-vl/presets.js';
+
 const TOWER = {
-  depth: 32,
+  ...RELEASED_PATCHING,
   hidden_size: 1280,
   intermediate_size: 3420,
-  num_heads: 16,
-  in_chans: 3,
-  patch_size: 14,
-  spatial_patch_size: 14,
-  spatial_merge_size: 2,
-  temporal_patch_size: 2,
   window_size: 112,
   fullatt_block_indexes: [7, 15, 23, 31],
   hidden_act: 'silu',

@@ -3,19 +3,14 @@
 // grid-dependent is computed in the graph, so the file needs no host code.
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
-import { ATTENTION, type AttentionKind } from '../shared/attention.js';
-import { declareImageEmbeds, dynamicInputs } from '../shared/inputs.js';
+import { ATTENTION } from '../shared/attention.js';
+import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/inputs.js';
 import type { VisionConfig } from './config.js';
 import { IO } from './io.js';
 import { patchCoordinates, patchLayout } from './layout.js';
 import { visionTower, type TowerOutputs } from './vision.js';
 
-export interface DynamicGraphOptions {
-  /** Weights and matmuls in this dtype; statistics, rotary and interpolation stay float32. */
-  dtype?: 'float32' | 'float16';
-  /** 'looped' (default): fused attention per segment; 'dense': decomposed with an [N, N] mask. */
-  attention?: AttentionKind;
-}
+export type { DynamicGraphOptions };
 
 /**
  * pixel_values float32 [N, C·Tp·P²] + grid_thw int64 [I, 3]

@@ -10,7 +10,7 @@
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
 import { blockDiagonalAttention } from '../shared/attention.js';
-import { declareTokenCount, paddedInputs, type Bucket } from '../shared/inputs.js';
+import { declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
 import type { VisionConfig } from './config.js';
 import { declareOutputs } from './dynamic.js';
 import { patchCoordinates, patchLayout } from './layout.js';
@@ -18,9 +18,7 @@ import { visionTower } from './vision.js';
 
 export { bucket, defaultMaxItems, type Bucket } from '../shared/inputs.js';
 
-export interface PaddedGraphOptions {
-  dtype?: 'float32' | 'float16';
-}
+export type { PaddedGraphOptions };
 
 /**
  * pixel_values float32 [Nmax, C·Tp·P²] + grid_thw int64 [Imax, 3]

@@ -69,8 +69,78 @@ export class VisionConfigReader {
   }
 }
 
+/** The fields every Qwen vision tower's config has (what the graph core and the runtime need). */
+export interface TowerConfig {
+  readonly depth: number;
+  readonly hiddenSize: number; // tower width E
+  readonly numHeads: number;
+  readonly headDim: number; // E / numHeads
+  readonly inChannels: number;
+  readonly patchSize: number; // P
+  readonly temporalPatchSize: number; // Tp
+  readonly spatialMergeSize: number; // m
+  readonly outHiddenSize: number; // merger output width O, the language model's
+  readonly ropeTheta: number; // 10000, hard-coded upstream
+  /** One patch row of pixel_values: C·Tp·P². */
+  readonly patchDim: number;
+  /** Patches per merged token: m². */
+  readonly mergeUnit: number;
+}
+
+/** Where a family keeps its two widths, and their defaults (undefined: required, `why`). */
+export interface TowerKeys {
+  readonly width: string;
+  readonly widthDefault: number | undefined;
+  readonly out: string;
+}
+
+/** Class defaults shared by the Qwen2-VL and Qwen2.5-VL vision configs. */
+const QWEN2_TOWER_DEFAULTS = { depth: 32, num_heads: 16, in_channels: 3, patch_size: 14, temporal_patch_size: 2, spatial_merge_size: 2 } as const;
+
+/**
+ * Reads the tower fields Qwen2-VL and Qwen2.5-VL share, with their class defaults;
+ * `in_channels`/`in_chans` and `patch_size`/`spatial_patch_size` are both accepted.
+ */
+export function readTower(read: VisionConfigReader, keys: TowerKeys): TowerConfig {
+  const defaults = QWEN2_TOWER_DEFAULTS;
+  const hiddenSize = read.int(keys.width, keys.widthDefault, 1, 'the tower width must be set per model');
+  const numHeads = read.int('num_heads', defaults.num_heads);
+  const inChannels = read.intAlias(['in_channels', 'in_chans'], defaults.in_channels);
+  const patchSize = read.intAlias(['patch_size', 'spatial_patch_size'], defaults.patch_size);
+  const temporalPatchSize = read.int('temporal_patch_size', defaults.temporal_patch_size);
+  const spatialMergeSize = read.int('spatial_merge_size', defaults.spatial_merge_size);
+  return {
+    depth: read.int('depth', defaults.depth),
+    hiddenSize,
+    numHeads,
+    headDim: headDimOf(read, hiddenSize, keys.width, numHeads),
+    inChannels,
+    patchSize,
+    temporalPatchSize,
+    spatialMergeSize,
+    outHiddenSize: read.int(keys.out, undefined, 1, 'the merger output width, the language model hidden size, must be set per model'),
+    ropeTheta: 10000,
+    patchDim: inChannels * temporalPatchSize * patchSize * patchSize,
+    mergeUnit: spatialMergeSize * spatialMergeSize,
+  };
+}
+
+/** The shared tower fields as upstream names them. */
+export function towerToJson(config: TowerConfig, keys: TowerKeys): Record<string, unknown> {
+  return {
+    depth: config.depth,
+    [keys.width]: config.hiddenSize,
+    [keys.out]: config.outHiddenSize,
+    num_heads: config.numHeads,
+    in_channels: config.inChannels,
+    patch_size: config.patchSize,
+    temporal_patch_size: config.temporalPatchSize,
+    spatial_merge_size: config.spatialMergeSize,
+  };
+}
+
 /** head_dim = width / heads, a multiple of 4 (the 2-D rotary uses head_dim/4 frequencies per axis). */
-export function headDimOf(reader: VisionConfigReader, width: number, widthKey: string, numHeads: number): number {
+function headDimOf(reader: VisionConfigReader, width: number, widthKey: string, numHeads: number): number {
   if (width % numHeads !== 0) throw reader.error('num_heads', `${numHeads} heads do not divide ${widthKey} ${width}`);
   const headDim = width / numHeads;
   if (headDim % 4 !== 0) throw reader.error(widthKey, `head_dim ${headDim} must be a multiple of 4 (2-D rotary uses head_dim/4 frequencies per axis)`);

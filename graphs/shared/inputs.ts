@@ -5,6 +5,19 @@ import type { GraphBuilder, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import { invalidArgument } from '../../src/errors.js';
 import { IO, PADDED_IO } from '../qwen3-vl/io.js';
+import type { AttentionKind } from './attention.js';
+
+/** Weights and matmuls in this dtype; norms' statistics, rotary and interpolation stay float32. */
+export type GraphDType = 'float32' | 'float16';
+
+export interface PaddedGraphOptions {
+  dtype?: GraphDType;
+}
+
+export interface DynamicGraphOptions extends PaddedGraphOptions {
+  /** 'looped' (default): fused attention per segment; 'dense': decomposed with [N, N] masks. */
+  attention?: AttentionKind;
+}
 
 /** What the input checks need of a tower config. */
 export interface InputShape {
