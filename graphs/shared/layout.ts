@@ -14,7 +14,7 @@ export interface PatchCoordinates {
   readonly col: Value; // patch column, 0..w−1
   readonly height: Value; // h of the patch's item
   readonly width: Value; // w of the patch's item
-  readonly inFrame: Value; // the row's index within its frame (0 for padding)
+  readonly inFrame: Value; // the row's index within its frame (meaningless on padding rows)
   readonly valid: Value; // bool: a real patch (false for the padding rows of a bucket)
   readonly segmentStart: Value; // bool: first patch of a frame group (an attention segment)
   readonly segment: Value; // attention segment id: 1, 2, … for real patches, 0 for padding
@@ -55,7 +55,7 @@ export function patchCoordinates(g: Graph, merge: { readonly spatialMergeSize: n
     const local = op.sub(patchIndex, op.gather(itemStart, item)); // [N] row within the item
     const height = onlyValid(op.gather(h, item), 1);
     const width = onlyValid(op.gather(w, item), 1);
-    const inFrame = onlyValid(op.mod(local, atLeastOne(op.gather(frameSize, item))), 0); // [N] row within the frame group
+    const inFrame = op.mod(local, atLeastOne(op.gather(frameSize, item))); // [N] row within the frame group (any value on padding rows)
 
     const window = op.div(inFrame, int(m * m));
     const inWindow = op.mod(inFrame, int(m * m));
