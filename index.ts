@@ -24,5 +24,8 @@ export const synthCheckpoint = (outDir: string, preset: string, options?: core.S
 
 export const synthPresets = (): ReturnType<typeof core.synthPresets> => core.synthPresets(MODELS);
 
+/** How images are preprocessed for a checkpoint directory, a package or an exported .onnx. */
+export const modelProcessor = (model: string): Promise<core.ProcessorParams> => core.modelProcessor(MODELS, model);
+
 /** Exports (or reuses) the cached package of a checkpoint. */
 export const cachedExport = (checkpointDir: string, options?: Parameters<typeof core.cachedExport>[2]): Promise<string> => core.cachedExport(MODELS, checkpointDir, options);

@@ -17,6 +17,7 @@ export type { SynthOptions } from './runtime/synth.js';
 export { EncoderRuntime } from './runtime/encoder-runtime.js';
 export type { EncoderOutputs, EncoderRuntimeOptions } from './runtime/encoder-runtime.js';
 export { INPUTS, TOKEN_COUNT } from './runtime/io.js';
+export { modelProcessor } from './runtime/model-processor.js';
 export type { EncoderIO } from './runtime/io.js';
 export { preprocess, smartResize, smartResizeVideo, resizeBicubic, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, processorFromConfig, loadProcessor, readProcessorConfig } from './image/index.js';
 export type { ProcessorParams } from './image/index.js';

@@ -79,8 +79,9 @@ const ATTENTION: Record<'looped' | 'dense' | 'padded', Histogram> = {
   looped: { Loop: 1, Gather: 6, Unsqueeze: 9, Slice: 3, 'com.microsoft::MultiHeadAttention': 1, Squeeze: 1, Concat: 1, Identity: 2 },
   // q·kᵀ·scale + mask → Softmax → ·v with head split/merge Reshapes and Transposes.
   dense: { Reshape: 4, Transpose: 4, MatMul: 2, Mul: 1, Add: 1, Softmax: 1 },
-  // Unsqueeze q, k, v to batch 1, MHA with the block-diagonal bias, Squeeze back.
-  padded: { Unsqueeze: 3, 'com.microsoft::MultiHeadAttention': 1, Squeeze: 1 },
+  // Unsqueeze q, k, v to batch 1, MHA with the block-diagonal bias, Squeeze back; K and V made
+  // finite first (Where(IsNaN ∨ IsInf, 0, x): item isolation).
+  padded: { Unsqueeze: 3, 'com.microsoft::MultiHeadAttention': 1, Squeeze: 1, IsNaN: 2, IsInf: 2, Or: 2, Where: 2 },
 };
 /**
  * Everything independent of depth and K: patch embed (weight Reshape + Gemm), the position-embedding

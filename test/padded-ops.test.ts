@@ -23,6 +23,8 @@ import { inspectModel } from '../src/onnx/inspect.js';
 import { buildPaddedGraph, buildDynamicGraph, parseConfig } from '../graphs/qwen3-vl/index.js';
 import { bucket } from '../src/runtime/buckets.js';
 import { zeroParameters } from '../src/runtime/checkpoint.js';
+import * as qwen2 from '../graphs/qwen2-vl/index.js';
+import * as qwen25 from '../graphs/qwen2.5-vl/index.js';
 import { tempDir } from './helpers/files.js';
 import { configJson } from './helpers/random.js';
 
@@ -47,6 +49,9 @@ const PADDED_OP_ALLOWLIST: Readonly<Record<string, CudaKernel>> = {
   Less: { kernel: 'Less-13 int64' },
   GreaterOrEqual: { kernel: 'GreaterOrEqual-16 int64' },
   And: { kernel: 'And-7 bool' },
+  Or: { kernel: 'Or-7 bool', note: 'NaN ∨ Inf of K and V (item isolation)' },
+  IsNaN: { kernel: 'IsNaN-20 float, MLFloat16 (onnxruntime#19807, ORT ≥ 1.18)', note: 'item isolation: non-finite K, V → 0 before the fused attention' },
+  IsInf: { kernel: 'IsInf-20 float, MLFloat16 (onnxruntime#19772, ORT ≥ 1.18)', note: 'item isolation, as IsNaN' },
   Where: { kernel: 'Where-16 float, MLFloat16, int64', note: 'not bool-valued: the graph selects numbers only' },
   Gather: { kernel: 'Gather-13 (any T, int64 indices)', note: 'position table rows, rotate-half permutation, per-item grid values' },
   Split: { kernel: 'Split-18 (sizes as an initializer input)' },
@@ -55,8 +60,10 @@ const PADDED_OP_ALLOWLIST: Readonly<Record<string, CudaKernel>> = {
   Reshape: { kernel: 'Reshape-19 (shape input in CPU memory; always an initializer here)', note: 'opset-21 registration not verified' },
   Concat: { kernel: 'Concat-13' },
   CumSum: { kernel: 'CumSum-14 int64', note: 'item starts/ends and segment ids' },
-  ReduceSum: { kernel: 'ReduceSum-13 int64 (axes input)', note: 'grid totals and token_count' },
+  ReduceSum: { kernel: 'ReduceSum-13 float, int64 (axes input)', note: 'grid totals and token_count; Σx² of RMSNorm (float32)' },
   Floor: { kernel: 'Floor-13 float', note: 'sampling coordinates stay float32 in the float16 graph' },
+  Sqrt: { kernel: 'Sqrt-13 float', note: 'RMSNorm (Qwen2.5-VL), statistics in float32' },
+  Sigmoid: { kernel: 'Sigmoid-13 float, MLFloat16', note: 'QuickGELU (Qwen2-VL), SiLU (Qwen2.5-VL)' },
   Cos: { kernel: 'Cos-7 float' },
   Sin: { kernel: 'Sin-7 float' },
   LayerNormalization: { kernel: 'LayerNormalization-17 float, MLFloat16 (U = float)', note: 'stash_type 1: float32 statistics' },
@@ -113,6 +120,28 @@ for (const [dtype, config] of [['float32', TINY], ['float16', TINY], ['float32',
     t.is(ops.ConstantOfShape, config === NO_DEEPSTACK ? 1 : undefined);
     t.is(ops.Softmax, undefined, 'no decomposed attention');
   });
+}
+
+// Qwen2-VL (one frame bias) and Qwen2.5-VL (window and frame biases): same contract, no deepstack.
+const QWEN2 = { vision_config: { depth: 2, embed_dim: 64, num_heads: 4, mlp_ratio: 1.5, hidden_size: 48 } };
+const QWEN25 = { vision_config: { depth: 2, hidden_size: 64, num_heads: 4, intermediate_size: 96, out_hidden_size: 48, fullatt_block_indexes: [1] } };
+for (const dtype of ['float32', 'float16'] as const) {
+  for (const [name, build] of [
+    ['Qwen2-VL', () => qwen2.buildPaddedGraph(qwen2.parseConfig(QWEN2), zeroParameters, bucket(256), { dtype })],
+    ['Qwen2.5-VL', () => qwen25.buildPaddedGraph(qwen25.parseConfig(QWEN25), zeroParameters, bucket(256), { dtype })],
+  ] as const) {
+    test(`${name} padded graph (${dtype}) uses only ops with a documented CUDA kernel, and no control flow`, async (t) => {
+      const path = join(await tempDir(t), 'padded.onnx');
+      await writeFile(path, await modelToBytes(build(), { opset: 21 }));
+      const { ops } = await inspectModel(path);
+      t.log(`ops: ${Object.entries(ops).map(([op, n]) => `${op}×${n}`).join(' ')}`);
+      t.deepEqual(Object.keys(ops).filter((op) => !(op in PADDED_OP_ALLOWLIST)), []);
+      for (const op of FORBIDDEN) t.is(ops[op], undefined, `${op} in a padded graph`);
+      t.is(ops['com.microsoft::MultiHeadAttention'], 2, 'one fused attention per block');
+      t.is(ops.IsNaN, 4, 'K and V of each of the 2 blocks made finite');
+      t.is(ops.Softmax, undefined, 'no decomposed attention');
+    });
+  }
 }
 
 test('the allowlist check can fail: the dynamic graph holds Loop, NonZero and Range', async (t) => {

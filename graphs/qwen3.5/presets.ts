@@ -26,4 +26,11 @@ const qwen35 = (outHiddenSize: number, modelType: 'qwen3_5' | 'qwen3_5_moe'): Re
 export const PRESETS: Readonly<Record<string, Record<string, unknown>>> = {
   'qwen3.5-27b': qwen35(5120, 'qwen3_5'),
   'qwen3.5-397b-a17b': qwen35(4096, 'qwen3_5_moe'),
+  // The shape of the qwen3_5_tiny golden: for smoke tests and examples.
+  'qwen3.5-tiny': tiny(),
 };
+
+function tiny(): Record<string, unknown> {
+  const config = qwen35(80, 'qwen3_5');
+  return { ...config, vision_config: { ...(config.vision_config as object), depth: 3, hidden_size: 64, intermediate_size: 176, num_heads: 4 } };
+}

@@ -227,7 +227,7 @@ function coordinate(index: number, size: number, G: number, hfFloat32: boolean):
 }
 
 /** y [n, out] = x [n, in] · Wᵀ + b with W [out, in] (PyTorch Linear layout). */
-function linear(x: Float64Array, n: number, inFeatures: number, weight: Float64Array, bias: Float64Array, outFeatures: number): Float64Array {
+export function linear(x: Float64Array, n: number, inFeatures: number, weight: Float64Array, bias: Float64Array, outFeatures: number): Float64Array {
   if (weight.length !== outFeatures * inFeatures) throw new Error(`reference: weight has ${weight.length} values, expected ${outFeatures}×${inFeatures}`);
   const y = new Float64Array(n * outFeatures);
   for (let i = 0; i < n; i++) {
@@ -243,7 +243,7 @@ function linear(x: Float64Array, n: number, inFeatures: number, weight: Float64A
 }
 
 /** LayerNorm over rows of width `width`: (z − mean)/√(var + 1e-6)·γ + β, biased variance. */
-function layerNorm(x: Float64Array, n: number, width: number, gamma: Float64Array, beta: Float64Array): Float64Array {
+export function layerNorm(x: Float64Array, n: number, width: number, gamma: Float64Array, beta: Float64Array): Float64Array {
   const y = new Float64Array(n * width);
   for (let i = 0; i < n; i++) {
     let mean = 0;
@@ -259,7 +259,7 @@ function layerNorm(x: Float64Array, n: number, width: number, gamma: Float64Arra
 }
 
 /** In place, per head: v·cos + rotate_half(v)·sin with rotate_half(v) = [−v[D/2:], v[:D/2]]. */
-function rotate(x: Float64Array, n: number, heads: number, D: number, cos: Float64Array, sin: Float64Array, f32: (v: number) => number): void {
+export function rotate(x: Float64Array, n: number, heads: number, D: number, cos: Float64Array, sin: Float64Array, f32: (v: number) => number): void {
   const half = D / 2;
   const tmp = new Float64Array(D);
   for (let p = 0; p < n; p++) {
@@ -275,7 +275,7 @@ function rotate(x: Float64Array, n: number, heads: number, D: number, cos: Float
 }
 
 /** softmax(q kᵀ/√D) v per head, each query attending only to keys of its own segment. */
-function segmentAttention(q: Float64Array, k: Float64Array, v: Float64Array, n: number, heads: number, D: number, segments: readonly [number, number][]): Float64Array {
+export function segmentAttention(q: Float64Array, k: Float64Array, v: Float64Array, n: number, heads: number, D: number, segments: readonly [number, number][]): Float64Array {
   const H = heads * D;
   const out = new Float64Array(n * H);
   const scale = 1 / Math.sqrt(D);

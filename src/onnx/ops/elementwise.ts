@@ -34,7 +34,7 @@ export const max = (a: Value, b: Value): Value => binary('Max', a, b);
 /** Integer remainder with the sign of the divisor (Mod-13, fmod = 0). */
 export const mod = (a: Value, b: Value): Value => binary('Mod', a, b);
 
-// Comparisons and logic (Equal-19, Less-13, GreaterOrEqual-16, And-7, Not-1) → bool.
+// Comparisons and logic (Equal-19, Less-13, GreaterOrEqual-16, And-7, Or-7, Not-1) → bool.
 export const equal = (a: Value, b: Value): Value => binary('Equal', a, b, 'bool');
 export const less = (a: Value, b: Value): Value => binary('Less', a, b, 'bool');
 export const greaterOrEqual = (a: Value, b: Value): Value => binary('GreaterOrEqual', a, b, 'bool');
@@ -42,13 +42,28 @@ export const and = (a: Value, b: Value): Value => {
   expectDType('And', a, ['bool']);
   return binary('And', a, b, 'bool');
 };
+export const or = (a: Value, b: Value): Value => {
+  expectDType('Or', a, ['bool']);
+  return binary('Or', a, b, 'bool');
+};
 export const not = (x: Value): Value => unary('Not', x, ['bool']);
 
-// Unary math (Neg-13, Sqrt-13, Erf-13, Tanh-13, Cos-7, Sin-7, Floor-13, Exp-13, Abs-13).
+// Float classification (IsNaN-20, IsInf-20 with both signs) → bool.
+export const isNaN = (x: Value): Value => {
+  expectDType('IsNaN', x, FLOATS);
+  return x.graph.node('IsNaN', [x], { outputs: [{ dtype: 'bool', shape: x.shape }] })[0]!;
+};
+export const isInf = (x: Value): Value => {
+  expectDType('IsInf', x, FLOATS);
+  return x.graph.node('IsInf', [x], { outputs: [{ dtype: 'bool', shape: x.shape }] })[0]!;
+};
+
+// Unary math (Neg-13, Sqrt-13, Erf-13, Tanh-13, Sigmoid-13, Cos-7, Sin-7, Floor-13, Exp-13, Abs-13).
 export const neg = (x: Value): Value => unary('Neg', x, NUMERIC);
 export const sqrt = (x: Value): Value => unary('Sqrt', x);
 export const erf = (x: Value): Value => unary('Erf', x);
 export const tanh = (x: Value): Value => unary('Tanh', x);
+export const sigmoid = (x: Value): Value => unary('Sigmoid', x);
 export const cos = (x: Value): Value => unary('Cos', x);
 export const sin = (x: Value): Value => unary('Sin', x);
 export const floor = (x: Value): Value => unary('Floor', x);

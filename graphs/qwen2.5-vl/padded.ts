@@ -1,0 +1,34 @@
+// The padded fixed-shape variant (one graph per token bucket, every dim a number, no control
+// flow). Rows stay in input order and attention is restricted instead of permuted (spec §3.6.6):
+// two block-diagonal biases, one by window id for the windowed blocks and one by frame for the
+// blocks in fullatt_block_indexes. Padding rows form their own segment in both.
+
+import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
+import { blockDiagonalAttention } from '../shared/attention.js';
+import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
+import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
+import type { Qwen25VLConfig } from './config.js';
+import { visionTower } from './vision.js';
+import { windowIds } from './windows.js';
+
+export type { PaddedGraphOptions };
+
+/**
+ * pixel_values float32 [Nmax, C·Tp·P²] + grid_thw int64 [Imax, 3]
+ * → image_embeds float32 [Nmax/4, O], token_count int64 [] (the first token_count rows are real).
+ */
+export function buildPaddedGraph(config: Qwen25VLConfig, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions = {}): GraphBuilder {
+  const dtype = options.dtype ?? 'float32';
+  const g = new GraphBuilder({ name: `qwen2_5_vl_vision_padded_${bucket.maxPatches}`, params, paramDType: dtype });
+  const { pixels, grid, rowIndex } = paddedInputs(g, config, bucket);
+  const coords = patchCoordinates(g, config, grid, rowIndex);
+  // A side holds at most Nmax patches, so Nmax + 1 exceeds any window count per side.
+  const windows = windowIds(g, config, coords, bucket.maxPatches + 1);
+  const attention = {
+    frame: g.scope('frames', () => blockDiagonalAttention(g, config, coords.segment, dtype)),
+    window: g.scope('windows', () => blockDiagonalAttention(g, config, windows, dtype)),
+  };
+  declareImageEmbeds(g, visionTower(g, config, op.cast(pixels, dtype), rotaryLayout(g, config, coords, rowIndex), attention));
+  declareTokenCount(g, config, coords.valid);
+  return g;
+}
