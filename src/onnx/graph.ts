@@ -3,7 +3,7 @@
 
 import { graphBuild } from '../errors.js';
 import { BYTES_PER_ELEMENT, type DataType } from '../tensor.js';
-import { f32ToBf16, f32ToF16 } from '../weights/dtype.js';
+import { convertFloatBytes, f32ToBf16, f32ToF16 } from '../weights/dtype.js';
 import { formatDims, type Dim, type Shape } from './dims.js';
 
 export type { Dim, Shape } from './dims.js';
@@ -150,6 +150,47 @@ export class Graph {
     const source = this.root.params;
     if (!source) throw graphBuild(full, 'graph has no parameter source; pass one to GraphBuilder');
     return this.initializer(full, dtype, shape, source.take(full, shape, dtype), 'param');
+  }
+
+  /**
+   * Initializers computed from one learned parameter, e.g. its quantized codes and scales. The
+   * parameter `name` [shape] is claimed from the source now (strict binding as for `param`);
+   * when the model is written it is loaded once, converted to float32 and handed to `derive`,
+   * whose i-th output becomes `parts[i]`, named `<param>.<suffix>`. Nothing is loaded while the
+   * graph is built; the derived bytes are dropped once every part has been written.
+   */
+  derivedParams(
+    name: string,
+    shape: readonly number[],
+    parts: readonly { suffix: string; dtype: DataType; shape: readonly number[] }[],
+    derive: (weight: Float32Array) => readonly Uint8Array[],
+  ): Value[] {
+    const full = this.paramPath ? `${this.paramPath}.${name}` : name;
+    const source = this.root.params;
+    if (!source) throw graphBuild(full, 'graph has no parameter source; pass one to GraphBuilder');
+    const sourceDType = this.root.paramDType;
+    if (sourceDType !== 'float32' && sourceDType !== 'float16' && sourceDType !== 'bfloat16') throw graphBuild(full, `derived parameters need float weights, the source gives ${sourceDType}`);
+    const data = source.take(full, shape, sourceDType);
+    let pending: Promise<readonly Uint8Array[]> | undefined;
+    let unread = parts.length;
+    const compute = async (): Promise<readonly Uint8Array[]> => {
+      const bytes = typeof data === 'function' ? await data() : data;
+      const f32 = convertFloatBytes(bytes, sourceDType, 'float32');
+      const outputs = derive(new Float32Array(f32.buffer, f32.byteOffset, f32.byteLength / 4));
+      if (outputs.length !== parts.length) throw graphBuild(full, `derive returned ${outputs.length} tensors for ${parts.length} parts`);
+      return outputs;
+    };
+    return parts.map((part, i) =>
+      this.initializer(`${full}.${part.suffix}`, part.dtype, part.shape, async () => {
+        pending ??= compute();
+        const outputs = await pending;
+        if (--unread === 0) {
+          pending = undefined; // every part written: release (a later write recomputes)
+          unread = parts.length;
+        }
+        return outputs[i]!;
+      }, 'param'),
+    );
   }
 
   /** A constant tensor stored as an initializer of the root graph. */

@@ -7,3 +7,5 @@ export { onnxTypeCode, dataTypeOfCode } from './dtypes.js';
 export { ExternalDataFile, modelToBytes, saveModel, EXTERNAL_ALIGNMENT, IR_VERSION } from './serialize.js';
 export type { ModelOptions, SaveOptions, SavedModel } from './serialize.js';
 export * as op from './ops/index.js';
+export { FLOAT_LINEAR, LINEAR_SCHEME_KEY, describeLinearScheme, linear, parseLinearScheme } from './linear.js';
+export type { LinearScheme } from './linear.js';

@@ -18,6 +18,25 @@ export interface SessionOptions {
   profilePrefix?: string;
   /** Session config entries (ORT `AddSessionConfigEntry`), e.g. { 'session.intra_op.allow_spinning': '0' }. */
   config?: Record<string, string>;
+  /**
+   * Let kernels copy constant weights into their own packed layout at load (ORT prepacking).
+   * Default false: float Gemm runs as fast from the stored weights (0.996× the CPU time on the
+   * 2B tower), and without the copies external-data weights stay memory-mapped: the 2B tower
+   * loads in 0.4–0.6 s instead of 2.3 s at 0.1 GB of private memory instead of 1.6 GB.
+   * Quantized graphs need it: MatMulNBits runs 2.4× and DynamicQuantizeMatMul 1.3× slower unpacked.
+   */
+  prepackWeights?: boolean;
+}
+
+/** onnxruntime-node session options for `options` (CPU EP). */
+export function ortSessionOptions(options: SessionOptions = {}): ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    executionProviders: ['cpu'],
+    ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+    ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
+    extra: { 'session.disable_prepacking': options.prepackWeights ? '0' : '1', ...options.config },
+  };
 }
 
 export interface TensorInfo {
@@ -41,15 +60,8 @@ export class Session {
     await access(path).catch(() => {
       throw notFound('ONNX model', path);
     });
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-      executionProviders: ['cpu'],
-      ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-      ...(options.profilePrefix ? { enableProfiling: true, profileFilePrefix: options.profilePrefix } : {}),
-      ...(options.config ? { extra: options.config } : {}),
-    };
     try {
-      return new Session(await ort.InferenceSession.create(path, sessionOptions), path, options.profilePrefix !== undefined);
+      return new Session(await ort.InferenceSession.create(path, ortSessionOptions(options)), path, options.profilePrefix !== undefined);
     } catch (error) {
       throw runtimeError(`ONNX Runtime could not load ${path}`, error);
     }

@@ -5,3 +5,4 @@ export * from './reduce.js';
 export * from './nn.js';
 export * from './attention.js';
 export * from './control.js';
+export * from './quant.js';
