@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
 import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
-import type { ModelRegistry, OutputSpec } from './model.js';
+import type { ExportDType, ModelRegistry, OutputSpec } from './model.js';
 import { resolveBackend, type BackendOptions } from './runtime/backend.js';
 import { checkCudaUsable } from './runtime/cuda-check.js';
 import { splitTokens, type EncoderOutputs } from './runtime/buckets.js';
@@ -35,6 +35,8 @@ export interface VisionEncoderOptions extends PreprocessOptions, BackendOptions 
   createRunner?: (path: string) => Promise<Runner>;
   /** Progress while a checkpoint is exported on first load. */
   onExportProgress?: (done: number, total: number) => void;
+  /** For a checkpoint exported on first use: weight precision, float32 (default), float16, int8 or int4 (cached per dtype). */
+  dtype?: ExportDType;
   /** The towers a checkpoint directory can be exported with ('vitgraph' passes its registry). */
   models?: ModelRegistry;
 }
@@ -189,5 +191,5 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   }
   if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
   const buckets = options.graphs === 'buckets' || resolveBackend(options).backend === 'native' ? (options.buckets ?? DEFAULT_BUCKETS) : [];
-  return cachedExport(options.models, model, { cacheDir: options.cacheDir, buckets, onProgress: options.onExportProgress });
+  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, buckets, onProgress: options.onExportProgress });
 }

@@ -5,9 +5,13 @@
 import { invalidArgument, invalidConfig } from './errors.js';
 import type { ProcessorParams } from './image/processor.js';
 import type { GraphBuilder, ParameterSource } from './onnx/index.js';
+import type { LinearScheme } from './onnx/linear-scheme.js';
 
-/** Precision of exported weights and matmuls (statistics, softmax, rotary stay float32). */
-export type ExportDType = 'float32' | 'float16';
+/**
+ * Precision of exported weights and matmuls (statistics, softmax, rotary stay float32). int8 / int4
+ * quantize the Linear layers only (CPU graphs; see src/onnx/linear-scheme.ts); the rest stays float32.
+ */
+export type ExportDType = 'float32' | 'float16' | 'int8' | 'int4';
 
 /** The facts of a parsed tower config that the core needs, whatever the tower. */
 export interface TowerConfig {
@@ -40,7 +44,10 @@ export interface Bucket {
 }
 
 export interface GraphOptions {
-  readonly dtype: ExportDType;
+  /** Float precision of weights and matmuls. */
+  readonly dtype: 'float32' | 'float16';
+  /** How Linear layers store weights (default: float in `dtype`). */
+  readonly linear?: LinearScheme | undefined;
   /** Dynamic graphs: 'looped' (default) fused attention per segment, or 'dense' with an [N, N] mask. */
   readonly attention?: 'looped' | 'dense' | undefined;
 }

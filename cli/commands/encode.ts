@@ -38,6 +38,7 @@ export const encodeCommand: Command = {
     ...PIXEL_OPTIONS,
     ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
+    dtype: { type: 'string', value: 'float32|float16|int8|int4', description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, cached separately)' },
     batch: { type: 'string', value: '<n>', description: 'inputs per encoder call (default 1 on the dynamic graph, 8 on buckets, which pack several per run)' },
     json: { type: 'boolean', description: 'print a JSON summary: items, tokens, ms' },
     quiet: { type: 'boolean', short: 'q', description: 'no progress or summary on stderr (progress shows only on a terminal, after 1 s)' },
@@ -54,9 +55,11 @@ export const encodeCommand: Command = {
     const batch = int(args, 'batch', 1) ?? (buckets ? 8 : 1);
     const quiet = flag(args, 'quiet');
     const model = str(args, 'model');
+    const dtype = choice(args, 'dtype', ['float32', 'float16', 'int8', 'int4'] as const);
     const encoder = await VisionEncoder.load(model, {
       ...backend,
       ...(graphs ? { graphs } : {}),
+      ...(dtype ? { dtype } : {}),
       ...(quiet ? {} : { onExportProgress: byteProgress('exporting checkpoint (first use)') }),
     });
     const progress = itemProgress('encoding', inputs.length, { quiet });

@@ -14,7 +14,7 @@ export type { DynamicGraphOptions };
 /** pixel_values float32 [N, C·Tp·P²] + grid_thw int64 [I, 3] → image_embeds float32 [N/4, O]. */
 export function buildDynamicGraph(config: Qwen2VLConfig, params: ParameterSource, options: DynamicGraphOptions = {}): GraphBuilder {
   const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: 'qwen2_vl_vision_dynamic', params, paramDType: dtype });
+  const g = new GraphBuilder({ name: 'qwen2_vl_vision_dynamic', params, paramDType: dtype, linearScheme: options.linear });
   const { pixels, grid, rowIndex } = dynamicInputs(g, config);
   const coords = patchCoordinates(g, config, grid, rowIndex);
   const attention = ATTENTION[options.attention ?? 'looped'](g, config, coords);

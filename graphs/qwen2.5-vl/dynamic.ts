@@ -17,7 +17,7 @@ export type { DynamicGraphOptions };
 /** pixel_values float32 [N, C·Tp·P²] + grid_thw int64 [I, 3] → image_embeds float32 [N/4, O]. */
 export function buildDynamicGraph(config: Qwen25VLConfig, params: ParameterSource, options: DynamicGraphOptions = {}): GraphBuilder {
   const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: 'qwen2_5_vl_vision_dynamic', params, paramDType: dtype });
+  const g = new GraphBuilder({ name: 'qwen2_5_vl_vision_dynamic', params, paramDType: dtype, linearScheme: options.linear });
   const { pixels, grid, rowIndex } = dynamicInputs(g, config);
   const order = windowOrder(g, config, patchCoordinates(g, config, grid, rowIndex), rowIndex);
   const coords = patchCoordinates(g, config, grid, order.source); // of the rows in window order

@@ -18,7 +18,7 @@ export type { DynamicGraphOptions };
  */
 export function buildDynamicGraph(config: VisionConfig, params: ParameterSource, options: DynamicGraphOptions = {}): GraphBuilder {
   const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: 'qwen3_vl_vision_dynamic', params, paramDType: dtype });
+  const g = new GraphBuilder({ name: 'qwen3_vl_vision_dynamic', params, paramDType: dtype, linearScheme: options.linear });
   const { pixels, grid, rowIndex } = dynamicInputs(g, config);
   const coords = patchCoordinates(g, config, grid, rowIndex);
   const attention = ATTENTION[options.attention ?? 'looped'](g, config, coords);

@@ -27,7 +27,7 @@ export type { PaddedGraphOptions };
  */
 export function buildPaddedGraph(config: VisionConfig, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions = {}): GraphBuilder {
   const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: `qwen3_vl_vision_padded_${bucket.maxPatches}`, params, paramDType: dtype });
+  const g = new GraphBuilder({ name: `qwen3_vl_vision_padded_${bucket.maxPatches}`, params, paramDType: dtype, linearScheme: options.linear });
   const { pixels, grid, rowIndex } = paddedInputs(g, config, bucket);
   const coords = patchCoordinates(g, config, grid, rowIndex);
   const attention = blockDiagonalAttention(g, config, coords.segment, dtype);

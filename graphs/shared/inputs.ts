@@ -4,6 +4,7 @@
 import type { GraphBuilder, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { Bucket } from '../../src/model.js';
+import type { LinearScheme } from '../../src/onnx/linear-scheme.js';
 import { MAX_GRID_VALUE, MAX_ITEM_ROWS } from '../../src/runtime/inputs.js';
 import { INPUTS as IO, TOKEN_COUNT } from '../../src/runtime/io.js';
 import type { AttentionKind } from './attention.js';
@@ -15,6 +16,8 @@ export type GraphDType = 'float32' | 'float16';
 
 export interface PaddedGraphOptions {
   dtype?: GraphDType;
+  /** How Linear layers store weights (default float in `dtype`; quantized: see src/onnx/linear-scheme.ts). */
+  linear?: LinearScheme | undefined;
 }
 
 export interface DynamicGraphOptions extends PaddedGraphOptions {

@@ -3,6 +3,7 @@
 // of transformers' modeling_qwen2_vl.py / modeling_qwen2_5_vl.py (@ 00b676f8) and
 // modeling_qwen3_vl.py (@ 00709b86): PatchEmbed, VisionAttention, LayerNorm / Qwen2RMSNorm.
 
+import { linear as quantizableLinear } from '../../src/onnx/linear.js';
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { AttentionShape, SegmentAttention } from './attention.js';
@@ -33,7 +34,7 @@ export function patchEmbed(g: Graph, shape: PatchShape, pixelValues: Value, bias
 
 /** nn.Linear `name`: x [.., in] → [.., outFeatures], with bias. */
 export function linear(g: Graph, name: string, x: Value, outFeatures: number): Value {
-  return g.scope(name, () => op.gemmTransB(x, g.param('weight', [outFeatures, x.dim(-1) as number]), g.param('bias', [outFeatures])));
+  return g.scope(name, () => quantizableLinear(g, x, outFeatures, g.linearScheme));
 }
 
 /** nn.LayerNorm `name` over the last axis (affine, float32 statistics). */

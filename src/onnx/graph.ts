@@ -1,6 +1,7 @@
 // The typed graph builder: values that carry dtype and shape, nodes named by scope,
 // initializers named by the module tree. Knows ONNX, never any particular model.
 
+import { FLOAT_LINEAR, type LinearScheme } from './linear-scheme.js';
 import { graphBuild } from '../errors.js';
 import { BYTES_PER_ELEMENT, type DataType } from '../tensor.js';
 import { convertFloatBytes, f32ToBf16, f32ToF16 } from '../weights/dtype.js';
@@ -145,6 +146,11 @@ export class Graph {
   // ---- initializers -------------------------------------------------------------------
 
   /** A learned parameter named by the current scope + `name`: its name is the checkpoint key. */
+  /** How Linear layers store their weights in this model (float, or quantized at export). */
+  get linearScheme(): LinearScheme {
+    return this.root.linearScheme;
+  }
+
   param(name: string, shape: readonly number[], dtype: DataType = this.root.paramDType): Value {
     const full = this.paramPath ? `${this.paramPath}.${name}` : name;
     const source = this.root.params;
@@ -296,15 +302,17 @@ class RootState {
   readonly building: Graph[] = [];
   params: ParameterSource | undefined;
   paramDType: DataType = 'float32';
+  linearScheme: LinearScheme = FLOAT_LINEAR;
 }
 
 /** The root graph of a model under construction. */
 export class GraphBuilder extends Graph {
-  constructor(options: { name?: string; params?: ParameterSource; paramDType?: DataType } = {}) {
+  constructor(options: { name?: string; params?: ParameterSource; paramDType?: DataType; linearScheme?: LinearScheme | undefined } = {}) {
     super(undefined, options.name ?? 'main');
     const root = (this as unknown as { root: RootState }).root;
     root.params = options.params;
     root.paramDType = options.paramDType ?? 'float32';
+    root.linearScheme = options.linearScheme ?? FLOAT_LINEAR;
   }
 }
 

@@ -5,31 +5,13 @@
 
 import { invalidArgument } from '../errors.js';
 import { f32ToF16 } from '../weights/dtype.js';
-import { quantizeBlocks, quantizeChannels, type QuantBits } from '../weights/quantize.js';
+import { quantizeBlocks, quantizeChannels } from '../weights/quantize.js';
 import type { DataType, Graph, Value } from './graph.js';
 import { gemmTransB } from './ops/linalg.js';
-import { dynamicQuantizeMatMul, matMulNBits, nbitsLayout, type AccuracyLevel } from './ops/quant.js';
+import { dynamicQuantizeMatMul, matMulNBits, nbitsLayout } from './ops/quant.js';
+import { FLOAT_LINEAR, type LinearScheme } from './linear-scheme.js';
 
-/** How a model's Linear layers are stored and computed. */
-export type LinearScheme =
-  | { readonly kind: 'float' }
-  /** DynamicQuantizeMatMul: int8 weights, one scale per output channel, activations quantized per tensor at run time (float32 graphs). */
-  | { readonly kind: 'dynamic-int8' }
-  | {
-      readonly kind: 'nbits';
-      readonly bits: QuantBits;
-      /** Weights per block along the input axis sharing one scale. */
-      readonly blockSize: number;
-      /** Symmetric: no zero points (2^(bits−1) implied); asymmetric: per-block zero points. */
-      readonly symmetric: boolean;
-      /** 4: int8 activations and integer dot products (the fast path); 0: fp32 compute. */
-      readonly accuracyLevel: AccuracyLevel;
-    };
-
-export const FLOAT_LINEAR: LinearScheme = { kind: 'float' };
-
-/** The metadata_props key under which an exported model records its Linear scheme. */
-export const LINEAR_SCHEME_KEY = 'vitgraph.linear_scheme';
+export { describeLinearScheme, FLOAT_LINEAR, LINEAR_SCHEME_KEY, parseLinearScheme, type LinearScheme } from './linear-scheme.js';
 
 /**
  * y = x @ weightᵀ + bias for the Linear whose parameters are `weight` [outFeatures, K] and
@@ -73,31 +55,3 @@ function dynamicInt8Linear(g: Graph, x: Value, outFeatures: number, k: number, b
   return dynamicQuantizeMatMul(x, codes!, scales!, bias ? { bias } : {});
 }
 
-/** The scheme as one metadata string: "float", "dynamic-int8" or e.g. "nbits bits=8 block_size=32 symmetric=1 accuracy_level=4". */
-export function describeLinearScheme(scheme: LinearScheme): string {
-  if (scheme.kind !== 'nbits') return scheme.kind;
-  return `nbits bits=${scheme.bits} block_size=${scheme.blockSize} symmetric=${scheme.symmetric ? 1 : 0} accuracy_level=${scheme.accuracyLevel}`;
-}
-
-/** Reads `describeLinearScheme`'s string back (absent metadata means float). */
-export function parseLinearScheme(text: string | undefined): LinearScheme {
-  if (text === undefined || text === 'float') return FLOAT_LINEAR;
-  if (text === 'dynamic-int8') return { kind: 'dynamic-int8' };
-  const [kind, ...fields] = text.trim().split(/\s+/);
-  const values = new Map(fields.map((f) => f.split('=') as [string, string]));
-  const num = (key: string): number => Number(values.get(key));
-  const bits = num('bits');
-  const blockSize = num('block_size');
-  const symmetric = values.get('symmetric');
-  const accuracyLevel = num('accuracy_level');
-  const valid =
-    kind === 'nbits' &&
-    (bits === 4 || bits === 8) &&
-    Number.isInteger(blockSize) &&
-    blockSize >= 16 &&
-    (blockSize & (blockSize - 1)) === 0 &&
-    (symmetric === '0' || symmetric === '1') &&
-    [0, 1, 2, 3, 4].includes(accuracyLevel);
-  if (!valid) throw invalidArgument(`metadata ${LINEAR_SCHEME_KEY}`, '"float", "dynamic-int8" or "nbits bits=4|8 block_size=<2^n ≥ 16> symmetric=0|1 accuracy_level=0-4"', text);
-  return { kind: 'nbits', bits: bits as QuantBits, blockSize, symmetric: symmetric === '1', accuracyLevel: accuracyLevel as AccuracyLevel };
-}

@@ -34,8 +34,9 @@ export interface ModelOptions {
 
 export interface SaveOptions extends ModelOptions {
   /**
-   * Where learned weights go: 'auto' moves them to `<file>.data` when the model would pass
-   * protobuf's 2 GB limit; an `ExternalDataFile` shares one weights file between several graphs.
+   * Where learned weights go: 'auto' moves them to `<file>.data` past EXTERNAL_DATA_THRESHOLD bytes
+   * (ORT memory-maps aligned external data: an inline 1.6 GB model loads ~10× slower and keeps a
+   * parsed copy alive); an `ExternalDataFile` shares one weights file between several graphs.
    */
   externalData?: 'auto' | 'always' | 'never' | ExternalDataFile;
   onProgress?: (writtenBytes: number, totalBytes: number) => void;
@@ -105,13 +106,16 @@ export class ExternalDataFile {
   }
 }
 
+/** Weight bytes past which 'auto' writes external data: small test models stay one file. */
+export const EXTERNAL_DATA_THRESHOLD = 64 * 2 ** 20;
+
 /** Writes `<path>` (and its external data), via temporary files renamed at the end. */
 export async function saveModel(builder: GraphBuilder, path: string, options: SaveOptions): Promise<SavedModel> {
   const params = builder.initializers.filter((i) => i.kind === 'param');
   const paramBytes = params.reduce((sum, init) => sum + byteLength(init), 0);
   const mode = options.externalData ?? 'auto';
   const shared = mode instanceof ExternalDataFile ? mode : undefined;
-  const external = shared ?? (mode === 'always' || (mode === 'auto' && paramBytes > PROTOBUF_LIMIT - 64 * 2 ** 20) ? await ExternalDataFile.create(`${path}.data`) : undefined);
+  const external = shared ?? (mode === 'always' || (mode === 'auto' && paramBytes > EXTERNAL_DATA_THRESHOLD) ? await ExternalDataFile.create(`${path}.data`) : undefined);
   const tmpModel = `${path}.${process.pid}.tmp`;
   const modelFile = await open(tmpModel, 'w');
   let written = 0;

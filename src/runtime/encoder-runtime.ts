@@ -54,26 +54,31 @@ export class EncoderRuntime {
     requirePath(model, 'model');
     // The native backend binds fixed-shape buffers: it runs bucket graphs and never the dynamic one.
     const native = !options.createRunner && resolveBackend(options).backend === 'native';
-    const settings: EncoderRuntimeOptions = { ...options, createRunner: options.createRunner ?? runnerFactory(options), ...(native ? { oversize: 'error' } : {}) };
+    const isPackage = (await stat(model).catch(() => undefined))?.isDirectory() === true;
+    const pkg = isPackage ? await openPackage(model, { verify: options.verify !== false }) : undefined;
+    const recorded = pkg ? undefined : (await inspectModel(model)).metadata['vitgraph.io'];
+    const io = pkg?.io ?? (recorded ? parseEncoderIO(safeJson(recorded), model) : undefined);
+    // Quantized matmuls are only fast on prepacked weights; float ones lose nothing without (and load faster).
+    const prepack = options.prepackWeights ?? io?.quantization !== undefined;
+    const runnerOptions = { ...options, prepackWeights: prepack };
+    const settings: EncoderRuntimeOptions = { ...runnerOptions, createRunner: options.createRunner ?? runnerFactory(runnerOptions), ...(native ? { oversize: 'error' } : {}) };
     const create = settings.createRunner!;
-    if ((await stat(model).catch(() => undefined))?.isDirectory()) {
-      const pkg = await openPackage(model, { verify: options.verify !== false });
+    if (pkg) {
       const useBuckets = options.graphs === 'buckets' || native || !pkg.dynamic;
       if (useBuckets && pkg.buckets.length === 0) {
         throw invalidArgument(native ? 'backend' : 'graphs', `a package with padded bucket graphs for ${native ? 'the native backend' : 'bucket graphs'}`, model, 'Export a package with bucket sizes (vitgraph export --out <dir>, or exportModel to a directory)');
       }
       return new EncoderRuntime(pkg.dynamic, useBuckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.io, settings);
     }
-    const recorded = (await inspectModel(model)).metadata['vitgraph.io'];
     const runner = await create(model);
     try {
-      const io = recorded ? parseEncoderIO(safeJson(recorded), model) : foreignIO(runner, model);
+      const fileIO = io ?? foreignIO(runner, model);
       const pixels = runner.inputs.find((i) => i.name === INPUTS.pixelValues)!;
       const grid = runner.inputs.find((i) => i.name === INPUTS.gridThw);
       if (!grid || !pixels) throw invalidArgument(model, `an encoder graph with inputs ${INPUTS.pixelValues} and ${INPUTS.gridThw}`, runner.inputs.map((i) => i.name).join(', '));
       const [maxPatches, maxItems] = [pixels.shape[0], grid.shape[0]];
       const padded = typeof maxPatches === 'number' && typeof maxItems === 'number';
-      const rt = new EncoderRuntime(padded ? undefined : model, padded ? [{ maxPatches, maxItems, path: model, runner: Promise.resolve(runner) }] : [], io, settings);
+      const rt = new EncoderRuntime(padded ? undefined : model, padded ? [{ maxPatches, maxItems, path: model, runner: Promise.resolve(runner) }] : [], fileIO, settings);
       if (!padded) rt.dynamicRunner = Promise.resolve(runner);
       return rt;
     } catch (error) {

@@ -16,6 +16,7 @@ import { invalidConfig } from '../errors.js';
 import { loadProcessor, type ProcessorParams } from '../image/processor.js';
 import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
+import { describeLinearScheme, FLOAT_LINEAR, LINEAR_SCHEME_KEY, type LinearScheme } from '../onnx/linear-scheme.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { bucket } from './buckets.js';
 import { checkpointParameters, openModelDirectory, type ModelDirectory } from './checkpoint.js';
@@ -27,6 +28,20 @@ export const MIN_OPSET = 20; // Gelu-20
 export const MAX_OPSET = 24;
 /** Buckets of a package when none are given: 256², 512², 1024² px images (at 16-px patches). */
 export const DEFAULT_BUCKETS: readonly number[] = [256, 1024, 4096];
+
+/**
+ * What each export dtype stores. int8: every Linear as int8 weights with one scale per output
+ * channel, run by ORT's DynamicQuantizeMatMul (activations quantized per tensor at run time; the
+ * fastest int8 kernel measured here, bench/quant-kernels.md). int4: 4-bit blocks of 32 with zero
+ * points via MatMulNBits (accuracy_level 4 = int8 compute): half int8's weight bytes, less accurate.
+ * Patch embedding, positions, norms, rotary, softmax and attention stay float32.
+ */
+export const PRECISION: Readonly<Record<ExportDType, { readonly float: 'float32' | 'float16'; readonly linear: LinearScheme }>> = {
+  float32: { float: 'float32', linear: FLOAT_LINEAR },
+  float16: { float: 'float16', linear: FLOAT_LINEAR },
+  int8: { float: 'float32', linear: { kind: 'dynamic-int8' } },
+  int4: { float: 'float32', linear: { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 } },
+};
 
 export interface ExportOptions {
   /** Hugging Face model directory: config.json + model.safetensors (or a sharded index). */
@@ -80,13 +95,15 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
     );
   }
   const dtype = options.dtype ?? 'float32';
-  if (dtype !== 'float32' && dtype !== 'float16') throw invalidArgument('dtype', 'float32 or float16', dtype);
+  if (!Object.hasOwn(PRECISION, dtype)) throw invalidArgument('dtype', Object.keys(PRECISION).join(', '), dtype);
   await removeStaleTemporaries(options.out);
   if (!options.overwrite) await refuseExisting(options.out, isFile);
   const source = await openModelDirectory(models, options.model);
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
   if (isFile) checkFileVariant(options, buckets);
-  const plan: Plan = { source, dtype, opset, io: encoderIO(source.config, source.model.outputs(source.config), await processorOf(source)) };
+  const linear = PRECISION[dtype].linear;
+  const io = encoderIO(source.config, source.model.outputs(source.config), await processorOf(source), linear === FLOAT_LINEAR ? undefined : describeLinearScheme(linear));
+  const plan: Plan = { source, dtype, opset, io };
   return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
 }
 
@@ -256,8 +273,9 @@ function processAlive(pid: number): boolean {
 
 function build(plan: Plan, padded: Bucket | undefined, attention: 'looped' | 'dense' | undefined): { graph: GraphBuilder; finish: () => void } {
   const { model, config, checkpoint } = plan.source;
-  const params = checkpointParameters(checkpoint, plan.dtype);
-  const options = { dtype: plan.dtype, ...(attention ? { attention } : {}) };
+  const { float, linear } = PRECISION[plan.dtype];
+  const params = checkpointParameters(checkpoint, float);
+  const options = { dtype: float, linear, ...(attention ? { attention } : {}) };
   const graph = padded ? model.buildPadded(config, params, padded, options) : model.buildDynamic(config, params, options);
   return { graph, finish: () => params.finish() };
 }
@@ -275,6 +293,7 @@ function save(graph: GraphBuilder, out: string, plan: Plan, padded: Bucket | und
       'vitgraph.variant': padded ? 'padded' : 'dynamic',
       ...(padded ? { 'vitgraph.max_patches': String(padded.maxPatches), 'vitgraph.max_items': String(padded.maxItems) } : {}),
       'vitgraph.dtype': plan.dtype,
+      [LINEAR_SCHEME_KEY]: describeLinearScheme(PRECISION[plan.dtype].linear),
       'vitgraph.io': JSON.stringify(plan.io),
       'vitgraph.vision_config': JSON.stringify((model as ModelDescriptor<TowerConfig>).configToJson(config)),
       'vitgraph.source_config': JSON.stringify(rawConfig),

@@ -5,6 +5,7 @@
 import { invalidFile } from '../errors.js';
 import { checkProcessor, type ProcessorParams } from '../image/processor.js';
 import type { OutputSpec, TowerConfig } from '../model.js';
+import { describeLinearScheme, parseLinearScheme } from '../onnx/linear-scheme.js';
 
 export const INPUTS = {
   /** float32 [N, patchDim]: patch rows in merge-window order, columns (c, t, y, x). */
@@ -22,12 +23,14 @@ export interface EncoderIO {
   readonly mergeUnit: number;
   readonly spatialMergeSize: number;
   readonly outputs: readonly OutputSpec[];
+  /** Quantized Linear layers (src/onnx/linear-scheme.ts), absent for float graphs: sessions then prepack weights. */
+  readonly quantization?: string | undefined;
   /** Preprocessing of the checkpoint the graph came from (family defaults + its preprocessor_config.json). */
   readonly processor?: ProcessorParams | undefined;
 }
 
-export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams): EncoderIO {
-  return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, ...(processor ? { processor } : {}) };
+export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams, quantization?: string): EncoderIO {
+  return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, ...(quantization ? { quantization } : {}), ...(processor ? { processor } : {}) };
 }
 
 /** Reads a recorded EncoderIO back, checking every field (a manifest may be hostile). */
@@ -59,7 +62,16 @@ export function parseEncoderIO(json: unknown, where: string): EncoderIO {
       return bad(`processor: ${(error as Error).message}`);
     }
   }
+  let quantization: string | undefined;
+  if (io.quantization !== undefined) {
+    try {
+      quantization = describeLinearScheme(parseLinearScheme(String(io.quantization)));
+    } catch (error) {
+      return bad(`quantization: ${(error as Error).message}`);
+    }
+  }
   return {
+    ...(quantization ? { quantization } : {}),
     patchDim: size('patchDim', 1 << 20),
     mergeUnit: size('mergeUnit', 64),
     spatialMergeSize: size('spatialMergeSize', 8),

@@ -1,0 +1,80 @@
+// Quantized exports of every tower (int8: DynamicQuantizeMatMul per channel; int4: MatMulNBits
+// 4-bit blocks) against the float32 graph of the same checkpoint, dynamic and padded. Tolerances
+// are for these random tiny towers (real weights quantize differently; the benchmark reports the
+// 2B-shaped tower): int8 relative L2 ≤ 3e-2 and minimum per-token cosine ≥ 0.999; int4 ≤ 0.15 and ≥ 0.98.
+
+import test from 'ava';
+import { join } from 'node:path';
+import { exportModel, VisionEncoder } from '../index.js';
+import { inspectModel } from '../src/onnx/inspect.js';
+import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
+import { readSafetensors } from '../src/weights/index.js';
+import { ENCODER_FIXTURES, tempDir } from './helpers/files.js';
+
+const TOLERANCE = { int8: { relL2: 3e-2, cosine: 0.999 }, int4: { relL2: 0.15, cosine: 0.98 } } as const;
+
+function compare(got: Float32Array, want: Float32Array, width: number): { relL2: number; cosine: number } {
+  let diff = 0;
+  let norm = 0;
+  let cosine = 1;
+  for (let row = 0; row < want.length / width; row++) {
+    let dot = 0;
+    let a2 = 0;
+    let b2 = 0;
+    for (let j = row * width; j < (row + 1) * width; j++) {
+      diff += (got[j]! - want[j]!) ** 2;
+      norm += want[j]! ** 2;
+      dot += got[j]! * want[j]!;
+      a2 += got[j]! ** 2;
+      b2 += want[j]! ** 2;
+    }
+    cosine = Math.min(cosine, dot / Math.sqrt(a2 * b2));
+  }
+  return { relL2: Math.sqrt(diff / norm), cosine };
+}
+
+for (const name of ['tiny', 'qwen2vl_tiny', 'qwen2_5vl_tiny', 'qwen3_5_tiny'] as const) {
+  for (const dtype of ['int8', 'int4'] as const) {
+    test(`${name} ${dtype}: dynamic and bucket within tolerance of float32; the scheme is recorded`, async (t) => {
+      const dir = join(ENCODER_FIXTURES, name);
+      const io = await readSafetensors(join(dir, 'io.safetensors'));
+      const work = await tempDir(t);
+      await exportModel({ model: dir, out: join(work, 'f32'), maxPatches: [512] });
+      await exportModel({ model: dir, out: join(work, dtype), maxPatches: [512], dtype });
+      const summary = await inspectModel(join(work, dtype, 'dynamic.onnx'));
+      t.is(summary.metadata['vitgraph.dtype'], dtype);
+      t.regex(summary.metadata['vitgraph.linear_scheme'] ?? '', dtype === 'int8' ? /^dynamic-int8$/ : /^nbits bits=4/);
+      t.true((summary.ops['com.microsoft::DynamicQuantizeMatMul'] ?? 0) + (summary.ops['com.microsoft::MatMulNBits'] ?? 0) > 0);
+      for (const graphs of ['dynamic', 'buckets'] as const) {
+        const [reference, quantized] = await Promise.all([EncoderRuntime.open(join(work, 'f32'), { graphs, threads: 1 }), EncoderRuntime.open(join(work, dtype), { graphs, threads: 1 })]);
+        try {
+          const want = await reference.run(io.get('pixel_values')!, io.get('grid_thw')!);
+          const got = await quantized.run(io.get('pixel_values')!, io.get('grid_thw')!);
+          for (const { name: output } of reference.outputs) {
+            const width = want[output]!.shape.at(-1)!;
+            const { relL2, cosine } = compare(got[output]!.data, want[output]!.data, width);
+            t.log(`${graphs} ${output}: rel L2 ${relL2.toExponential(2)}, min cosine ${cosine.toFixed(5)}`);
+            t.true(relL2 <= TOLERANCE[dtype].relL2 && cosine >= TOLERANCE[dtype].cosine, `${graphs} ${output}`);
+          }
+        } finally {
+          await Promise.all([reference.close(), quantized.close()]);
+        }
+      }
+    });
+  }
+}
+
+test('encode --dtype int8 through VisionEncoder: cached beside float32 as its own entry', async (t) => {
+  const cacheDir = await tempDir(t);
+  const image = join(ENCODER_FIXTURES, '..', 'images', 'astronaut.png');
+  const f32 = await VisionEncoder.load(join(ENCODER_FIXTURES, 'tiny'), { cacheDir, threads: 1 });
+  const int8 = await VisionEncoder.load(join(ENCODER_FIXTURES, 'tiny'), { cacheDir, threads: 1, dtype: 'int8' });
+  try {
+    t.is(int8.io.quantization, 'dynamic-int8');
+    const [a, b] = await Promise.all([f32.encode([image]), int8.encode([image])]);
+    const { relL2 } = compare(b.outputs.image_embeds!.data, a.outputs.image_embeds!.data, 80);
+    t.true(relL2 > 0 && relL2 <= TOLERANCE.int8.relL2, `rel L2 ${relL2}`);
+  } finally {
+    await Promise.all([f32.close(), int8.close()]);
+  }
+});
