@@ -9,9 +9,10 @@ import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { preprocessCommand } from './commands/preprocess.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { synthCommand } from './commands/synth.js';
 
-export const COMMANDS: readonly Command[] = [encodeCommand, preprocessCommand, exportCommand, runCommand, benchCommand, inspectCommand, synthCommand];
+export const COMMANDS: readonly Command[] = [encodeCommand, preprocessCommand, exportCommand, runCommand, benchCommand, inspectCommand, synthCommand, serveCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
