@@ -6,7 +6,7 @@
 import { VisionEncoder, type EncodedItem as ModelItem, type VisionEncoderOptions } from '../../graphs/qwen3-vl/encoder.js';
 import { DEFAULT_BUCKETS } from '../../graphs/qwen3-vl/export.js';
 import { checkEncoderInputs } from '../../graphs/qwen3-vl/inputs.js';
-import { invalidArgument } from '../errors.js';
+import { VitgraphError, invalidArgument } from '../errors.js';
 import { PATCH_DIM, preprocess, type PreprocessOptions, type VisualItem } from '../image/index.js';
 import { resolveBackend } from '../runtime/backend.js';
 import { hostTensor } from '../tensor.js';
@@ -43,7 +43,7 @@ class VisionBatchEncoder implements BatchEncoder {
 
   async prepare(inputs: readonly ServeInput[], limits: PrepareLimits): Promise<PreparedItem[]> {
     const prepared: PreparedItem[] = [];
-    for (const [index, input] of inputs.entries()) prepared.push(await prepareOne(input, index, limits));
+    for (const [index, input] of inputs.entries()) prepared.push(await prepareOne(input, index, limits).catch((error: unknown) => { throw renumbered(error, index); }));
     return prepared;
   }
 
@@ -79,6 +79,12 @@ function budget(input: Extract<ServeInput, { kind: 'image' | 'video' }>): Prepro
   const { minPixels, maxPixels } = input.budget ?? {};
   if (input.kind === 'image') return { ...(minPixels ? { minPixels } : {}), ...(maxPixels ? { maxPixels } : {}) };
   return { ...(minPixels ? { videoMinPixels: minPixels } : {}), ...(maxPixels ? { videoMaxPixels: maxPixels } : {}) };
+}
+
+/** Each item is preprocessed alone (as items[0]): its errors name its place in the request. */
+function renumbered(error: unknown, index: number): unknown {
+  if (!(error instanceof VitgraphError) || index === 0) return error;
+  return new VitgraphError(error.code, error.message.replaceAll('items[0]', `items[${index}]`), { ...error.details, item: index }, { cause: error });
 }
 
 function checkRows(pixels: Float32Array, index: number): Float32Array {

@@ -249,8 +249,8 @@ function checkFinite(item: PreparedItem, index: number): void {
   const { pixels } = item;
   for (let i = 0; i < pixels.length; i++) {
     if (!Number.isFinite(pixels[i]!)) {
-      const width = pixels.length / Math.max(item.patches, 1);
-      throw invalidArgument(`items[${index}] pixel values`, 'finite numbers', `${pixels[i]} at row ${Math.floor(i / width)}`, 'Send decoded images, or pixel rows without NaN or Infinity');
+      const row = Math.floor(i / (pixels.length / Math.max(item.patches, 1)));
+      throw invalidArgument(`items[${index}] pixel values (row ${row})`, 'finite numbers', pixels[i], 'Send decoded images, or pixel rows without NaN or Infinity');
     }
   }
 }

@@ -16,6 +16,7 @@ export class ServeMetrics {
   private readonly batchRequests = new Histogram({ name: 'vitgraph_batch_requests', help: 'Requests per runtime call', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
   private readonly tokens = new Counter({ name: 'vitgraph_tokens_total', help: 'Visual tokens produced (rate() gives tokens per second)', registers: [this.registry] });
   private readonly tokensPerSecond = new Gauge({ name: 'vitgraph_tokens_per_second', help: 'Tokens per second of encoder time in the last batch', registers: [this.registry] });
+  private readonly requestsInFlight = new Gauge({ name: 'vitgraph_requests_in_flight', help: 'Encode requests received and not yet answered', registers: [this.registry] });
   private readonly failedBatches = new Counter({ name: 'vitgraph_batch_failures_total', help: 'Batches that failed and were re-run request by request', registers: [this.registry] });
 
   constructor(queue: { patches: () => number; requests: () => number }) {
@@ -27,6 +28,10 @@ export class ServeMetrics {
   request(status: number, seconds: number): void {
     this.requests.inc({ status: String(status) });
     this.latency.observe({ status: String(status) }, seconds);
+  }
+
+  inFlight(change: number): void {
+    this.requestsInFlight.inc(change);
   }
 
   batch(stats: BatchStats): void {

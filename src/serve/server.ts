@@ -46,6 +46,9 @@ export interface EncoderServerOptions {
 
 type Stage = 'loading' | 'ready' | 'draining' | 'closed';
 
+/** The server's stage when each request's headers arrived. */
+const accepted = new WeakMap<FastifyRequest, Stage>();
+
 export class EncoderServer {
   private stage: Stage = 'loading';
   private encoder: BatchEncoder | undefined;
@@ -131,7 +134,15 @@ export class EncoderServer {
       return reply.code(503).send({ status: this.stage });
     });
     app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.text()));
-    app.post('/v1/encode', (request, reply) => this.track(this.encode(request, reply)));
+    // A request is accepted when its headers arrive: one accepted before a SIGTERM is finished, not refused.
+    app.addHook('onRequest', async (request) => {
+      if (request.url.startsWith('/v1/encode')) this.metrics.inFlight(+1);
+      accepted.set(request, this.stage);
+    });
+    app.addHook('onResponse', async (request) => {
+      if (request.url.startsWith('/v1/encode')) this.metrics.inFlight(-1);
+    });
+    app.post('/v1/encode', (request, reply) => this.track(this.encode(request, reply, accepted.get(request) ?? this.stage)));
     app.setNotFoundHandler((request, reply) => {
       const { status, body } = errorResponse(new ServeError('not_found', 404, `no route ${request.method} ${request.url}; POST /v1/encode, GET /healthz, /readyz, /metrics`));
       return reply.code(status).send(body);
@@ -143,7 +154,7 @@ export class EncoderServer {
     });
   }
 
-  private async encode(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  private async encode(request: FastifyRequest, reply: FastifyReply, stageAtArrival: Stage): Promise<FastifyReply> {
     const arrived = performance.now();
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(timedOut(this.limits.requestTimeoutMs)), this.limits.requestTimeoutMs);
@@ -151,8 +162,8 @@ export class EncoderServer {
       if (!reply.raw.writableFinished) controller.abort(cancelled()); // the client went away
     });
     try {
-      if (this.stage === 'draining' || this.stage === 'closed') throw shuttingDown();
-      if (this.stage !== 'ready' || !this.encoder) throw notReady();
+      if (stageAtArrival === 'draining' || stageAtArrival === 'closed') throw shuttingDown();
+      if (stageAtArrival !== 'ready' || !this.encoder) throw notReady();
       if (this.batcher.wouldOverflow(1)) throw queueFull(this.batcher.queuedPatches, this.batcher.maxQueuePatches, this.batcher.retryAfterSeconds());
       const inputs = await this.readInputs(request);
       const items = await this.encoder.prepare(inputs, { maxInputPixels: this.limits.maxImagePixels });
