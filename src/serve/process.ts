@@ -39,6 +39,7 @@ async function runOne(options: ServeProcessOptions, worker: boolean): Promise<vo
     process.exit(1);
   }, bound).unref();
   await server.close();
+  if (worker) cluster.worker!.disconnect(); // the IPC channel would keep this process alive
 }
 
 /** The primary: forks workers, replaces one that dies after it was ready, forwards stop signals. */

@@ -139,6 +139,10 @@ export class EncoderServer {
       if (request.url.startsWith('/v1/encode')) this.metrics.inFlight(+1);
       accepted.set(request, this.stage);
     });
+    // While draining, each answer closes its connection, so keep-alive clients cannot hold the stop up.
+    app.addHook('onSend', async (_request, reply) => {
+      if (this.stage === 'draining') reply.header('connection', 'close');
+    });
     app.addHook('onResponse', async (request) => {
       if (request.url.startsWith('/v1/encode')) this.metrics.inFlight(-1);
     });
