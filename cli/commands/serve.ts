@@ -15,7 +15,7 @@ export const serveCommand: Command = {
     ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (CPU default) or the padded buckets' },
     'max-wait-ms': { type: 'string', value: '<ms>', description: 'an idle encoder waits this long for more requests to batch (default 0 on the dynamic graph, 2 with buckets)' },
-    'max-batch-patches': { type: 'string', value: '<n>', description: 'patches per runtime call (default 4096, or the largest bucket)' },
+    'max-batch-patches': { type: 'string', value: '<n>', description: 'patches per runtime call (default 4096; a larger single request runs alone)' },
     'no-batching': { type: 'boolean', description: 'one request per runtime call (the baseline batching is measured against)' },
     'max-queue-patches': { type: 'string', value: '<n>', description: 'patches allowed to wait; beyond it requests get 503 + Retry-After (default 65536)' },
     'max-body-bytes': { type: 'string', value: '<n>', description: `request body limit, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})` },
