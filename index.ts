@@ -4,6 +4,7 @@
 
 import { MODELS } from './graphs/index.js';
 import * as core from './src/index.js';
+import { batchEncoder, type BatchEncoder } from './src/serve/index.js';
 
 export * from './src/index.js';
 export { MODELS } from './graphs/index.js';
@@ -23,6 +24,11 @@ export const synthCheckpoint = (outDir: string, preset: string, options?: core.S
   core.synthCheckpoint(MODELS, outDir, preset, options);
 
 export const synthPresets = (): ReturnType<typeof core.synthPresets> => core.synthPresets(MODELS);
+
+/** Loads `model` (any registered tower; omitted: the embedded tiny tower) for the batching server. */
+export async function loadBatchEncoder(model?: string, options: core.VisionEncoderOptions = {}): Promise<BatchEncoder> {
+  return batchEncoder(await VisionEncoder.load(model, options), options);
+}
 
 /** How images are preprocessed for a checkpoint directory, a package or an exported .onnx. */
 export const modelProcessor = (model: string): Promise<core.ProcessorParams> => core.modelProcessor(MODELS, model);

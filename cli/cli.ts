@@ -10,10 +10,11 @@ import { exportCommand } from './commands/export.js';
 import { inspectCommand } from './commands/inspect.js';
 import { preprocessCommand } from './commands/preprocess.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { synthCommand } from './commands/synth.js';
 import { cliMessage } from './hints.js';
 
-export const COMMANDS: readonly Command[] = [encodeCommand, preprocessCommand, exportCommand, runCommand, benchCommand, inspectCommand, synthCommand, cacheCommand];
+export const COMMANDS: readonly Command[] = [encodeCommand, preprocessCommand, exportCommand, runCommand, benchCommand, inspectCommand, synthCommand, cacheCommand, serveCommand];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
