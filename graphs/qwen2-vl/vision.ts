@@ -7,7 +7,7 @@
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { groupMergeUnits, layerNorm, linear, patchEmbed, selfAttention } from '../shared/layers.js';
+import { groupMergeUnits, layerNorm, linear, MERGER_LINEAR, patchEmbed, selfAttention } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
 
@@ -37,7 +37,7 @@ function quickGelu(g: Graph, z: Value): Value {
 export function patchMerger(g: Graph, config: Pick<Qwen2VLConfig, 'hiddenSize' | 'mergeUnit' | 'outHiddenSize'>, normed: Value): Value {
   const width = config.hiddenSize * config.mergeUnit;
   return g.scope('mlp', () => {
-    const hidden = op.gelu(linear(g, '0', groupMergeUnits(normed, config.mergeUnit), width), 'none'); // [N/4, 4E]
-    return linear(g, '2', hidden, config.outHiddenSize); // [N/4, O]
+    const hidden = op.gelu(linear(g, '0', groupMergeUnits(normed, config.mergeUnit), width, MERGER_LINEAR), 'none'); // [N/4, 4E]
+    return linear(g, '2', hidden, config.outHiddenSize, MERGER_LINEAR); // [N/4, O]
   });
 }
