@@ -4,7 +4,8 @@
 
 import { MODELS } from './graphs/index.js';
 import * as core from './src/index.js';
-import { batchEncoder, type BatchEncoder } from './src/serve/index.js';
+import { batchEncoder } from './src/serve/adapter.js';
+import type { BatchEncoder } from './src/serve/types.js';
 
 export * from './src/index.js';
 export { MODELS } from './graphs/index.js';

@@ -10,6 +10,7 @@ export const BACKEND_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'no-cuda-graph': { type: 'boolean', description: 'on CUDA, run eagerly instead of capturing a CUDA graph per bucket' },
   threads: { type: 'string', value: '<n>', description: 'intra-op threads (default: all cores)' },
   profile: { type: 'string', value: '<prefix>', description: 'write an ONNX Runtime profile (JSON trace) per session, named <prefix>_<date>.json' },
+  'no-verify': { type: 'boolean', description: "open a package without checking its files' sha256 against vitgraph.json (checked by default; cheap after the first open)" },
 };
 
 export function backendOptions(args: ParsedArgs): BackendOptions {
@@ -25,5 +26,6 @@ export function backendOptions(args: ParsedArgs): BackendOptions {
     ...(deviceId !== undefined ? { deviceId } : {}),
     ...(flag(args, 'no-cuda-graph') ? { cudaGraph: false } : {}),
     ...(threads ? { threads } : {}),
+    ...(flag(args, 'no-verify') ? { verify: false } : {}),
   };
 }

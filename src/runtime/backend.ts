@@ -20,6 +20,8 @@ export interface BackendOptions extends SessionOptions {
   /** Native backend: extra CUDA provider options and session config entries. */
   cudaOptions?: Record<string, string>;
   ortLibraryPath?: string;
+  /** Check a package's files against the sha256 in its manifest when opening it (default true; a stamp makes later opens cheap). */
+  verify?: boolean;
 }
 
 export function resolveBackend(options: BackendOptions): { backend: Backend; device: Device } {

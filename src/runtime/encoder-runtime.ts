@@ -27,8 +27,6 @@ export interface EncoderRuntimeOptions extends BackendOptions {
   oversize?: 'dynamic' | 'error';
   /** Overrides the backend's runner factory. */
   createRunner?: RunnerFactory;
-  /** Skip the sha256 check of a package's files against its manifest (default: verify). */
-  verify?: boolean;
 }
 
 interface BucketGraph extends Bucket {
