@@ -5,27 +5,17 @@
 //
 //   node dist/bench/family.js [--threads N] [--runs N] [--sizes 448,1024]
 
-import { execFile } from 'node:child_process';
-import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { exportModel, modelProcessor, preprocess, synthCheckpoint } from '../index.js';
 import { hostTensor } from '../src/tensor.js';
 import { writeSafetensors } from '../src/weights/index.js';
-import type { SessionCase, SessionResult } from './session-worker.js';
+import { exists, log, measure, option, root, work } from './common.js';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const work = join(root, 'bench', 'out');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
 const threads = Number(option('--threads', '2'));
 const runs = Number(option('--runs', '2'));
 const sizes = option('--sizes', '448,1024').split(',').map(Number);
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 const ckpt = join(work, 'ckpt-qwen2.5-vl-7b');
 const SIDES = [
@@ -68,11 +58,6 @@ async function inputsFor(size: number): Promise<{ path: string; patches: number 
   const patches = pre.pixelValues.length / pre.patchDim;
   await writeSafetensors(path, { pixel_values: hostTensor('float32', [patches, pre.patchDim], pre.pixelValues), grid_thw: hostTensor('int64', [1, 3], pre.gridThw) });
   return { path, patches };
-}
-
-async function measure(c: SessionCase): Promise<SessionResult> {
-  const { stdout } = await run(process.execPath, [join(root, 'dist', 'bench', 'session-worker.js'), JSON.stringify(c)], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as SessionResult;
 }
 
 async function main(): Promise<void> {

@@ -8,33 +8,24 @@
 // Accuracy of every quantized output (image_embeds and each deepstack merger) is measured against
 // the float32 graph on the same pixels: relative L2, max |Δ| and the smallest per-token cosine.
 
-import { execFile } from 'node:child_process';
-import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { exportModel, preprocess, synthCheckpoint } from '../index.js';
 import type { ExportDType } from '../src/model.js';
 import { hostTensor } from '../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
-import type { SessionCase, SessionResult } from './session-worker.js';
+import { agreement, exists, flagged, log, measure, option, root, run, work } from './common.js';
+import type { SessionResult } from './session-worker.js';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const work = join(root, 'bench', 'out');
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
 const threads = Number(option('--threads', '2'));
 const runs = Number(option('--runs', '3'));
 const rounds = Number(option('--rounds', '2'));
 const sizes = option('--sizes', '448,1024').split(',').map(Number);
-const withLlama = !args.includes('--no-llama');
+const withLlama = !flagged('--no-llama');
 const DTYPES: readonly ExportDType[] = ['float32', 'int8', 'int4'];
 const ANCHOR = join(root, '..', 'shared', 'anchors', 'llamacpp', 'anchor.sh');
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 interface Case {
   side: string;
@@ -101,11 +92,6 @@ async function seededImage(size: number): Promise<string> {
   return path;
 }
 
-async function measure(c: SessionCase): Promise<SessionResult> {
-  const { stdout } = await run(process.execPath, [join(root, 'dist', 'bench', 'session-worker.js'), JSON.stringify(c)], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as SessionResult;
-}
-
 const median = (values: number[]): number => {
   const s = [...values].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -141,30 +127,6 @@ async function timeSize(size: number, inputs: string): Promise<Case[]> {
       rss_after_load_gb: Math.max(...rs.map((r) => r.rss_after_load_bytes)) / 2 ** 30,
     };
   });
-}
-
-/** rel L2, max |Δ| and the smallest cosine over rows of `width` (tokens), of `got` against `want`. */
-export function agreement(got: Float32Array, want: Float32Array, width: number): { rel_l2: number; max_abs: number; min_cosine: number } {
-  let diff = 0;
-  let norm = 0;
-  let maxAbs = 0;
-  let minCosine = 1;
-  for (let row = 0; row < want.length / width; row++) {
-    let dot = 0;
-    let a2 = 0;
-    let b2 = 0;
-    for (let j = row * width; j < (row + 1) * width; j++) {
-      const d = got[j]! - want[j]!;
-      diff += d * d;
-      norm += want[j]! * want[j]!;
-      maxAbs = Math.max(maxAbs, Math.abs(d));
-      dot += got[j]! * want[j]!;
-      a2 += got[j]! * got[j]!;
-      b2 += want[j]! * want[j]!;
-    }
-    minCosine = Math.min(minCosine, dot / Math.sqrt(a2 * b2));
-  }
-  return { rel_l2: Math.sqrt(diff / norm), max_abs: maxAbs, min_cosine: minCosine };
 }
 
 async function accuracy(size: number): Promise<Accuracy[]> {

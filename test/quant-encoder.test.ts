@@ -12,27 +12,13 @@ import { inspectModel } from '../src/onnx/inspect.js';
 import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
 import { readSafetensors } from '../src/weights/index.js';
 import { ENCODER_FIXTURES, tempDir } from './helpers/files.js';
+import { agreement } from '../bench/agreement.js';
 
 const TOLERANCE = { int8: { relL2: 6e-2, cosine: 0.995 }, int4: { relL2: 0.25, cosine: 0.95 } } as const;
 
 function compare(got: Float32Array, want: Float32Array, width: number): { relL2: number; cosine: number } {
-  let diff = 0;
-  let norm = 0;
-  let cosine = 1;
-  for (let row = 0; row < want.length / width; row++) {
-    let dot = 0;
-    let a2 = 0;
-    let b2 = 0;
-    for (let j = row * width; j < (row + 1) * width; j++) {
-      diff += (got[j]! - want[j]!) ** 2;
-      norm += want[j]! ** 2;
-      dot += got[j]! * want[j]!;
-      a2 += got[j]! ** 2;
-      b2 += want[j]! ** 2;
-    }
-    cosine = Math.min(cosine, dot / Math.sqrt(a2 * b2));
-  }
-  return { relL2: Math.sqrt(diff / norm), cosine };
+  const { rel_l2: relL2, min_cosine: cosine } = agreement(got, want, width);
+  return { relL2, cosine };
 }
 
 for (const name of ['tiny', 'qwen2vl_tiny', 'qwen2_5vl_tiny', 'qwen3_5_tiny'] as const) {

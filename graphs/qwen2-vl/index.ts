@@ -2,7 +2,8 @@
 // modeling_qwen2_vl.py @ 00b676f8): its descriptor for the registry, and config, presets and
 // graphs (dynamic and padded buckets) for direct use.
 
-import { QWEN2_VL_PROCESSOR } from '../../src/image/processor.js';
+import { QWEN2_VL_PROCESSOR, type ProcessorParams } from '../../src/image/processor.js';
+import type { Qwen25VLConfig } from '../qwen2.5-vl/config.js';
 import type { ModelDescriptor } from '../../src/model.js';
 import { configToJson, parseConfig, type Qwen2VLConfig } from './config.js';
 import { buildDynamicGraph } from './dynamic.js';
@@ -16,11 +17,21 @@ export { PRESETS } from './presets.js';
 export type { Bucket } from '../shared/inputs.js';
 
 /** A full config.json around a preset's vision_config. */
-const checkpointConfig = (vision: Readonly<Record<string, unknown>>): Record<string, unknown> => ({
-  architectures: ['Qwen2VLForConditionalGeneration'],
-  model_type: 'qwen2_vl',
-  vision_config: { model_type: 'qwen2_vl', ...vision },
+export const hfConfig = (architecture: string, modelType: string, vision: Readonly<Record<string, unknown>>): Record<string, unknown> => ({
+  architectures: [architecture],
+  model_type: modelType,
+  vision_config: { model_type: modelType, ...vision },
 });
+
+/** The Qwen2-VL processor (Qwen2.5-VL ships the same) with the tower's patch, merge and temporal sizes. */
+export const qwen2Processor = (config: Qwen2VLConfig | Qwen25VLConfig): ProcessorParams => ({
+  ...QWEN2_VL_PROCESSOR,
+  patchSize: config.patchSize,
+  temporalPatchSize: config.temporalPatchSize,
+  mergeSize: config.spatialMergeSize,
+});
+
+const checkpointConfig = (vision: Readonly<Record<string, unknown>>): Record<string, unknown> => hfConfig('Qwen2VLForConditionalGeneration', 'qwen2_vl', vision);
 
 export const qwen2VL: ModelDescriptor<Qwen2VLConfig> = {
   id: 'qwen2-vl',
@@ -29,7 +40,7 @@ export const qwen2VL: ModelDescriptor<Qwen2VLConfig> = {
   parseConfig,
   configToJson,
   outputs: () => [{ name: 'image_embeds', tokenAxis: 0 }],
-  processorDefaults: (config) => ({ ...QWEN2_VL_PROCESSOR, patchSize: config.patchSize, temporalPatchSize: config.temporalPatchSize, mergeSize: config.spatialMergeSize }),
+  processorDefaults: qwen2Processor,
   buildDynamic: (config, params, options) => buildDynamicGraph(config, params, options),
   buildPadded: (config, params, bucket, options) => buildPaddedGraph(config, params, bucket, options),
   presets: {

@@ -2,7 +2,7 @@
 // modeling_qwen2_5_vl.py @ 00b676f8), with window attention in both graph kinds: its descriptor for
 // the registry, and config, presets and graphs for direct use.
 
-import { QWEN2_VL_PROCESSOR } from '../../src/image/processor.js';
+import { hfConfig, qwen2Processor } from '../qwen2-vl/index.js';
 import type { ModelDescriptor } from '../../src/model.js';
 import { configToJson, parseConfig, type Qwen25VLConfig } from './config.js';
 import { buildDynamicGraph } from './dynamic.js';
@@ -15,12 +15,7 @@ export { buildPaddedGraph, type PaddedGraphOptions } from './padded.js';
 export { PRESETS } from './presets.js';
 export type { Bucket } from '../shared/inputs.js';
 
-/** A full config.json around a preset's vision_config. */
-const checkpointConfig = (vision: Readonly<Record<string, unknown>>): Record<string, unknown> => ({
-  architectures: ['Qwen2_5_VLForConditionalGeneration'],
-  model_type: 'qwen2_5_vl',
-  vision_config: { model_type: 'qwen2_5_vl', ...vision },
-});
+const checkpointConfig = (vision: Readonly<Record<string, unknown>>): Record<string, unknown> => hfConfig('Qwen2_5_VLForConditionalGeneration', 'qwen2_5_vl', vision);
 
 /** Qwen2.5-VL uses the Qwen2-VL processor (same class, same released preprocessor_config.json). */
 export const qwen25VL: ModelDescriptor<Qwen25VLConfig> = {
@@ -30,7 +25,7 @@ export const qwen25VL: ModelDescriptor<Qwen25VLConfig> = {
   parseConfig,
   configToJson,
   outputs: () => [{ name: 'image_embeds', tokenAxis: 0 }],
-  processorDefaults: (config) => ({ ...QWEN2_VL_PROCESSOR, patchSize: config.patchSize, temporalPatchSize: config.temporalPatchSize, mergeSize: config.spatialMergeSize }),
+  processorDefaults: qwen2Processor,
   buildDynamic: (config, params, options) => buildDynamicGraph(config, params, options),
   buildPadded: (config, params, bucket, options) => buildPaddedGraph(config, params, bucket, options),
   presets: {

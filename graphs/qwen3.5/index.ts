@@ -3,13 +3,15 @@
 // (model_type qwen3_5 or qwen3_5_moe; the MoE checkpoints share the tower). Only image_embeds.
 
 import type { ModelDescriptor } from '../../src/model.js';
-import { checkConfigAgainstWeights, configToJson, parseConfig, type VisionConfig } from '../qwen3-vl/config.js';
-import { buildDynamicGraph, buildPaddedGraph, outputsOf, qwen3Processor } from '../qwen3-vl/index.js';
+import { configToJson, parseConfig, type VisionConfig } from '../qwen3-vl/config.js';
+import { qwen3VL } from '../qwen3-vl/index.js';
 import { PRESETS } from './presets.js';
 
 export { PRESETS } from './presets.js';
 
+/** Qwen3-VL's graphs, processor and checks; its own config reading, outputs and presets. */
 export const qwen35: ModelDescriptor<VisionConfig> = {
+  ...qwen3VL,
   id: 'qwen3.5',
   title: 'Qwen3.5 vision tower (Qwen3_5VisionModel)',
   modelTypes: ['qwen3_5', 'qwen3_5_moe'],
@@ -18,10 +20,5 @@ export const qwen35: ModelDescriptor<VisionConfig> = {
     const { deepstack_visual_indexes: _none, ...json } = configToJson(config);
     return { ...json, model_type: 'qwen3_5' };
   },
-  outputs: outputsOf,
-  processorDefaults: qwen3Processor,
-  checkWeights: checkConfigAgainstWeights,
-  buildDynamic: (config, params, options) => buildDynamicGraph(config, params, options),
-  buildPadded: (config, params, bucket, options) => buildPaddedGraph(config, params, bucket, options),
   presets: PRESETS,
 };

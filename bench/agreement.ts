@@ -1,0 +1,26 @@
+// How close one float32 output is to a reference: relative L2, max |Δ|, smallest per-token cosine.
+
+/** rel L2, max |Δ| and the smallest cosine over rows of `width` (tokens), of `got` against `want`. */
+export function agreement(got: Float32Array, want: Float32Array, width: number): { rel_l2: number; max_abs: number; min_cosine: number } {
+  let diff = 0;
+  let norm = 0;
+  let maxAbs = 0;
+  let minCosine = 1;
+  for (let row = 0; row < want.length / width; row++) {
+    let dot = 0;
+    let a2 = 0;
+    let b2 = 0;
+    for (let j = row * width; j < (row + 1) * width; j++) {
+      const d = got[j]! - want[j]!;
+      diff += d * d;
+      norm += want[j]! * want[j]!;
+      maxAbs = Math.max(maxAbs, Math.abs(d));
+      dot += got[j]! * want[j]!;
+      a2 += got[j]! * got[j]!;
+      b2 += want[j]! * want[j]!;
+    }
+    minCosine = Math.min(minCosine, dot / Math.sqrt(a2 * b2));
+  }
+  return { rel_l2: Math.sqrt(diff / norm), max_abs: maxAbs, min_cosine: minCosine };
+}
+
