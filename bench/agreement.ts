@@ -1,7 +1,7 @@
 // How close one float32 output is to a reference: relative L2, max |Δ|, smallest per-token cosine.
 
 /** rel L2, max |Δ| and the smallest cosine over rows of `width` (tokens), of `got` against `want`. */
-export function agreement(got: Float32Array, want: Float32Array, width: number): { rel_l2: number; max_abs: number; min_cosine: number } {
+export function agreement(got: ArrayLike<number>, want: ArrayLike<number>, width: number): { rel_l2: number; max_abs: number; min_cosine: number } {
   let diff = 0;
   let norm = 0;
   let maxAbs = 0;

@@ -12,6 +12,7 @@ import ort from 'onnxruntime-node';
 import { GraphBuilder, modelToBytes, op, type Value } from '../src/onnx/index.js';
 import { uniformFloats } from '../src/random.js';
 import { quantizeBlocks, quantizeChannels, type BlockQuantScheme } from '../src/weights/quantize.js';
+import { agreement } from './agreement.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -97,15 +98,8 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-function relL2(got: Float32Array, want: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+/** ‖got − want‖ / ‖want‖ over all values. */
+const relL2 = (got: Float32Array, want: Float32Array): number => agreement(got, want, want.length).rel_l2;
 
 async function measureShape(m: number, layer: (typeof LAYERS)[number], seed: number): Promise<Cell[]> {
   const { k, n } = layer;

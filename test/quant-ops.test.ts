@@ -10,6 +10,7 @@ import { hostTensor } from '../src/tensor.js';
 import { dequantizeBlocks, quantizeBlocks, quantizeChannels, type BlockQuantScheme } from '../src/weights/quantize.js';
 import { normal, rng } from './helpers/random.js';
 import { runGraph } from './helpers/onnx.js';
+import { agreement } from '../bench/agreement.js';
 
 const randomArray = (n: number, seed: number, scale = 1): Float32Array => {
   const gauss = normal(rng(seed));
@@ -30,15 +31,8 @@ function linear64(x: Float32Array, w: Float32Array, bias: Float32Array, m: numbe
   return y;
 }
 
-function relL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num += (got[i]! - want[i]!) ** 2;
-    den += want[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+/** ‖got − want‖ / ‖want‖ over all values. */
+const relL2 = (got: ArrayLike<number>, want: ArrayLike<number>): number => agreement(got, want, want.length).rel_l2;
 
 const SCHEMES: BlockQuantScheme[] = [
   { bits: 8, blockSize: 32, symmetric: true },

@@ -28,6 +28,13 @@ export const PIXEL_OPTIONS = {
   'max-pixels': { type: 'string', value: '<n>', description: 'largest resized image area in pixels (default 16777216)' },
 } as const;
 
+/** `--dtype` for commands that export a checkpoint on first use (encode, serve). */
+export const DTYPE_OPTION = {
+  dtype: { type: 'string', value: 'float32|float16|int8|int4', description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, cached separately)' },
+} as const;
+
+export const exportDType = (args: ParsedArgs): 'float32' | 'float16' | 'int8' | 'int4' | undefined => choice(args, 'dtype', ['float32', 'float16', 'int8', 'int4'] as const);
+
 export const encodeCommand: Command = {
   name: 'encode',
   summary: 'Images (or frame lists) → visual tokens: every graph output (image_embeds; Qwen3-VL adds deepstack_embeds) and grid_thw as safetensors.',
@@ -38,7 +45,7 @@ export const encodeCommand: Command = {
     ...PIXEL_OPTIONS,
     ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
-    dtype: { type: 'string', value: 'float32|float16|int8|int4', description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, cached separately)' },
+    ...DTYPE_OPTION,
     batch: { type: 'string', value: '<n>', description: 'inputs per encoder call (default 1 on the dynamic graph, 8 on buckets, which pack several per run)' },
     json: { type: 'boolean', description: 'print a JSON summary: items, tokens, ms' },
     quiet: { type: 'boolean', short: 'q', description: 'no progress or summary on stderr (progress shows only on a terminal, after 1 s)' },
@@ -55,7 +62,7 @@ export const encodeCommand: Command = {
     const batch = int(args, 'batch', 1) ?? (buckets ? 8 : 1);
     const quiet = flag(args, 'quiet');
     const model = str(args, 'model');
-    const dtype = choice(args, 'dtype', ['float32', 'float16', 'int8', 'int4'] as const);
+    const dtype = exportDType(args);
     const encoder = await VisionEncoder.load(model, {
       ...backend,
       ...(graphs ? { graphs } : {}),

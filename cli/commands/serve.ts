@@ -1,3 +1,4 @@
+import { DTYPE_OPTION, exportDType } from './encode.js';
 import { availableParallelism } from 'node:os';
 import { loadBatchEncoder } from '../../index.js';
 import { DEFAULT_LIMITS, serveProcess } from '../../src/serve/index.js';
@@ -13,6 +14,7 @@ export const serveCommand: Command = {
     port: { type: 'string', value: '<n>', description: 'port (default 8080; 0 picks a free one)' },
     workers: { type: 'string', value: '<n>', description: 'processes behind the one port, each with its own runtime (default 1)' },
     ...BACKEND_OPTIONS,
+    ...DTYPE_OPTION,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (CPU default) or the padded buckets' },
     'max-wait-ms': { type: 'string', value: '<ms>', description: 'an idle encoder waits this long for more requests to batch (default 0 on the dynamic graph, 2 with buckets)' },
     'max-batch-patches': { type: 'string', value: '<n>', description: 'patches per runtime call (default 4096; a larger single request runs alone)' },
@@ -37,10 +39,11 @@ export const serveCommand: Command = {
     const threads = backend.threads ?? (workers > 1 ? Math.max(1, Math.floor(availableParallelism() / workers)) : undefined);
     const buckets = graphs === 'buckets' || backend.backend === 'native' || backend.device === 'cuda';
     const model = str(args, 'model');
+    const dtype = exportDType(args);
     const maxBatch = int(args, 'max-batch-patches', 1);
     const limit = (name: string): number | undefined => int(args, name, 1);
     await serveProcess({
-      load: () => loadBatchEncoder(model, { ...backend, ...(threads ? { threads } : {}), ...(graphs ? { graphs } : {}), ...(buckets ? { warmup: true } : {}) }),
+      load: () => loadBatchEncoder(model, { ...backend, ...(threads ? { threads } : {}), ...(graphs ? { graphs } : {}), ...(dtype ? { dtype } : {}), ...(buckets ? { warmup: true } : {}) }),
       workers,
       host: str(args, 'host') ?? '127.0.0.1',
       port: int(args, 'port', 0) ?? 8080,

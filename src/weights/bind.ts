@@ -58,7 +58,7 @@ export class WeightBinder {
     throw new VitgraphError(
       'weight_binding',
       `unexpected tensors in checkpoint: expected every vision tensor to be used, got ${leftover.length} unused (${listed}). ` +
-        'Check that config.json (depth, deepstack_visual_indexes) matches the checkpoint',
+        'Check that config.json (depth and its block-index lists, e.g. deepstack or full-attention blocks) matches the checkpoint',
       { names: leftover },
     );
   }
