@@ -1,40 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { openPackage, type Manifest } from '../../src/runtime/package.js';
+import { inspectPackage, type PackageSummary } from '../../src/runtime/package.js';
 import { inspectModel, type ModelSummary } from '../../src/onnx/inspect.js';
 import { flag, positional, type Command } from '../args.js';
-
-/** A package directory: its manifest in brief, and each graph's summary (reads no weights). */
-export interface PackageSummary {
-  dir: string;
-  vitgraph: string;
-  model: Manifest['model'];
-  dtype: Manifest['dtype'];
-  opset: number;
-  weights?: { file: string; bytes: number };
-  graphs: (ModelSummary & { file: string; variant: 'dynamic' | 'padded'; maxPatches?: number; maxItems?: number })[];
-}
-
-export async function inspectPackage(dir: string): Promise<PackageSummary> {
-  const { manifest } = await openPackage(dir, { verify: false }); // structure only: no weights are read
-  const graphs = await Promise.all(
-    manifest.graphs.map(async (g) => ({
-      file: g.file,
-      variant: g.variant,
-      ...(g.variant === 'padded' ? { maxPatches: g.maxPatches, maxItems: g.maxItems } : {}),
-      ...(await inspectModel(join(dir, g.file))),
-    })),
-  );
-  return {
-    dir,
-    vitgraph: manifest.vitgraph,
-    model: manifest.model,
-    dtype: manifest.dtype,
-    opset: manifest.opset,
-    ...(manifest.weights ? { weights: { file: manifest.weights.file, bytes: manifest.weights.bytes } } : {}),
-    graphs,
-  };
-}
 
 const sig = (s: { name: string; dtype: string; shape: (number | string)[] }): string => `  ${s.name}: ${s.dtype} [${s.shape.join(', ')}]`;
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -66,7 +33,7 @@ function modelLines(summary: ModelSummary): string[] {
 function packageLines(pkg: PackageSummary): string[] {
   return [
     `package: ${pkg.dir}`,
-    `model: ${pkg.model}   dtype: ${pkg.dtype}   opset: ${pkg.opset}   vitgraph: ${pkg.vitgraph}`,
+    `model: ${pkg.model}   dtype: ${pkg.dtype}${pkg.quantization ? ` (${pkg.quantization})` : ''}   opset: ${pkg.opset}   vitgraph: ${pkg.vitgraph}`,
     ...(pkg.weights ? [`weights: ${pkg.weights.file} (${mib(pkg.weights.bytes)}, shared by every graph)`] : []),
     ...pkg.graphs.flatMap((g) => [
       '',

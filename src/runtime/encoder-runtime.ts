@@ -71,7 +71,7 @@ export class EncoderRuntime {
     const runner = await create(model);
     try {
       const fileIO = io ?? foreignIO(runner, model);
-      const pixels = runner.inputs.find((i) => i.name === INPUTS.pixelValues)!;
+      const pixels = runner.inputs.find((i) => i.name === INPUTS.pixelValues);
       const grid = runner.inputs.find((i) => i.name === INPUTS.gridThw);
       if (!grid || !pixels) throw invalidArgument(model, `an encoder graph with inputs ${INPUTS.pixelValues} and ${INPUTS.gridThw}`, runner.inputs.map((i) => i.name).join(', '));
       const [maxPatches, maxItems] = [pixels.shape[0], grid.shape[0]];

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { invalidFile, notFound } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import type { Bucket } from '../model.js';
+import { inspectModel, type ModelSummary } from '../onnx/inspect.js';
 import { parseEncoderIO, type EncoderIO } from './io.js';
 
 export const MANIFEST = 'vitgraph.json';
@@ -182,4 +183,39 @@ async function verify(dir: string, files: readonly FileEntry[], states: readonly
   await writeFile(tmp, JSON.stringify(stamp))
     .then(() => rename(tmp, stampPath))
     .catch(() => rm(tmp, { force: true }));
+}
+
+/** A package directory: its manifest in brief, and each graph's summary (reads no weights). */
+export interface PackageSummary {
+  dir: string;
+  vitgraph: string;
+  model: Manifest['model'];
+  dtype: Manifest['dtype'];
+  /** Quantized Linear layers (e.g. dynamic-int8), absent for float packages. */
+  quantization?: string;
+  opset: number;
+  weights?: { file: string; bytes: number };
+  graphs: (ModelSummary & { file: string; variant: 'dynamic' | 'padded'; maxPatches?: number; maxItems?: number })[];
+}
+
+export async function inspectPackage(dir: string): Promise<PackageSummary> {
+  const { manifest } = await openPackage(dir, { verify: false }); // structure only: no weights are read
+  const graphs = await Promise.all(
+    manifest.graphs.map(async (g) => ({
+      file: g.file,
+      variant: g.variant,
+      ...(g.variant === 'padded' ? { maxPatches: g.maxPatches, maxItems: g.maxItems } : {}),
+      ...(await inspectModel(join(dir, g.file))),
+    })),
+  );
+  return {
+    dir,
+    vitgraph: manifest.vitgraph,
+    model: manifest.model,
+    dtype: manifest.dtype,
+    ...(manifest.io.quantization ? { quantization: manifest.io.quantization } : {}),
+    opset: manifest.opset,
+    ...(manifest.weights ? { weights: { file: manifest.weights.file, bytes: manifest.weights.bytes } } : {}),
+    graphs,
+  };
 }
