@@ -78,6 +78,18 @@ export async function readRegularFile(path: string, what: string): Promise<Buffe
   }
 }
 
+/** The first `length` bytes of a regular file (fewer if it is shorter). */
+export async function readRegularHead(path: string, length: number, what: string): Promise<Uint8Array> {
+  const file = await openRegularFile(path, what);
+  try {
+    const buffer = new Uint8Array(length);
+    const { bytesRead } = await file.read(buffer, 0, length, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
 /** A regular file's whole content as UTF-8 text. */
 export async function readRegularText(path: string, what: string): Promise<string> {
   return (await readRegularFile(path, what)).toString('utf8');

@@ -6,7 +6,7 @@
 import { open, stat } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
 import { VitgraphError, invalidArgument, notFound, unsupported } from '../errors.js';
-import { openRegularFile, readRegularFile } from '../fs/confined.js';
+import { openRegularFile, readRegularFile, readRegularHead } from '../fs/confined.js';
 
 /** A file path, encoded bytes (a Buffer is a Uint8Array), or a sharp pipeline to read pixels from. */
 export type ImageSource = string | Uint8Array | Sharp;
@@ -268,7 +268,7 @@ const svgRefused = (label: string): VitgraphError =>
 async function svgSource(source: ImageSource, label: string, allow: boolean): Promise<Uint8Array | undefined> {
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) return undefined;
   // libvips looks for "<svg" in the first 1000 bytes; reading more cannot miss one it would see.
-  const head = typeof source === 'string' ? await readHead(source, SVG_SNIFF_BYTES) : source.subarray(0, SVG_SNIFF_BYTES);
+  const head = typeof source === 'string' ? await readRegularHead(source, SVG_SNIFF_BYTES, 'image') : source.subarray(0, SVG_SNIFF_BYTES);
   if (!looksLikeSvg(head)) return undefined;
   if (!allow) throw svgRefused(label);
   const bytes = typeof source === 'string' ? await readRegularFile(source, 'image') : source;
@@ -315,18 +315,6 @@ function checkSelfContainedSvg(label: string, bytes: Uint8Array): void {
   }
   for (const [, value] of text.matchAll(/url\(\s*["']?([^)"']*)/gi)) {
     if (external(value ?? '')) refuse(`a url(${JSON.stringify((value ?? '').slice(0, 80))})`);
-  }
-}
-
-/** The first `length` bytes of a regular file (fewer if it is shorter). */
-async function readHead(path: string, length: number): Promise<Uint8Array> {
-  const file = await openRegularFile(path, 'image');
-  try {
-    const buffer = new Uint8Array(length);
-    const { bytesRead } = await file.read(buffer, 0, length, 0);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await file.close();
   }
 }
 

@@ -8,14 +8,15 @@
 // header bytes (names, dtypes, shapes, offsets). Copying or moving a checkpoint hits the same entry.
 
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, open, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { invalidArgument } from '../errors.js';
+import { readRegularHead } from '../fs/confined.js';
 import type { ExportDType, ModelRegistry } from '../model.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { exportModel, removeStaleTemporaries } from './export.js';
-import { MANIFEST, openPackage, type Manifest } from './package.js';
+import { openPackage, type Manifest } from './package.js';
 
 export interface CacheOptions {
   /** Cache root (default $VITGRAPH_CACHE, else $XDG_CACHE_HOME/vitgraph, else ~/.cache/vitgraph). */
@@ -69,16 +70,13 @@ async function ensureEntry(models: ModelRegistry, checkpointDir: string, options
   return dir;
 }
 
-/** The bucket sizes of a complete cache entry, or undefined when there is none. */
+/** The bucket sizes of a complete cache entry, or undefined when there is none (or it is from another version, or damaged: re-exported over). */
 async function cachedBuckets(dir: string): Promise<number[] | undefined> {
-  if (!(await stat(join(dir, MANIFEST)).catch(() => undefined))) return undefined;
-  try {
-    const pkg = await openPackage(dir, { verify: false });
-    return pkg.buckets.map((b) => b.maxPatches);
-  } catch {
-    return undefined; // an entry from another vitgraph version or a damaged one: re-export over it
-  }
+  const manifest = await readManifestQuietly(dir);
+  return manifest && bucketsOf(manifest);
 }
+
+const bucketsOf = (manifest: Manifest): number[] => manifest.graphs.flatMap((g) => (g.variant === 'padded' ? [g.maxPatches] : []));
 
 /** Records use (the entry directory's mtime) for `cache list` and `clear --older-than`. */
 async function touch(dir: string): Promise<void> {
@@ -95,28 +93,17 @@ export async function checkpointKey(dir: string): Promise<string> {
     const info = await lstat(path);
     if (!info.isFile()) continue; // links, FIFOs and directories are refused when the checkpoint is opened
     hash.update(`${name}\0${info.size}\0`);
-    hash.update(name.endsWith('.safetensors') ? await safetensorsHeaderBytes(path, info.size) : await readHead(path, Math.min(info.size, 1 << 24)));
+    hash.update(name.endsWith('.safetensors') ? await safetensorsHeaderBytes(path, info.size) : await readRegularHead(path, Math.min(info.size, 1 << 24), name));
   }
   return hash.digest('hex').slice(0, 20);
 }
 
 /** The 8-byte length and the JSON header of a safetensors file (what names its tensors). */
 async function safetensorsHeaderBytes(path: string, size: number): Promise<Uint8Array> {
-  const head = await readHead(path, Math.min(size, 8));
+  const head = await readRegularHead(path, Math.min(size, 8), 'checkpoint shard');
   if (head.length < 8) return head;
   const length = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
-  return readHead(path, Math.min(size, 8 + Math.min(length, 1 << 27)));
-}
-
-async function readHead(path: string, length: number): Promise<Uint8Array> {
-  const file = await open(path, 'r');
-  try {
-    const bytes = new Uint8Array(length);
-    const { bytesRead } = await file.read(bytes, 0, length, 0);
-    return bytes.subarray(0, bytesRead);
-  } finally {
-    await file.close();
-  }
+  return readRegularHead(path, Math.min(size, 8 + Math.min(length, 1 << 27)), 'checkpoint shard');
 }
 
 export interface CacheEntry {
@@ -145,7 +132,7 @@ export async function listCache(options: CacheOptions = {}): Promise<CacheEntry[
       bytes,
       model: manifest.model,
       dtype: manifest.dtype,
-      buckets: manifest.graphs.flatMap((g) => (g.variant === 'padded' ? [g.maxPatches] : [])),
+      buckets: bucketsOf(manifest),
       lastUsed: (await stat(path)).mtime,
     });
   }

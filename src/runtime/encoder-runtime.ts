@@ -6,12 +6,11 @@ import { stat } from 'node:fs/promises';
 import { closedError, invalidArgument, runtimeError } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import type { Bucket, OutputSpec } from '../model.js';
-import { inspectModel } from '../onnx/inspect.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
 import { resolveBackend, runnerFactory, type BackendOptions } from './backend.js';
 import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
 import { checkBucketFits, checkEncoderInputs, type GridRow } from './inputs.js';
-import { INPUTS, parseEncoderIO, TOKEN_COUNT, type EncoderIO } from './io.js';
+import { INPUTS, recordedIO, TOKEN_COUNT, type EncoderIO } from './io.js';
 import { openPackage } from './package.js';
 import type { Runner } from './runner.js';
 
@@ -54,8 +53,7 @@ export class EncoderRuntime {
     const native = !options.createRunner && resolveBackend(options).backend === 'native';
     const isPackage = (await stat(model).catch(() => undefined))?.isDirectory() === true;
     const pkg = isPackage ? await openPackage(model, { verify: options.verify !== false }) : undefined;
-    const recorded = pkg ? undefined : (await inspectModel(model)).metadata['vitgraph.io'];
-    const io = pkg?.io ?? (recorded ? parseEncoderIO(safeJson(recorded), model) : undefined);
+    const io = pkg ? pkg.io : await recordedIO(model);
     // Quantized matmuls are only fast on prepacked weights; float ones lose nothing without (and load faster).
     const prepack = options.prepackWeights ?? io?.quantization !== undefined;
     const runnerOptions = { ...options, prepackWeights: prepack };
@@ -181,14 +179,6 @@ export class EncoderRuntime {
     this.closed = true;
     const opened = [this.dynamicRunner, ...this.buckets.map((b) => b.runner)];
     for (const runner of opened) await (await runner?.catch(() => undefined))?.close(); // a failed open has nothing to close
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 

@@ -7,9 +7,8 @@ import { invalidArgument } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import { loadProcessor, QWEN3_VL_PROCESSOR, type ProcessorParams } from '../image/processor.js';
 import type { ModelRegistry } from '../model.js';
-import { inspectModel } from '../onnx/inspect.js';
 import { openModelDirectory } from './checkpoint.js';
-import { parseEncoderIO } from './io.js';
+import { recordedIO } from './io.js';
 import { MANIFEST, openPackage } from './package.js';
 
 export async function modelProcessor(models: ModelRegistry, model: string): Promise<ProcessorParams> {
@@ -20,7 +19,7 @@ export async function modelProcessor(models: ModelRegistry, model: string): Prom
     const source = await openModelDirectory(models, model);
     return loadProcessor(source.dir, source.model.processorDefaults(source.config));
   }
-  const recorded = (await inspectModel(model)).metadata['vitgraph.io'];
+  const recorded = await recordedIO(model);
   if (!recorded) throw invalidArgument('model', 'a checkpoint directory, a package, or a .onnx exported by vitgraph (it records its processor)', model);
-  return parseEncoderIO(JSON.parse(recorded), model).processor ?? QWEN3_VL_PROCESSOR;
+  return recorded.processor ?? QWEN3_VL_PROCESSOR;
 }

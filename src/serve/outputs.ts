@@ -3,6 +3,7 @@
 // concatenated along each output's token axis plus grid_thw [I, 3], the names `vitgraph encode` writes.
 
 import { endianness } from 'node:os';
+import { concatAxis } from '../runtime/buckets.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
 import { encodeSafetensorsHeader, toSafetensorsDType } from '../weights/safetensors.js';
 import type { EncodedItem, OutputSpec } from './types.js';
@@ -44,29 +45,11 @@ export function jsonResponse(items: readonly EncodedItem[], timings: Timings): E
 
 /** A safetensors file in memory: each output concatenated over items, plus grid_thw int64 [I, 3]. */
 export function safetensorsResponse(items: readonly EncodedItem[], specs: readonly OutputSpec[], metadata: Record<string, string>): Buffer {
-  const tensors = new Map<string, HostTensor>(specs.map((spec) => [spec.name, concatAlong(items.map((i) => i.outputs[spec.name]!), spec.tokenAxis)]));
+  const tensors = new Map<string, HostTensor>(specs.map((spec) => [spec.name, concatAxis(items.map((i) => i.outputs[spec.name]!), spec.tokenAxis)]));
   tensors.set('grid_thw', hostTensor('int64', [items.length, 3], BigInt64Array.from(items.flatMap((i) => i.gridThw.map(BigInt)))));
   const specsOut = [...tensors].map(([name, t]) => ({ name, dtype: toSafetensorsDType(t.dtype), shape: t.shape }));
   const { header, ordered } = encodeSafetensorsHeader(specsOut, metadata);
   return Buffer.concat([header, ...ordered.map((spec) => bytesOf(tensors.get(spec.name)!))]);
-}
-
-/** Concatenates same-rank tensors along `axis` (the token axis). */
-export function concatAlong(parts: readonly HostTensor<'float32'>[], axis: number): HostTensor<'float32'> {
-  const first = parts[0]!;
-  const outer = first.shape.slice(0, axis).reduce((a, b) => a * b, 1); // e.g. K for [K, T, O]
-  const inner = first.shape.slice(axis + 1).reduce((a, b) => a * b, 1); // e.g. O
-  const total = parts.reduce((sum, p) => sum + p.shape[axis]!, 0);
-  const data = new Float32Array(outer * total * inner);
-  let at = 0;
-  for (const part of parts) {
-    const n = part.shape[axis]!;
-    for (let o = 0; o < outer; o++) data.set(part.data.subarray(o * n * inner, (o + 1) * n * inner), (o * total + at) * inner);
-    at += n;
-  }
-  const shape = [...first.shape];
-  shape[axis] = total;
-  return hostTensor('float32', shape, data);
 }
 
 function bytesOf(t: HostTensor): Buffer {
