@@ -191,5 +191,6 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   }
   if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
   const buckets = options.graphs === 'buckets' || resolveBackend(options).backend === 'native' ? (options.buckets ?? DEFAULT_BUCKETS) : [];
-  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, buckets, onProgress: options.onExportProgress });
+  const device = resolveBackend(options).device;
+  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, device, buckets, onProgress: options.onExportProgress });
 }

@@ -30,10 +30,10 @@ export const PIXEL_OPTIONS = {
 
 /** `--dtype` for commands that export a checkpoint on first use (encode, serve). */
 export const DTYPE_OPTION = {
-  dtype: { type: 'string', value: 'float32|float16|int8|int4', description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, cached separately)' },
+  dtype: { type: 'string', value: 'float32|float16|bfloat16|int8|int4', description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, float16/bfloat16 the CUDA ones; cached separately)' },
 } as const;
 
-export const exportDType = (args: ParsedArgs): 'float32' | 'float16' | 'int8' | 'int4' | undefined => choice(args, 'dtype', ['float32', 'float16', 'int8', 'int4'] as const);
+export const exportDType = (args: ParsedArgs): 'float32' | 'float16' | 'bfloat16' | 'int8' | 'int4' | undefined => choice(args, 'dtype', ['float32', 'float16', 'bfloat16', 'int8', 'int4'] as const);
 
 export const encodeCommand: Command = {
   name: 'encode',

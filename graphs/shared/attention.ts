@@ -3,6 +3,7 @@
 // segments or into padding. Each builder returns a `SegmentAttention` taking rotated
 // q, k, v [N, H] → [N, H].
 
+import { oneFramePerRow, type Bucket, type GraphDevice } from '../../src/model.js';
 import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { Segments } from './layout.js';
@@ -38,7 +39,7 @@ export function loopedAttention(g: Graph, shape: AttentionShape, segments: Segme
         const at = (bounds: Value): Value => op.unsqueeze(op.gather(bounds, i), [0]); // [1]
         return op.unsqueeze(op.sliceDynamic(x, 0, at(starts), at(ends), 'L'), [0]); // [1, L, H]
       };
-      const o = op.multiHeadAttention(rows(q), rows(k), rows(v), { heads: shape.numHeads }); // [1, L, H]
+      const o = op.cast(op.multiHeadAttention(half(rows(q)), half(rows(k)), half(rows(v)), { heads: shape.numHeads }), q.dtype); // [1, L, H]
       return [op.concat([done!, op.squeeze(o, [0])], 0)]; // [rows so far + L, H]
     });
     return out!;
@@ -85,19 +86,125 @@ export const ATTENTION: Readonly<Record<AttentionKind, (g: Graph, shape: Attenti
  * as zeros, so they are finite but meaningless (the host runtime rejects non-finite pixels).
  */
 export function blockDiagonalAttention(g: Graph, shape: AttentionShape, segment: Value, dtype: DataType): SegmentAttention {
+  const kernel = kernelDType(dtype);
   const bias = g.scope('segments', () => {
     const same = op.equal(op.unsqueeze(segment, [1]), op.unsqueeze(segment, [0])); // [Nmax, Nmax]
-    const lowest = dtype === 'float16' ? -65504 : -3.4028234663852886e38;
-    return op.unsqueeze(op.where(same, g.scalar(dtype, 0), g.scalar(dtype, lowest)), [0, 1]); // [1, 1, Nmax, Nmax]
+    const lowest = kernel === 'float16' ? -65504 : -3.4028234663852886e38;
+    return op.unsqueeze(op.where(same, g.scalar(kernel, 0), g.scalar(kernel, lowest)), [0, 1]); // [1, 1, Nmax, Nmax]
   });
   return (q, k, v) => {
-    const batch = (x: Value): Value => op.unsqueeze(x, [0]); // [Nmax, H] → [1, Nmax, H]
+    const batch = (x: Value): Value => op.unsqueeze(half(x), [0]); // [Nmax, H] → [1, Nmax, H]
     const o = op.multiHeadAttention(batch(q), batch(finiteOrZero(g, k)), batch(finiteOrZero(g, v)), { heads: shape.numHeads, attentionBias: bias });
-    return op.squeeze(o, [0]); // [Nmax, H]
+    return op.cast(op.squeeze(o, [0]), q.dtype); // [Nmax, H]
   };
 }
+
+/**
+ * The dtype attention kernels run in: ORT's fused attention takes float32 and float16 only, so
+ * bfloat16 goes through float16: exact for the magnitudes of normalized, projected q, k, v
+ * (|x| < 65504; bf16's 8-bit significand fits in fp16's 11), with float32 softmax inside.
+ */
+const kernelDType = (dtype: DataType): DataType => (dtype === 'bfloat16' ? 'float16' : dtype);
+const half = (x: Value): Value => op.cast(x, kernelDType(x.dtype));
 
 /** x with NaN and ±Inf replaced by 0 (Where(IsNaN ∨ IsInf, 0, x)); finite values pass bit for bit. */
 function finiteOrZero(g: Graph, x: Value): Value {
   return g.scope('finite', () => op.where(op.or(op.isNaN(x), op.isInf(x)), g.scalar(x.dtype, 0), x));
+}
+
+/**
+ * Fails the run (in ONNX Runtime, before any wrong number) unless `count` ([] int64) ≤ `limit`:
+ * `x` [L] passes as [1, L] through a Reshape to [1 + excess, L + excess], whose size is L only
+ * when excess = max(count − limit, 0) is 0. Two runtime entries keep ORT's Reshape fusion from
+ * turning the target into a −1 (see graphs/shared/inputs.ts); Unsqueeze/Squeeze around it keep
+ * it from being merged with a neighbouring Reshape.
+ */
+export function requireAtMost(g: Graph, count: Value, limit: number, x: Value): Value {
+  const length = x.dim(0) as number;
+  const excess = op.reshape(op.max(op.sub(count, g.scalar('int64', limit)), g.scalar('int64', 0)), [1]); // [1]
+  const target = op.add(g.int64s([1, length]), op.concat([excess, excess], 0)); // [2]
+  return op.squeeze(op.reshapeDynamic(op.unsqueeze(x, [0]), target, [1, length]), [0]); // [L]
+}
+
+/**
+ * Bias-free attention for a bucket whose real rows are one segment (one item of one frame
+ * group): MultiHeadAttention with the real row count as its key length, so every real query
+ * attends to exactly its segment and never to the padding. Padding queries see the real keys
+ * (finite, discarded). More than one segment among the real rows fails the run: the host
+ * splits multi-frame items before packing (src/runtime/buckets.ts).
+ */
+export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments: Segments): SegmentAttention {
+  const realRows = g.scope('segments', () => {
+    const count = op.reduceSum(op.cast(segments.segmentStart, 'int64'), [0]); // [] segments among real rows
+    const real = op.reshape(op.reduceSum(op.cast(op.less(g.scalar('int64', 0), segments.segment), 'int64'), [0]), [1]); // [1]
+    return op.cast(g.scope('one_segment_per_bucket', () => requireAtMost(g, count, 1, real)), 'int32'); // [1]
+  });
+  return (q, k, v) => {
+    const batch = (x: Value): Value => op.unsqueeze(half(x), [0]); // [Nmax, H] → [1, Nmax, H]
+    return op.cast(op.squeeze(op.multiHeadAttention(batch(q), batch(k), batch(v), { heads: shape.numHeads, keyLengths: realRows }), [0]), q.dtype); // [Nmax, H]
+  };
+}
+
+/**
+ * Variable-length attention over the bucket's segments (CUDA: PackedMultiHeadAttention, no
+ * [Nmax, Nmax] bias): segment s (1..maxSegments) is sequence s − 1, the padding rows are the
+ * last sequence, and no row attends outside its sequence, so items (and a non-finite item) stay
+ * apart without any masking arithmetic. Segments must be contiguous runs numbered in row order
+ * (patchCoordinates' are); more than `maxSegments` fails the run instead of mixing segments.
+ */
+export function varlenAttention(g: Graph, shape: AttentionShape, segments: Segments, maxSegments: number): SegmentAttention {
+  const rows = segments.segment.dim(0) as number;
+  const { cumulativeLengths, tokenOffset } = g.scope('segments', () => {
+    const int = (v: number): Value => g.scalar('int64', v);
+    const ids = g.constant('int64', [1, maxSegments], Array.from({ length: maxSegments }, (_, i) => BigInt(i + 1)), 'segment_ids'); // [1, S]
+    const real = op.less(int(0), segments.segment); // [Nmax]
+    const upTo = op.and(op.unsqueeze(real, [1]), op.not(op.less(ids, op.unsqueeze(segments.segment, [1])))); // [Nmax, S]: 1 ≤ segment ≤ s
+    const ends = op.reduceSum(op.cast(upTo, 'int64'), [0]); // [S] rows of segments 1..s
+    const count = op.reduceMax(segments.segment, [0]); // [] segments in use
+    const cu = op.concat([g.int64s([0]), ends, g.int64s([rows])], 0); // [S + 2]: the last sequence is the padding
+    const checked = g.scope('at_most_max_segments', () => requireAtMost(g, count, maxSegments, cu));
+    return { cumulativeLengths: op.cast(checked, 'int32'), tokenOffset: packedTokenOffset(g, checked, maxSegments + 1, rows) };
+  });
+  return (q, k, v) => op.cast(op.packedMultiHeadAttention(half(q), half(k), half(v), { heads: shape.numHeads, tokenOffset, cumulativeLengths }), q.dtype); // [Nmax, H]
+}
+
+/**
+ * token_offset [B, L] int32 of B sequences (boundaries `cu` [B + 1] int64) packed from a padded
+ * [B, L] layout: first each row's padded position b·L + (row − cu[b]) in row order, then the
+ * unused positions b·L + len[b] + j in order (RemovePadding's layout).
+ */
+function packedTokenOffset(g: Graph, cu: Value, sequences: number, longest: number): Value {
+  const int = (v: number): Value => g.scalar('int64', v);
+  const rows = iota(g, longest); // [T] (T = Nmax rows = longest)
+  const starts = op.slice(cu, 0, 0, sequences); // [B]
+  const ends = op.slice(cu, 0, 1, sequences + 1); // [B]
+  const lengths = op.sub(ends, starts); // [B]
+  // Sequence of each row: how many sequences end at or before it.
+  const sequenceOf = (index: Value, bounds: Value): Value => op.min(op.reduceSum(op.cast(op.greaterOrEqual(op.unsqueeze(index, [1]), op.unsqueeze(bounds, [0])), 'int64'), [1]), int(sequences - 1));
+  const b = sequenceOf(rows, ends); // [T]
+  const used = op.add(op.mul(b, int(longest)), op.sub(rows, op.gather(starts, b))); // [T]
+  // Unused positions: sequence b leaves L − len[b] of them; j-th unused overall → its position.
+  const unusedCount = sequences * longest - longest;
+  const unusedEnds = op.cumSum(op.sub(int(longest), lengths), 0); // [B]
+  const j = iota(g, unusedCount); // [U]
+  const ub = sequenceOf(j, unusedEnds); // [U]
+  const before = op.sub(op.gather(unusedEnds, ub), op.sub(int(longest), op.gather(lengths, ub))); // [U] unused positions before sequence ub
+  const unused = op.add(op.add(op.mul(ub, int(longest)), op.gather(lengths, ub)), op.sub(j, before)); // [U]
+  return op.reshape(op.cast(op.concat([used, unused], 0), 'int32'), [sequences, longest]); // [B, L]
+}
+
+/** 0, 1, …, n − 1 as [n] int64, with static shapes only (no Range: padded graphs keep none). */
+function iota(g: Graph, n: number): Value {
+  return op.cumSum(op.constantOfShape(g.int64s([n]), 'int64', 1, [n]), 0, { exclusive: true });
+}
+
+/**
+ * The attention of a padded bucket over `segments`: variable-length (no bias) for CUDA graphs,
+ * bias-free with a key length for a one-item CPU bucket, else the block-diagonal bias. The
+ * bias-free forms rely on one frame group per grid row (`oneFramePerRow`); `segmentsPerRow`
+ * false means segments are finer than frames (Qwen2.5-VL's windows), which only the bias serves.
+ */
+export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: GraphDevice, dtype: DataType, segmentsPerRow = true): SegmentAttention {
+  if (!segmentsPerRow || !oneFramePerRow(bucket, device)) return blockDiagonalAttention(g, shape, segments.segment, dtype);
+  return device === 'cuda' ? varlenAttention(g, shape, segments, bucket.maxItems) : singleSegmentAttention(g, shape, segments);
 }

@@ -13,7 +13,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { invalidArgument } from '../errors.js';
 import { readRegularHead } from '../fs/confined.js';
-import type { ExportDType, ModelRegistry } from '../model.js';
+import type { ExportDType, GraphDevice, ModelRegistry } from '../model.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { exportModel, removeStaleTemporaries } from './export.js';
 import { openPackage, type Manifest } from './package.js';
@@ -29,6 +29,8 @@ export function cacheRoot(options: CacheOptions = {}): string {
 
 export interface CachedExportOptions extends CacheOptions {
   dtype?: ExportDType | undefined;
+  /** 'cuda': the CUDA form of the buckets (variable-length attention), cached apart from the CPU form. */
+  device?: GraphDevice | undefined;
   /** Bucket sizes the caller needs (none: the dynamic graph is enough). */
   buckets?: readonly number[] | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
@@ -39,7 +41,7 @@ const inFlight = new Map<string, Promise<string>>();
 
 /** The cached package for `checkpointDir`, exported (or widened to more buckets) when needed. */
 export async function cachedExport(models: ModelRegistry, checkpointDir: string, options: CachedExportOptions = {}): Promise<string> {
-  const key = `${cacheRoot(options)}\0${checkpointDir}\0${options.dtype ?? 'float32'}`;
+  const key = `${cacheRoot(options)}\0${checkpointDir}\0${entrySuffix(options)}`;
   for (;;) {
     const running = inFlight.get(key);
     if (!running) break;
@@ -57,7 +59,7 @@ export async function cachedExport(models: ModelRegistry, checkpointDir: string,
 async function ensureEntry(models: ModelRegistry, checkpointDir: string, options: CachedExportOptions): Promise<string> {
   const root = cacheRoot(options);
   const dtype = options.dtype ?? 'float32';
-  const dir = join(root, `${await checkpointKey(checkpointDir)}-${dtype}`);
+  const dir = join(root, `${await checkpointKey(checkpointDir)}-${entrySuffix(options)}`);
   const wanted = options.buckets ?? [];
   const present = await cachedBuckets(dir);
   if (present && wanted.every((b) => present.includes(b))) {
@@ -66,9 +68,12 @@ async function ensureEntry(models: ModelRegistry, checkpointDir: string, options
   }
   await mkdir(root, { recursive: true });
   const buckets = [...new Set([...(present ?? []), ...wanted])].sort((a, b) => a - b);
-  await exportModel(models, { model: checkpointDir, out: dir, dtype, maxPatches: buckets, overwrite: true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  await exportModel(models, { model: checkpointDir, out: dir, dtype, device: options.device, maxPatches: buckets, overwrite: true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   return dir;
 }
+
+/** An entry's name after the checkpoint key: the dtype, and `-cuda` for the CUDA form. */
+const entrySuffix = (options: CachedExportOptions): string => `${options.dtype ?? 'float32'}${options.device === 'cuda' ? '-cuda' : ''}`;
 
 /** The bucket sizes of a complete cache entry, or undefined when there is none (or it is from another version, or damaged: re-exported over). */
 async function cachedBuckets(dir: string): Promise<number[] | undefined> {

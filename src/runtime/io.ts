@@ -4,7 +4,7 @@
 
 import { invalidFile } from '../errors.js';
 import { checkProcessor, type ProcessorParams } from '../image/processor.js';
-import type { OutputSpec, TowerConfig } from '../model.js';
+import type { GraphDevice, OutputSpec, TowerConfig } from '../model.js';
 import { inspectModel } from '../onnx/inspect.js';
 import { describeLinearScheme, parseLinearScheme } from '../onnx/linear-scheme.js';
 
@@ -28,11 +28,24 @@ export interface EncoderIO {
   readonly quantization?: string | undefined;
   /** Preprocessing of the checkpoint the graph came from (family defaults + its preprocessor_config.json). */
   readonly processor?: ProcessorParams | undefined;
+  /** 'cuda': graphs built for the CUDA provider only (refused elsewhere); absent: any device. */
+  readonly device?: 'cuda' | undefined;
 }
 
-export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams, quantization?: string): EncoderIO {
-  return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, ...(quantization ? { quantization } : {}), ...(processor ? { processor } : {}) };
+export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams, quantization?: string, device: GraphDevice = 'cpu'): EncoderIO {
+  return {
+    patchDim: config.patchDim,
+    mergeUnit: config.mergeUnit,
+    spatialMergeSize: config.spatialMergeSize,
+    outputs,
+    ...(quantization ? { quantization } : {}),
+    ...(processor ? { processor } : {}),
+    ...(device === 'cuda' ? { device } : {}),
+  };
 }
+
+/** The device a recorded contract's graphs need. */
+export const graphDevice = (io: EncoderIO): GraphDevice => io.device ?? 'cpu';
 
 /** The EncoderIO a .onnx file records in its metadata_props (`vitgraph.io`), or undefined for a graph vitgraph did not export. */
 export async function recordedIO(path: string): Promise<EncoderIO | undefined> {
@@ -84,8 +97,10 @@ export function parseEncoderIO(json: unknown, where: string): EncoderIO {
       return bad(`quantization: ${(error as Error).message}`);
     }
   }
+  if (io.device !== undefined && io.device !== 'cuda') return bad(`device: expected "cuda" or absent, got ${JSON.stringify(io.device)}`);
   return {
     ...(quantization ? { quantization } : {}),
+    ...(io.device === 'cuda' ? { device: 'cuda' as const } : {}),
     patchDim: size('patchDim', 1 << 20),
     mergeUnit: size('mergeUnit', 64),
     spatialMergeSize: size('spatialMergeSize', 8),
