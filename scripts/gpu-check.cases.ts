@@ -156,13 +156,13 @@ export const checkSource: CheckCaseSource = {
     }
     if (device === 'cuda') {
       const big = sizes.filter((s) => s >= 1024);
+      if (dtypes.includes('float16') && sizes.includes(448)) latency.push(latencyCase({ side: 448, dtype: 'float16', form, images: 16 }));
       if (dtypes.includes('float32')) for (const side of big) latency.push(latencyCase({ side, dtype: 'float32', form, session: { tf32: true }, label: 'tf32' }));
       if (dtypes.includes('float16')) {
         // The one-item CPU form (MultiHeadAttention with a key length) on CUDA, per attention backend.
         for (const side of big) latency.push(latencyCase({ side, dtype: 'float16', form: 'cpu' }));
         const largest = Math.max(...sizes);
         for (const [name, mask] of Object.entries(SDPA)) latency.push(latencyCase({ side: largest, dtype: 'float16', form: 'cpu', session: { cudaOptions: { sdpa_kernel: mask } }, label: `sdpa=${name}` }));
-        if (sizes.includes(448)) latency.push(latencyCase({ side: 448, dtype: 'float16', form, images: 16 }));
       }
     }
     return [...goldens, ...latency];

@@ -70,7 +70,7 @@ PY=python3
 
 # 1. Goldens, latency and host-side profiles; the attention kernel ORT picks per node is logged.
 ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1 timeout "${GPU_CHECK_TIMEOUT_S:-330}" \
-  node dist/scripts/gpu-check.js --out "$OUT" --work-dir "$WORK" --profile "${args[@]}"
+  node dist/scripts/gpu-check.js --out "$OUT" --work-dir "$WORK" --profile "${PROFILE_CASES:-^2b (448|2048)² fp16 cuda-form\$}" "${args[@]}"
 rc=$?
 
 if [ "$cuda" = 1 ]; then

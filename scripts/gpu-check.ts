@@ -10,7 +10,7 @@
 //
 // node dist/scripts/gpu-check.js [--device cuda|cpu|auto] [--models synthetic|<module.js>]
 //   [--sizes 224,448,1024,2048] [--dtypes float32,float16,bfloat16] [--runs N] [--warmup N]
-//   [--budget-s S] [--only REGEX] [--profile] [--work-dir DIR] [--out DIR]
+//   [--budget-s S] [--only REGEX] [--profile [REGEX]] [--work-dir DIR] [--out DIR]
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -56,8 +56,8 @@ export interface CheckOptions {
   workDir?: string;
   /** Only the cases whose name matches. */
   only?: RegExp;
-  /** Also write ORT's profile of each latency case and report time by op type and the top nodes. */
-  profile?: boolean;
+  /** Also write ORT's profile of each latency case (or those whose name matches) and report time by op type and the top nodes. */
+  profile?: boolean | RegExp;
   log?: (line: string) => void;
 }
 
@@ -207,7 +207,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
           log(`- ${entry.name}: skipped (time budget used up)`);
           continue;
         }
-        report.cases.push(await runCase(entry, { device, runtime: available.runtime, workDir, runs, warmup, pool, log, profile: options.profile === true }));
+        const profile = options.profile instanceof RegExp ? options.profile.test(entry.name) : options.profile === true;
+        report.cases.push(await runCase(entry, { device, runtime: available.runtime, workDir, runs, warmup, pool, log, profile }));
         report.environment.transfer ??= pool.transfer;
         report.environment.cudaApi ??= pool.cudaApi;
       }
@@ -586,7 +587,11 @@ function parseArgs(argv: string[]): CheckOptions & { out: string } {
   if (only) opts.only = new RegExp(only);
   const work = get('--work-dir');
   if (work) opts.workDir = resolve(work);
-  if (argv.includes('--profile')) opts.profile = true;
+  const profile = argv.indexOf('--profile');
+  if (profile >= 0) {
+    const filter = argv[profile + 1];
+    opts.profile = filter && !filter.startsWith('--') ? new RegExp(filter) : true;
+  }
   return opts;
 }
 
