@@ -10,7 +10,7 @@
 //
 // node dist/scripts/gpu-check.js [--device cuda|cpu|auto] [--models synthetic|<module.js>]
 //   [--sizes 224,448,1024,2048] [--dtypes float32,float16,bfloat16] [--runs N] [--warmup N]
-//   [--budget-s S] [--only REGEX] [--profile [REGEX]] [--work-dir DIR] [--out DIR]
+//   [--budget-s S] [--only REGEX] [--skip REGEX] [--profile [REGEX]] [--work-dir DIR] [--out DIR]
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -54,8 +54,11 @@ export interface CheckOptions {
   budgetS?: number;
   /** Directory for model files (default: a temp dir, removed at the end); kept when given, so a second pass reuses the exports. */
   workDir?: string;
-  /** Only the cases whose name matches. */
+  /** Only the cases whose name matches, and none whose name matches `skip`. */
   only?: RegExp;
+  skip?: RegExp;
+  /** Called after each case with the report so far (written out, so a crash keeps what ran). */
+  onCase?: (report: CheckReport) => Promise<void>;
   /** Also write ORT's profile of each latency case (or those whose name matches) and report time by op type and the top nodes. */
   profile?: boolean | RegExp;
   log?: (line: string) => void;
@@ -164,7 +167,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   try {
     const dtypes = options.dtypes ?? ['float32', 'float16'];
     const casesFor = async (device: 'cpu' | 'cuda'): Promise<CheckCaseEntry[]> =>
-      (await source.cases({ device, sizes: options.sizes ?? DEFAULT_SIZES[device], dtypes })).filter((c) => !options.only || options.only.test(c.name));
+      (await source.cases({ device, sizes: options.sizes ?? DEFAULT_SIZES[device], dtypes })).filter((c) => (!options.only || options.only.test(c.name)) && !options.skip?.test(c.name));
     let source: CheckCaseSource;
     let device: 'cpu' | 'cuda' = options.device === 'cpu' ? 'cpu' : 'cuda';
     let entries: CheckCaseEntry[];
@@ -208,7 +211,9 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
           continue;
         }
         const profile = options.profile instanceof RegExp ? options.profile.test(entry.name) : options.profile === true;
+        log(`> ${entry.name}`);
         report.cases.push(await runCase(entry, { device, runtime: available.runtime, workDir, runs, warmup, pool, log, profile }));
+        await options.onCase?.(report);
         report.environment.transfer ??= pool.transfer;
         report.environment.cudaApi ??= pool.cudaApi;
       }
@@ -585,6 +590,8 @@ function parseArgs(argv: string[]): CheckOptions & { out: string } {
   if (budget !== undefined) opts.budgetS = budget;
   const only = get('--only');
   if (only) opts.only = new RegExp(only);
+  const skip = get('--skip');
+  if (skip) opts.skip = new RegExp(skip);
   const work = get('--work-dir');
   if (work) opts.workDir = resolve(work);
   const profile = argv.indexOf('--profile');
@@ -599,11 +606,15 @@ const EXIT: Readonly<Record<CheckReport['status'], number>> = { passed: 0, faile
 
 async function main(): Promise<void> {
   const { out, ...options } = parseArgs(process.argv.slice(2));
-  const report = await runCheck(options);
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'gpu-check.json'), `${JSON.stringify(report, null, 2)}\n`);
-  const md = reportMarkdown(report);
-  await writeFile(join(out, 'gpu-check.md'), md);
+  const write = async (report: CheckReport): Promise<string> => {
+    await writeFile(join(out, 'gpu-check.json'), `${JSON.stringify(report, null, 2)}\n`);
+    const md = reportMarkdown(report);
+    await writeFile(join(out, 'gpu-check.md'), md);
+    return md;
+  };
+  const report = await runCheck({ ...options, onCase: async (r) => void (await write(r)) });
+  const md = await write(report);
   console.log(`\n${md}`);
   process.exitCode = EXIT[report.status];
 }

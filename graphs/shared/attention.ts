@@ -113,17 +113,14 @@ function finiteOrZero(g: Graph, x: Value): Value {
 }
 
 /**
- * Fails the run (in ONNX Runtime, before any wrong number) unless `count` ([] int64) ≤ `limit`:
- * `x` [L] passes as [1, L] through a Reshape to [1 + excess, L + excess], whose size is L only
- * when excess = max(count − limit, 0) is 0. Two runtime entries keep ORT's Reshape fusion from
- * turning the target into a −1 (see graphs/shared/inputs.ts); Unsqueeze/Squeeze around it keep
- * it from being merged with a neighbouring Reshape.
+ * `q` turned to NaN everywhere unless `count` ([] int64) ≤ `limit`: a bucket given more segments
+ * than its attention form serves gives NaN outputs (which every host check refuses) instead of
+ * attending across segments. A value-level check, because a bucket's shapes may not depend on
+ * its inputs (a CUDA graph replays fixed shapes, and a shape read back to the host breaks it).
  */
-export function requireAtMost(g: Graph, count: Value, limit: number, x: Value): Value {
-  const length = x.dim(0) as number;
-  const excess = op.reshape(op.max(op.sub(count, g.scalar('int64', limit)), g.scalar('int64', 0)), [1]); // [1]
-  const target = op.add(g.int64s([1, length]), op.concat([excess, excess], 0)); // [2]
-  return op.squeeze(op.reshapeDynamic(op.unsqueeze(x, [0]), target, [1, length]), [0]); // [L]
+function nanUnlessAtMost(g: Graph, count: Value, limit: number): (q: Value) => Value {
+  const ok = op.not(op.less(g.scalar('int64', limit), count)); // []
+  return (q) => op.add(q, op.where(ok, g.scalar(q.dtype, 0), g.scalar(q.dtype, Number.NaN)));
 }
 
 /**
@@ -134,14 +131,14 @@ export function requireAtMost(g: Graph, count: Value, limit: number, x: Value): 
  * splits multi-frame items before packing (src/runtime/buckets.ts).
  */
 export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments: Segments): SegmentAttention {
-  const realRows = g.scope('segments', () => {
+  const { realRows, guard } = g.scope('segments', () => {
     const count = op.reduceSum(op.cast(segments.segmentStart, 'int64'), [0]); // [] segments among real rows
     const real = op.reshape(op.reduceSum(op.cast(op.less(g.scalar('int64', 0), segments.segment), 'int64'), [0]), [1]); // [1]
-    return op.cast(g.scope('one_segment_per_bucket', () => requireAtMost(g, count, 1, real)), 'int32'); // [1]
+    return { realRows: op.cast(real, 'int32'), guard: g.scope('one_segment_per_bucket', () => nanUnlessAtMost(g, count, 1)) };
   });
   return (q, k, v) => {
     const batch = (x: Value): Value => op.unsqueeze(half(x), [0]); // [Nmax, H] → [1, Nmax, H]
-    return op.cast(op.squeeze(op.multiHeadAttention(batch(q), batch(k), batch(v), { heads: shape.numHeads, keyLengths: realRows }), [0]), q.dtype); // [Nmax, H]
+    return op.cast(op.squeeze(op.multiHeadAttention(batch(guard(q)), batch(k), batch(v), { heads: shape.numHeads, keyLengths: realRows }), [0]), q.dtype); // [Nmax, H]
   };
 }
 
@@ -154,7 +151,7 @@ export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments
  */
 export function varlenAttention(g: Graph, shape: AttentionShape, segments: Segments, maxSegments: number): SegmentAttention {
   const rows = segments.segment.dim(0) as number;
-  const { cumulativeLengths, tokenOffset } = g.scope('segments', () => {
+  const { cumulativeLengths, tokenOffset, guard } = g.scope('segments', () => {
     const int = (v: number): Value => g.scalar('int64', v);
     const ids = g.constant('int64', [1, maxSegments], Array.from({ length: maxSegments }, (_, i) => BigInt(i + 1)), 'segment_ids'); // [1, S]
     const real = op.less(int(0), segments.segment); // [Nmax]
@@ -162,10 +159,10 @@ export function varlenAttention(g: Graph, shape: AttentionShape, segments: Segme
     const ends = op.reduceSum(op.cast(upTo, 'int64'), [0]); // [S] rows of segments 1..s
     const count = op.reduceMax(segments.segment, [0]); // [] segments in use
     const cu = op.concat([g.int64s([0]), ends, g.int64s([rows])], 0); // [S + 2]: the last sequence is the padding
-    const checked = g.scope('at_most_max_segments', () => requireAtMost(g, count, maxSegments, cu));
-    return { cumulativeLengths: op.cast(checked, 'int32'), tokenOffset: packedTokenOffset(g, checked, maxSegments + 1, rows) };
+    const guard = g.scope('at_most_max_segments', () => nanUnlessAtMost(g, count, maxSegments));
+    return { cumulativeLengths: op.cast(cu, 'int32'), tokenOffset: packedTokenOffset(g, cu, maxSegments + 1, rows), guard };
   });
-  return (q, k, v) => op.cast(op.packedMultiHeadAttention(half(q), half(k), half(v), { heads: shape.numHeads, tokenOffset, cumulativeLengths }), q.dtype); // [Nmax, H]
+  return (q, k, v) => op.cast(op.packedMultiHeadAttention(half(guard(q)), half(k), half(v), { heads: shape.numHeads, tokenOffset, cumulativeLengths }), q.dtype); // [Nmax, H]
 }
 
 /**
@@ -199,12 +196,13 @@ function iota(g: Graph, n: number): Value {
 }
 
 /**
- * The attention of a padded bucket over `segments`: variable-length (no bias) for CUDA graphs,
- * bias-free with a key length for a one-item CPU bucket, else the block-diagonal bias. The
+ * The attention of a padded bucket over `segments`: bias-free with a key length for a one-item
+ * bucket (any device), variable-length for a CUDA multi-item bucket, else the block-diagonal bias. The
  * bias-free forms rely on one frame group per grid row (`oneFramePerRow`); `segmentsPerRow`
  * false means segments are finer than frames (Qwen2.5-VL's windows), which only the bias serves.
  */
 export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: GraphDevice, dtype: DataType, segmentsPerRow = true): SegmentAttention {
   if (!segmentsPerRow || !oneFramePerRow(bucket, device)) return blockDiagonalAttention(g, shape, segments.segment, dtype);
-  return device === 'cuda' ? varlenAttention(g, shape, segments, bucket.maxItems) : singleSegmentAttention(g, shape, segments);
+  if (bucket.maxItems === 1) return singleSegmentAttention(g, shape, segments);
+  return varlenAttention(g, shape, segments, bucket.maxItems);
 }
