@@ -1,7 +1,7 @@
 // The encoder's cases for scripts/gpu-check.ts (the one-burst GPU check):
-// - goldens: the tiny towers through exact-size buckets, in the CPU form (block-diagonal bias,
-//   one-item key-length form) and the CUDA form (variable-length attention), fp32/fp16/bf16,
-//   plus fp32 with TF32 on (informational: its error is what the README quotes);
+// - goldens: the tiny towers through exact-size buckets (multi-item: block-diagonal bias;
+//   one-item: key length), exported for CPU and for CUDA, fp32/fp16/bf16, plus fp32 with TF32 on
+//   (informational: its error is what the README quotes);
 // - latency: the 2B-shape Qwen3-VL tower (random weights) per image side, one image per bucket,
 //   in each dtype and form, TF32 and attention-kernel variants, and 16 × 448² in one bucket.
 // No onnxruntime-node or sharp here: on the GPU machine only the native addon and protobuf
@@ -31,7 +31,7 @@ const TOLERANCE: Readonly<Record<CheckDtype, { atol: number; rtol: number }>> = 
   bfloat16: { atol: 5e-2, rtol: 5e-2 },
 };
 
-/** 'cuda': variable-length attention (export --device cuda); 'cpu': the bias / key-length forms. */
+/** The device a case's graph is exported for (export --device). */
 type Form = 'cuda' | 'cpu';
 
 const short = (d: CheckDtype): string => ({ float32: 'fp32', float16: 'fp16', bfloat16: 'bf16' })[d];
@@ -60,8 +60,8 @@ function goldenCase(name: 'tiny' | 'tiny_single', dtype: CheckDtype, form: Form,
       const pixels = io.get(IO.pixelValues) as HostTensor<'float32'>;
       const grid = rowsOf(Array.from(io.get(IO.gridThw)!.data as BigInt64Array, Number));
       const rows = pixels.shape[0]!;
-      // The CUDA form takes one frame group per grid row; the CPU form takes items as they are.
-      const units = form === 'cuda' ? frameUnits(grid) : unitsOf(grid);
+      // A one-item bucket takes one frame group; multi-item buckets take items as they are.
+      const units = grid.length === 1 ? frameUnits(grid) : unitsOf(grid);
       const bucket = { maxPatches: rows, maxItems: units.length }; // exact size: every output row is real
       const out = join(dir, `${name}-${dtype}-${form}-${rows}x${units.length}.onnx`);
       await exportOnce(join(FIXTURES, name), out, bucket, dtype, form);

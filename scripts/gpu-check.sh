@@ -68,36 +68,27 @@ WORK=${GPU_CHECK_WORK:-$(mktemp -d)}
 PY=python3
 [ -x /opt/torch/.venv/bin/python ] && PY=/opt/torch/.venv/bin/python
 
-# Cases that run com.microsoft.PackedMultiHeadAttention (CUDA multi-item buckets) go in a process
-# of their own, so that a provider crash there cannot take the other measurements with it.
-PACKED='^golden tiny (fp16|bf16|fp32) cuda-form|^2b 16×'
-
 # 1. Goldens, latency and host-side profiles; the attention kernel ORT picks per node is logged.
 ORT_ENABLE_ATTENTION_KERNEL_DEBUG_INFO=1 timeout "${GPU_CHECK_TIMEOUT_S:-330}" \
-  node dist/scripts/gpu-check.js --out "$OUT" --work-dir "$WORK" --profile "${PROFILE_CASES:-^2b (448|2048)² fp16 cuda-form\$}" "${args[@]}" --skip "$PACKED"
+  node dist/scripts/gpu-check.js --out "$OUT" --work-dir "$WORK" --profile "${PROFILE_CASES:-^2b (448|2048)² fp16 cuda-form\$}" "${args[@]}"
 rc=$?
 
 if [ "$cuda" = 1 ]; then
-  # 2. Variable-length attention (multi-item buckets), TRT's fused MHA runner off.
-  echo "== packed (variable-length) attention cases"
-  ORT_DISABLE_FUSED_ATTENTION=1 ORT_DISABLE_TRT_FLASH_ATTENTION=1 timeout "${PACKED_TIMEOUT_S:-90}" \
-    node dist/scripts/gpu-check.js --out "$OUT/packed" --work-dir "$WORK" "${args[@]}" --only "$PACKED" || echo "packed cases: exit $?"
-
-  # 3. The same graphs profiled with every kernel launch waited for: GPU time per node.
+  # 2. The same graphs profiled with every kernel launch waited for: GPU time per node.
   echo "== serialized profile (CUDA_LAUNCH_BLOCKING=1)"
   CUDA_LAUNCH_BLOCKING=1 timeout "${PROFILE_TIMEOUT_S:-60}" node dist/scripts/gpu-check.js --device cuda --out "$OUT/serialized" \
     --work-dir "$WORK" --only "${PROFILE_CASES:-^2b (448|2048)² fp16 cuda-form\$}" --profile --runs 3 --warmup 1 || echo "serialized profile: exit $?"
 
-  # 4. PyTorch eager of the upstream module on the same card (skips itself without transformers/CUDA).
+  # 3. PyTorch eager of the upstream module on the same card (skips itself without transformers/CUDA).
   echo "== PyTorch eager baseline (transformers Qwen3VLVisionModel, 2B shape)"
   timeout "${TORCH_CHECK_TIMEOUT_S:-150}" "$PY" scripts/gpu-check-torch.py "${TORCH_SIZES:-448,1024,2048}" | tee "$OUT/torch-baseline.json"
 
-  # 5. The exported dynamic graph on Python's onnxruntime, against the float64 reference.
+  # 4. The exported dynamic graph on Python's onnxruntime, against the float64 reference.
   echo "== the exported dynamic .onnx on Python onnxruntime"
   node --input-type=module -e "const { exportModel } = await import('./dist/index.js'); await exportModel({ model: 'fixtures/encoder/tiny', out: process.argv[1], overwrite: true });" "$WORK/tiny-dynamic.onnx" &&
     timeout 60 "$PY" scripts/gpu-check-python-ort.py "$WORK/tiny-dynamic.onnx" fixtures/encoder/tiny/io.safetensors | tee "$OUT/python-ort.json"
 fi
-rm -f "$OUT/packed/gpu-check.json" "$OUT/serialized/gpu-check.json" # the Markdown reports travel back (8 files at most)
+rm -f "$OUT/serialized/gpu-check.json" # the Markdown reports travel back (8 files at most)
 [ -n "${GPU_CHECK_WORK:-}" ] || rm -rf "$WORK"
 echo "== exit $rc (0 passed, 1 a check failed, 2 cannot start, 3 CUDA unusable, 124 timed out)"
 exit "$rc"

@@ -36,19 +36,20 @@ export interface OutputSpec {
 }
 
 /**
- * The device a graph is built for. 'cpu' graphs run anywhere; 'cuda' graphs use kernels only the
- * CUDA provider has (PackedMultiHeadAttention) and are refused elsewhere.
+ * The device a graph is built for: 'cpu' graphs run anywhere; 'cuda' graphs may use what only the
+ * CUDA provider runs well or at all (bfloat16, memory-efficient float32 attention) and are
+ * refused elsewhere.
  */
 export type GraphDevice = 'cpu' | 'cuda';
 
 /**
- * Whether a bucket takes one frame group per grid_thw row, so that every grid row is a single
- * attention segment: the bias-free forms (a one-item bucket, and every CUDA bucket) need it. The
- * host then splits a multi-frame item into its frames, which is exact: frames never attend to
- * each other in any tower. One rule, read by the graph builders and the bucket packer.
+ * Whether a bucket takes one frame group per grid_thw row, so that its real rows are a single
+ * attention segment: the bias-free one-item buckets need it. The host then splits a multi-frame
+ * item into its frames, which is exact: frames never attend to each other in any tower. One rule,
+ * read by the graph builders and the bucket packer.
  */
-export function oneFramePerRow(bucket: Bucket, device: GraphDevice): boolean {
-  return device === 'cuda' || bucket.maxItems === 1;
+export function oneFramePerRow(bucket: Bucket): boolean {
+  return bucket.maxItems === 1;
 }
 
 /** One padded graph's fixed shape. */

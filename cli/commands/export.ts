@@ -12,7 +12,7 @@ export const exportCommand: Command = {
     'max-patches': { type: 'string', value: '<n[,n…]>', description: 'padded bucket sizes in patches (multiples of 4), e.g. 1024,4096,16384' },
     'max-items': { type: 'string', value: '<n>', description: 'grid rows per padded bucket (default: max-patches / 64, at least 1)' },
     dtype: { type: 'string', value: 'float32|float16|bfloat16|int8|int4', description: 'weight precision (default float32); half precision keeps a float32 residual stream; bfloat16 needs --device cuda; int8/int4 quantize the Linear layers from the checkpoint (CPU graphs)' },
-    device: { type: 'string', value: 'cpu|cuda', description: 'the device the graphs are for (default cpu, runs anywhere); cuda buckets attend by variable-length segments (PackedMultiHeadAttention, no [N, N] bias) and are refused on CPU' },
+    device: { type: 'string', value: 'cpu|cuda', description: 'the device the graphs are for (default cpu, runs anywhere); cuda allows bfloat16 and keeps float32 attention on the CUDA memory-efficient kernel; refused on CPU' },
     opset: { type: 'string', value: '<n>', description: 'ai.onnx opset, 20..24 (default 21)' },
     attention: { type: 'string', value: 'looped|dense', description: 'dynamic-graph attention: fused per segment (default) or decomposed with a dense mask' },
     'external-data': { type: 'string', value: 'auto|always|never', description: 'weights in <file>.data: auto = past 64 MiB of weights (memory-mapped by ONNX Runtime: faster load, less memory)' },

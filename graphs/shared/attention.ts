@@ -143,66 +143,15 @@ export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments
 }
 
 /**
- * Variable-length attention over the bucket's segments (CUDA: PackedMultiHeadAttention, no
- * [Nmax, Nmax] bias): segment s (1..maxSegments) is sequence s − 1, the padding rows are the
- * last sequence, and no row attends outside its sequence, so items (and a non-finite item) stay
- * apart without any masking arithmetic. Segments must be contiguous runs numbered in row order
- * (patchCoordinates' are); more than `maxSegments` fails the run instead of mixing segments.
- */
-export function varlenAttention(g: Graph, shape: AttentionShape, segments: Segments, maxSegments: number): SegmentAttention {
-  const rows = segments.segment.dim(0) as number;
-  const { cumulativeLengths, tokenOffset, guard } = g.scope('segments', () => {
-    const int = (v: number): Value => g.scalar('int64', v);
-    const ids = g.constant('int64', [1, maxSegments], Array.from({ length: maxSegments }, (_, i) => BigInt(i + 1)), 'segment_ids'); // [1, S]
-    const real = op.less(int(0), segments.segment); // [Nmax]
-    const upTo = op.and(op.unsqueeze(real, [1]), op.not(op.less(ids, op.unsqueeze(segments.segment, [1])))); // [Nmax, S]: 1 ≤ segment ≤ s
-    const ends = op.reduceSum(op.cast(upTo, 'int64'), [0]); // [S] rows of segments 1..s
-    const count = op.reduceMax(segments.segment, [0]); // [] segments in use
-    const cu = op.concat([g.int64s([0]), ends, g.int64s([rows])], 0); // [S + 2]: the last sequence is the padding
-    const guard = g.scope('at_most_max_segments', () => nanUnlessAtMost(g, count, maxSegments));
-    return { cumulativeLengths: op.cast(cu, 'int32'), tokenOffset: packedTokenOffset(g, cu, maxSegments + 1, rows), guard };
-  });
-  return (q, k, v) => op.cast(op.packedMultiHeadAttention(half(guard(q)), half(k), half(v), { heads: shape.numHeads, tokenOffset, cumulativeLengths }), q.dtype); // [Nmax, H]
-}
-
-/**
- * token_offset [B, L] int32 of B sequences (boundaries `cu` [B + 1] int64) packed from a padded
- * [B, L] layout: first each row's padded position b·L + (row − cu[b]) in row order, then the
- * unused positions b·L + len[b] + j in order (RemovePadding's layout).
- */
-function packedTokenOffset(g: Graph, cu: Value, sequences: number, longest: number): Value {
-  const int = (v: number): Value => g.scalar('int64', v);
-  const rows = iota(g, longest); // [T] (T = Nmax rows = longest)
-  const starts = op.slice(cu, 0, 0, sequences); // [B]
-  const ends = op.slice(cu, 0, 1, sequences + 1); // [B]
-  const lengths = op.sub(ends, starts); // [B]
-  // Sequence of each row: how many sequences end at or before it.
-  const sequenceOf = (index: Value, bounds: Value): Value => op.min(op.reduceSum(op.cast(op.greaterOrEqual(op.unsqueeze(index, [1]), op.unsqueeze(bounds, [0])), 'int64'), [1]), int(sequences - 1));
-  const b = sequenceOf(rows, ends); // [T]
-  const used = op.add(op.mul(b, int(longest)), op.sub(rows, op.gather(starts, b))); // [T]
-  // Unused positions: sequence b leaves L − len[b] of them; j-th unused overall → its position.
-  const unusedCount = sequences * longest - longest;
-  const unusedEnds = op.cumSum(op.sub(int(longest), lengths), 0); // [B]
-  const j = iota(g, unusedCount); // [U]
-  const ub = sequenceOf(j, unusedEnds); // [U]
-  const before = op.sub(op.gather(unusedEnds, ub), op.sub(int(longest), op.gather(lengths, ub))); // [U] unused positions before sequence ub
-  const unused = op.add(op.add(op.mul(ub, int(longest)), op.gather(lengths, ub)), op.sub(j, before)); // [U]
-  return op.reshape(op.cast(op.concat([used, unused], 0), 'int32'), [sequences, longest]); // [B, L]
-}
-
-/** 0, 1, …, n − 1 as [n] int64, with static shapes only (no Range: padded graphs keep none). */
-function iota(g: Graph, n: number): Value {
-  return op.cumSum(op.constantOfShape(g.int64s([n]), 'int64', 1, [n]), 0, { exclusive: true });
-}
-
-/**
- * The attention of a padded bucket over `segments`: bias-free with a key length for a one-item
- * bucket (any device), variable-length for a CUDA multi-item bucket, else the block-diagonal bias. The
- * bias-free forms rely on one frame group per grid row (`oneFramePerRow`); `segmentsPerRow`
- * false means segments are finer than frames (Qwen2.5-VL's windows), which only the bias serves.
+ * The attention of a padded bucket over `segments`. A one-item bucket is bias-free: its real rows
+ * are one segment, so MultiHeadAttention with a key length serves (ORT runs it as a tiled kernel
+ * on CPU and as cuDNN flash attention on CUDA in half precision). Everything else carries the
+ * block-diagonal bias, and so do float32 buckets built for CUDA: ORT 1.29's CUDA provider runs
+ * float32 attention with a key length as its unfused kernel (a [heads, N, N] buffer: out of
+ * memory at 2048², measured on an H200), and with a bias as the memory-efficient one.
+ * `segmentsPerRow` false means segments are finer than frames (Qwen2.5-VL's windows): bias only.
  */
 export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: GraphDevice, dtype: DataType, segmentsPerRow = true): SegmentAttention {
-  if (!segmentsPerRow || !oneFramePerRow(bucket, device)) return blockDiagonalAttention(g, shape, segments.segment, dtype);
-  if (bucket.maxItems === 1) return singleSegmentAttention(g, shape, segments);
-  return varlenAttention(g, shape, segments, bucket.maxItems);
+  const keyLength = segmentsPerRow && oneFramePerRow(bucket) && !(device === 'cuda' && dtype === 'float32');
+  return keyLength ? singleSegmentAttention(g, shape, segments) : blockDiagonalAttention(g, shape, segments.segment, dtype);
 }

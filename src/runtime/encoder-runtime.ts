@@ -55,7 +55,7 @@ export class EncoderRuntime {
     const pkg = isPackage ? await openPackage(model, { verify: options.verify !== false }) : undefined;
     const io = pkg ? pkg.io : await recordedIO(model);
     if (io && graphDevice(io) === 'cuda' && resolveBackend(options).device !== 'cuda') {
-      throw unsupported(`${model} was exported for CUDA (--device cuda): its buckets use PackedMultiHeadAttention, which ONNX Runtime has only for CUDA`, {
+      throw unsupported(`${model} was exported for CUDA (--device cuda): its graphs use kernels ONNX Runtime runs well or at all only on CUDA (bfloat16, memory-efficient float32 attention)`, {
         fixes: [{ option: 'device', action: 'pass', value: 'cuda' }],
         otherwise: 're-export without --device cuda for CPU',
       });
@@ -107,10 +107,9 @@ export class EncoderRuntime {
     const grid: GridRow[] = checkEncoderInputs({ pixelValues, gridThw }, this.io.patchDim, this.io.spatialMergeSize);
     const pixels = pixelValues.data as Float32Array;
     if (this.buckets.length === 0) return this.runDynamic(pixelValues, gridThw);
-    const device = graphDevice(this.io);
     const plans = planRuns(grid, this.buckets, {
       oversize: this.dynamicPath && this.options.oversize !== 'error' ? 'dynamic' : 'error',
-      splitFrames: this.buckets.some((b) => oneFramePerRow(b, device)),
+      splitFrames: this.buckets.some(oneFramePerRow),
     });
     const parts: EncoderOutputs[] = [];
     for (const plan of plans) parts.push(await this.runPlan(plan, pixels));

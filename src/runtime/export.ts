@@ -58,9 +58,9 @@ export interface ExportOptions {
   /** 'bfloat16' needs device 'cuda' (ONNX Runtime's CPU provider has almost no bf16 kernels). */
   dtype?: ExportDType | undefined;
   /**
-   * The device the graphs are for (default 'cpu', runs anywhere). 'cuda' buckets attend by
-   * variable-length segments (PackedMultiHeadAttention, CUDA only) instead of an [Nmax, Nmax]
-   * bias; recorded in the I/O contract, and refused on other devices when loaded.
+   * The device the graphs are for (default 'cpu', runs anywhere). 'cuda' allows bfloat16 and keeps
+   * float32 one-item buckets on the bias form ORT's CUDA provider runs memory-efficiently;
+   * recorded in the I/O contract, and refused on other devices when loaded.
    */
   device?: GraphDevice | undefined;
   opset?: number | undefined;

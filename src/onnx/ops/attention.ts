@@ -55,36 +55,3 @@ export function rotaryEmbedding(x: Value, positionIds: Value, cosCache: Value, s
     attributes: { interleaved: 0, num_heads: options.heads },
   })[0]!;
 }
-
-/**
- * com.microsoft PackedMultiHeadAttention (contrib opset 1; CUDA only, float32 and float16):
- * variable-length self-attention over packed rows. q, k, v [T, heads·D]; the rows of sequence b
- * are cumulativeLengths[b] ..< cumulativeLengths[b + 1] ([B + 1] int32), and no row attends
- * outside its own sequence. `tokenOffset` [B, S] int32 lists, in packed order, each row's
- * position in the padded [B, S] layout, then the unused padded positions (the layout of
- * RemovePadding); S is the longest sequence the graph allows. → [T, heads·D].
- */
-export function packedMultiHeadAttention(q: Value, k: Value, v: Value, options: { heads: number; tokenOffset: Value; cumulativeLengths: Value; scale?: number }): Value {
-  const op = 'PackedMultiHeadAttention';
-  expectDType(op, q, ['float32', 'float16']);
-  expectSameDType(op, q, k, v);
-  for (const t of [q, k, v]) expectRank(op, t, [2]);
-  const hidden = q.dim(1);
-  if (typeof hidden !== 'number' || hidden % options.heads !== 0) {
-    throw graphBuild(q.graph.pendingNodeName(op), `hidden ${hidden} of ${formatDims(q.shape)} is not divisible by ${options.heads} heads`);
-  }
-  const { tokenOffset, cumulativeLengths } = options;
-  expectDType(op, tokenOffset, ['int32']);
-  expectDType(op, cumulativeLengths, ['int32']);
-  expectRank(op, tokenOffset, [2]);
-  expectRank(op, cumulativeLengths, [1]);
-  const batch = tokenOffset.dim(0);
-  if (typeof batch === 'number' && cumulativeLengths.dim(0) !== batch + 1) {
-    throw graphBuild(q.graph.pendingNodeName(op), `cumulative lengths ${formatDims(cumulativeLengths.shape)} must have one more entry than token_offset's ${batch} sequences`);
-  }
-  return q.graph.node(op, [q, k, v, undefined, tokenOffset, cumulativeLengths], {
-    domain: 'com.microsoft',
-    outputs: [{ dtype: q.dtype, shape: q.shape }],
-    attributes: { num_heads: options.heads, scale: options.scale === undefined ? undefined : { float: options.scale } },
-  })[0]!;
-}
