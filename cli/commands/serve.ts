@@ -23,7 +23,8 @@ export const serveCommand: Command = {
     'max-body-bytes': { type: 'string', value: '<n>', description: `request body limit, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})` },
     'max-items': { type: 'string', value: '<n>', description: `items per request (default ${DEFAULT_LIMITS.maxItems})` },
     'max-image-pixels': { type: 'string', value: '<n>', description: `pixels per decoded image, and the largest min/max_pixels a client may ask (default ${DEFAULT_LIMITS.maxImagePixels})` },
-    'request-timeout-ms': { type: 'string', value: '<ms>', description: `arrival to response; 504 beyond (default ${DEFAULT_LIMITS.requestTimeoutMs})` },
+    'request-timeout-ms': { type: 'string', value: '<ms>', description: `arrival to response; 504 beyond; also bounds receiving the body (408) (default ${DEFAULT_LIMITS.requestTimeoutMs})` },
+    'max-uploads': { type: 'string', value: '<n>', description: `request bodies received at once, over all clients; 503 busy beyond (default ${DEFAULT_LIMITS.maxUploads})` },
     'shutdown-timeout-ms': { type: 'string', value: '<ms>', description: 'on SIGTERM/SIGINT, most time to finish in-flight requests (default 30000)' },
   },
   details:
@@ -58,6 +59,7 @@ export const serveCommand: Command = {
         ...(limit('max-items') ? { maxItems: limit('max-items')! } : {}),
         ...(limit('max-image-pixels') ? { maxImagePixels: limit('max-image-pixels')! } : {}),
         ...(limit('request-timeout-ms') ? { requestTimeoutMs: limit('request-timeout-ms')! } : {}),
+        ...(limit('max-uploads') ? { maxUploads: limit('max-uploads')! } : {}),
       },
       ...(limit('shutdown-timeout-ms') ? { shutdownTimeoutMs: limit('shutdown-timeout-ms')! } : {}),
     });
