@@ -2,6 +2,7 @@ import { DTYPE_OPTION, exportDType } from './encode.js';
 import { availableParallelism } from 'node:os';
 import { loadBatchEncoder } from '../../index.js';
 import { DEFAULT_LIMITS, serveProcess } from '../../src/serve/index.js';
+import { checkPort } from '../../src/serve/port.js';
 import { choice, flag, int, str, type Command } from '../args.js';
 import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
 
@@ -47,7 +48,7 @@ export const serveCommand: Command = {
       load: () => loadBatchEncoder(model, { ...backend, ...(threads ? { threads } : {}), ...(graphs ? { graphs } : {}), ...(dtype ? { dtype } : {}), ...(buckets ? { warmup: true } : {}) }),
       workers,
       host: str(args, 'host') ?? '127.0.0.1',
-      port: int(args, 'port', 0) ?? 8080,
+      port: checkPort(int(args, 'port', 0) ?? 8080),
       batcher: {
         maxWaitMs: int(args, 'max-wait-ms', 0) ?? (buckets ? 2 : 0),
         ...(maxBatch ? { maxBatchPatches: maxBatch } : {}),

@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { invalidArgument } from '../errors.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 import { ServeError, cancelled, errorResponse, notReady, queueFull, shuttingDown, timedOut, tooLarge } from './errors.js';
+import { checkPort, listenError } from './port.js';
 import { UploadSlots, httpServerOptions, multipartParseError, requestError } from './guards.js';
 import { inputFromRaw, inputsFromJson, inputsFromParts, type InputLimits } from './inputs.js';
 import { ServeMetrics } from './metrics.js';
@@ -92,6 +93,8 @@ export class EncoderServer {
    */
   static async start(encoder: BatchEncoder | Promise<BatchEncoder>, options: EncoderServerOptions = {}): Promise<EncoderServer> {
     const limits: ServeLimits = { ...DEFAULT_LIMITS, ...options.limits };
+    const host = options.host ?? '127.0.0.1';
+    const port = checkPort(options.port ?? 8080);
     const loading = Promise.resolve(encoder);
     const batcher = new Batcher(lazyEncoder(loading), { ...options.batcher, onBatch: (stats) => metrics.batch(stats) });
     const metrics = new ServeMetrics({ patches: () => batcher.queuedPatches, requests: () => batcher.queuedRequests });
@@ -103,7 +106,12 @@ export class EncoderServer {
     const server = new EncoderServer(app, batcher, loading, options, limits, metrics);
     server.routes();
     if (options.listenWhenReady) await server.ready;
-    server.url_ = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
+    try {
+      server.url_ = await app.listen({ host, port });
+    } catch (error) {
+      void server.close(); // frees the model once it has loaded
+      throw listenError(error, host, port);
+    }
     server.log(`listening on ${server.url_}`);
     return server;
   }
