@@ -4,6 +4,7 @@
 
 import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { checkModelOptions } from './encoder-options.js';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
 import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
@@ -183,9 +184,15 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   if (typeof model !== 'string' || model === '') throw invalidArgument('model', 'a .onnx file, package directory or checkpoint directory path', model);
   const info = await stat(model).catch(() => undefined);
   if (!info) throw notFound('model', model, 'Pass a .onnx file, an exported package directory, or a Hugging Face checkpoint directory');
-  if (!info.isDirectory()) return model;
+  if (!info.isDirectory()) {
+    checkModelOptions('onnx', options);
+    return model;
+  }
   const entries = await readdir(model);
-  if (entries.includes(MANIFEST)) return model;
+  if (entries.includes(MANIFEST)) {
+    checkModelOptions('package', options);
+    return model;
+  }
   if (!entries.includes('config.json')) {
     throw invalidArgument('model directory', `a package (${MANIFEST}) or a Hugging Face checkpoint (config.json + *.safetensors)`, model);
   }

@@ -4,7 +4,7 @@ import { concatTokens } from '../../src/runtime/buckets.js';
 import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
 import { choice, flag, int, requiredStr, str, type Command, type ParsedArgs } from '../args.js';
-import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
+import { BACKEND_OPTIONS, backendOptions, bucketNotice } from '../backend.js';
 import { byteProgress, itemProgress } from '../progress.js';
 
 /** Positional images and `--video a,b,c` frame lists, as encoder inputs in command-line order. */
@@ -63,6 +63,7 @@ export const encodeCommand: Command = {
     const quiet = flag(args, 'quiet');
     const model = str(args, 'model');
     const dtype = exportDType(args);
+    bucketNotice(backend, graphs, quiet);
     const encoder = await VisionEncoder.load(model, {
       ...backend,
       ...(graphs ? { graphs } : {}),

@@ -4,7 +4,7 @@ import { loadBatchEncoder } from '../../index.js';
 import { DEFAULT_LIMITS, serveProcess } from '../../src/serve/index.js';
 import { checkPort } from '../../src/serve/port.js';
 import { choice, flag, int, str, type Command } from '../args.js';
-import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
+import { BACKEND_OPTIONS, backendOptions, bucketNotice } from '../backend.js';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -42,6 +42,7 @@ export const serveCommand: Command = {
     const buckets = graphs === 'buckets' || backend.backend === 'native' || backend.device === 'cuda';
     const model = str(args, 'model');
     const dtype = exportDType(args);
+    bucketNotice(backend, graphs, false);
     const maxBatch = int(args, 'max-batch-patches', 1);
     const limit = (name: string): number | undefined => int(args, name, 1);
     await serveProcess({

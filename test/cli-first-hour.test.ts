@@ -1,0 +1,85 @@
+// What a new user meets first on the command line: options that conflict with the model are
+// refused before any work (never silently ignored), a harmless implied choice is one line, and
+// progress lines appear only on a terminal.
+
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { VisionEncoder, nativeAvailable } from '../index.js';
+import { byteProgress } from '../cli/progress.js';
+import { runMain } from './helpers/cli.js';
+import { BIN, ENCODER_FIXTURES, ROOT, tempDir } from './helpers/files.js';
+
+const TINY = join(ENCODER_FIXTURES, 'tiny');
+const IMAGE = join(ROOT, 'fixtures', 'images', 'astronaut.png');
+
+/** The CLI in a child process whose stderr is a pipe (not a terminal), with its own cache. */
+function cli(args: string[], cache: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, VITGRAPH_CACHE: cache }, stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+test('--dtype with a .onnx or a package, and --graphs buckets with a single .onnx, are refused before any work', async (t) => {
+  const dir = await tempDir(t);
+  const onnx = join(dir, 'm.onnx');
+  const pkg = join(dir, 'pkg');
+  t.is((await runMain(['export', '--model', TINY, '--out', onnx, '-q'])).code, 0);
+  t.is((await runMain(['export', '--model', TINY, '--out', pkg, '-q', '--max-patches', '256'])).code, 0);
+  const out = join(dir, 'e.safetensors');
+  for (const [model, extra, flag] of [
+    [onnx, ['--dtype', 'int8'], '--dtype'],
+    [pkg, ['--dtype', 'int8'], '--dtype'],
+    [onnx, ['--graphs', 'buckets'], '--graphs'],
+  ] as const) {
+    const r = await runMain(['encode', IMAGE, '--model', model, '--out', out, ...extra]);
+    t.is(r.code, 1, `${model} ${extra.join(' ')}`);
+    t.regex(r.stderr, new RegExp(`^vitgraph encode: ${flag}: expected `));
+    t.is(r.stderr.split('\n').length, 2, 'one line');
+    t.false(existsSync(out), 'nothing was encoded');
+  }
+  // The library refuses the same, with a typed code.
+  await t.throwsAsync(VisionEncoder.load(onnx, { dtype: 'int8' }), { code: 'invalid_argument', message: /dtype/ } as never);
+});
+
+test('--backend native on CPU says in one line that it runs the bucket graphs', async (t) => {
+  if (!nativeAvailable().ok) return t.pass('native addon not built here');
+  const dir = await tempDir(t);
+  const r = await cli(['encode', IMAGE, '--backend', 'native', '--out', join(dir, 'e.safetensors')], join(dir, 'cache'));
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stderr.split('\n').filter((l) => l.startsWith('note: --backend native runs the padded bucket graphs')).length, 1);
+  const quiet = await cli(['encode', IMAGE, '--backend', 'native', '--graphs', 'buckets', '--out', join(dir, 'e.safetensors')], join(dir, 'cache'));
+  t.notRegex(quiet.stderr, /note:/, 'asked for buckets: nothing to say');
+});
+
+test('no progress lines when stderr is not a terminal: encode (first-use export), export, synth', async (t) => {
+  const dir = await tempDir(t);
+  const cache = join(dir, 'cache');
+  const encode = await cli(['encode', IMAGE, '--out', join(dir, 'e.safetensors')], cache);
+  t.is(encode.code, 0, encode.stderr);
+  t.is(encode.stderr, `encoded 1 item(s), 256 tokens → ${join(dir, 'e.safetensors')}\n`);
+  const exported = await cli(['export', '--model', TINY, '--out', join(dir, 'pkg')], cache);
+  t.is(exported.code, 0, exported.stderr);
+  t.is(exported.stderr.split('\n').filter(Boolean).length, 1, exported.stderr);
+  const synth = await cli(['synth', '--preset', 'tiny', '--out', join(dir, 'synth')], cache);
+  t.is(synth.code, 0, synth.stderr);
+  t.is(synth.stderr.split('\n').filter(Boolean).length, 1, synth.stderr);
+});
+
+test('byteProgress draws a live line on a terminal only', (t) => {
+  const writes: string[] = [];
+  const stream = (isTTY: boolean) => ({ isTTY, write: (s: string) => writes.push(s) > 0 });
+  const pipe = byteProgress('writing', stream(false));
+  for (let i = 0; i <= 10; i++) pipe(i, 10);
+  t.deepEqual(writes, []);
+  const tty = byteProgress('writing', stream(true));
+  tty(5, 10);
+  tty(10, 10);
+  t.is(writes.length, 2);
+  t.true(writes[0]!.startsWith('\rwriting:  50%'));
+  t.true(writes[1]!.endsWith('\n'));
+});
