@@ -5,6 +5,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VisionEncoder, nativeAvailable } from '../index.js';
 import { byteProgress } from '../cli/progress.js';
@@ -82,4 +83,19 @@ test('byteProgress draws a live line on a terminal only', (t) => {
   t.is(writes.length, 2);
   t.true(writes[0]!.startsWith('\rwriting:  50%'));
   t.true(writes[1]!.endsWith('\n'));
+});
+
+test('help and errors speak CLI: pixel defaults per family, and an SVG error that names no API option', async (t) => {
+  for (const command of ['encode', 'preprocess']) {
+    const help = await runMain([command, '--help']);
+    t.regex(help.stdout, /--min-pixels <n> +smallest resized image area in pixels \(default: the model's processor; 65536 for Qwen3-VL and Qwen3\.5, 3136 for Qwen2-VL and Qwen2\.5-VL\)/, command);
+    t.regex(help.stdout, /12845056 for Qwen2-VL/, command);
+  }
+  const dir = await tempDir(t);
+  const svg = join(dir, 'x.svg');
+  await writeFile(svg, '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>');
+  const r = await runMain(['encode', svg, '--out', join(dir, 'x.safetensors')]);
+  t.is(r.code, 1);
+  t.notRegex(r.stderr, /allowSvg/);
+  t.regex(r.stderr, /SVG is not decoded by default.*Convert the image to PNG first\n$/);
 });

@@ -1,5 +1,6 @@
 import { VisionEncoder, type EncodeInput, type EncodeResult } from '../../index.js';
 import { invalidArgument } from '../../src/errors.js';
+import { QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR } from '../../src/image/index.js';
 import { concatTokens } from '../../src/runtime/buckets.js';
 import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
@@ -24,8 +25,8 @@ export function pixelBudget(args: ParsedArgs): { minPixels?: number; maxPixels?:
 
 export const PIXEL_OPTIONS = {
   video: { type: 'string', multiple: true, value: '<f1,f2,…>', description: 'frames of one video, comma-separated (repeatable); animated GIF/WebP files are videos already' },
-  'min-pixels': { type: 'string', value: '<n>', description: 'smallest resized image area in pixels (default 65536)' },
-  'max-pixels': { type: 'string', value: '<n>', description: 'largest resized image area in pixels (default 16777216)' },
+  'min-pixels': { type: 'string', value: '<n>', description: `smallest resized image area in pixels (default: the model's processor; ${QWEN3_VL_PROCESSOR.minPixels} for Qwen3-VL and Qwen3.5, ${QWEN2_VL_PROCESSOR.minPixels} for Qwen2-VL and Qwen2.5-VL)` },
+  'max-pixels': { type: 'string', value: '<n>', description: `largest resized image area in pixels (default: the model's processor; ${QWEN3_VL_PROCESSOR.maxPixels} for Qwen3-VL and Qwen3.5, ${QWEN2_VL_PROCESSOR.maxPixels} for Qwen2-VL and Qwen2.5-VL)` },
 } as const;
 
 /** `--dtype` for commands that export a checkpoint on first use (encode, serve). */
