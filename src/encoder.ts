@@ -3,6 +3,7 @@
 // once into the cache); with no model it uses the tiny Qwen3-VL tower that ships with vitgraph.
 
 import { readdir, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkModelOptions } from './encoder-options.js';
 import { closedError, invalidArgument, notFound } from './errors.js';
@@ -75,6 +76,12 @@ export class VisionEncoder {
     private readonly runtime: EncoderRuntime,
     readonly modelPath: string,
     private readonly options: VisionEncoderOptions,
+    /**
+     * What to record as the model in outputs and logs: the path as the caller gave it, or, for a
+     * checkpoint exported through the cache, `vitgraph-cache:<content key>-<dtype>`. Never the cache's
+     * absolute path, which would put the user's home directory into every file written.
+     */
+    readonly modelId: string = modelPath,
   ) {}
 
   /** The graph outputs every result carries, with their token axes. */
@@ -111,7 +118,7 @@ export class VisionEncoder {
       await runtime.close();
       throw error;
     }
-    return new VisionEncoder(runtime, path, options);
+    return new VisionEncoder(runtime, path, options, path === model ? model : `vitgraph-cache:${basename(path)}`);
   }
 
   /** Preprocesses `inputs` (in order) and encodes them in one request. Safe to call concurrently. */

@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VisionEncoder, nativeAvailable } from '../index.js';
 import { byteProgress } from '../cli/progress.js';
+import { readSafetensorsHeader } from '../src/weights/safetensors.js';
 import { runMain } from './helpers/cli.js';
 import { BIN, ENCODER_FIXTURES, ROOT, tempDir } from './helpers/files.js';
 
@@ -98,4 +99,14 @@ test('help and errors speak CLI: pixel defaults per family, and an SVG error tha
   t.is(r.code, 1);
   t.notRegex(r.stderr, /allowSvg/);
   t.regex(r.stderr, /SVG is not decoded by default.*Convert the image to PNG first\n$/);
+});
+
+test("encode's output metadata names a cached checkpoint by its content key, never by the cache's absolute path", async (t) => {
+  const dir = await tempDir(t);
+  const cache = join(dir, 'cache');
+  const out = join(dir, 'e.safetensors');
+  t.is((await cli(['encode', IMAGE, '--out', out, '-q'], cache)).code, 0);
+  const { metadata } = await readSafetensorsHeader(out);
+  t.regex(metadata.model ?? '', /^vitgraph-cache:[0-9a-f]{20}-float32$/);
+  t.false(JSON.stringify(metadata).includes(cache));
 });
