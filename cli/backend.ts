@@ -31,3 +31,13 @@ export function backendOptions(args: ParsedArgs): BackendOptions {
     ...(flag(args, 'no-verify') ? { verify: false } : {}),
   };
 }
+
+/**
+ * The native backend runs the padded bucket graphs even on CPU; unasked, that changes what runs
+ * (and, for a checkpoint, adds buckets to its cache entry), so it is said in one line. On CUDA the
+ * buckets are the point (CUDA graphs) and the help says so.
+ */
+export function bucketNotice(backend: BackendOptions, graphs: string | undefined, quiet: boolean, stream: Pick<NodeJS.WriteStream, 'write'> = process.stderr): void {
+  if (quiet || graphs !== undefined || backend.backend !== 'native' || backend.device === 'cuda') return;
+  stream.write('note: --backend native runs the padded bucket graphs (as --graphs buckets); a checkpoint exports them into its cache entry on first use\n');
+}

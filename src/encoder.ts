@@ -3,7 +3,9 @@
 // once into the cache); with no model it uses the tiny Qwen3-VL tower that ships with vitgraph.
 
 import { readdir, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkModelOptions } from './encoder-options.js';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
 import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
@@ -74,6 +76,12 @@ export class VisionEncoder {
     private readonly runtime: EncoderRuntime,
     readonly modelPath: string,
     private readonly options: VisionEncoderOptions,
+    /**
+     * What to record as the model in outputs and logs: the path as the caller gave it, or, for a
+     * checkpoint exported through the cache, `vitgraph-cache:<content key>-<dtype>`. Never the cache's
+     * absolute path, which would put the user's home directory into every file written.
+     */
+    readonly modelId: string = modelPath,
   ) {}
 
   /** The graph outputs every result carries, with their token axes. */
@@ -110,7 +118,7 @@ export class VisionEncoder {
       await runtime.close();
       throw error;
     }
-    return new VisionEncoder(runtime, path, options);
+    return new VisionEncoder(runtime, path, options, path === model ? model : `vitgraph-cache:${basename(path)}`);
   }
 
   /** Preprocesses `inputs` (in order) and encodes them in one request. Safe to call concurrently. */
@@ -183,9 +191,15 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   if (typeof model !== 'string' || model === '') throw invalidArgument('model', 'a .onnx file, package directory or checkpoint directory path', model);
   const info = await stat(model).catch(() => undefined);
   if (!info) throw notFound('model', model, 'Pass a .onnx file, an exported package directory, or a Hugging Face checkpoint directory');
-  if (!info.isDirectory()) return model;
+  if (!info.isDirectory()) {
+    checkModelOptions('onnx', options);
+    return model;
+  }
   const entries = await readdir(model);
-  if (entries.includes(MANIFEST)) return model;
+  if (entries.includes(MANIFEST)) {
+    checkModelOptions('package', options);
+    return model;
+  }
   if (!entries.includes('config.json')) {
     throw invalidArgument('model directory', `a package (${MANIFEST}) or a Hugging Face checkpoint (config.json + *.safetensors)`, model);
   }

@@ -17,7 +17,7 @@ export const exportCommand: Command = {
     attention: { type: 'string', value: 'looped|dense', description: 'dynamic-graph attention: fused per segment (default) or decomposed with a dense mask' },
     'external-data': { type: 'string', value: 'auto|always|never', description: 'weights in <file>.data: auto = past 64 MiB of weights (memory-mapped by ONNX Runtime: faster load, less memory)' },
     force: { type: 'boolean', description: 'replace existing output files' },
-    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
+    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr (progress shows only on a terminal)' },
   },
   details: 'Examples:\n  vitgraph export --model ./Qwen3-VL-2B-Instruct --out vision.onnx\n  vitgraph export --model ./Qwen3-VL-2B-Instruct --out pkg/ --max-patches 1024,4096,16384',
   async run(args) {

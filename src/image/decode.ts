@@ -267,7 +267,12 @@ function checkFormat(label: string, format: string | undefined, checkedSvg: bool
 const svgRefused = (label: string): VitgraphError =>
   unsupported(
     `${label}: SVG is not decoded by default (it can reference files and URLs): expected ${FORMATS}`,
-    'Pass allowSvg: true to render self-contained SVG (paths or bytes, not sharp instances) with no file-system or network access',
+    // A remedy, not a sentence: the CLI has no flag for allowSvg, so it shows CLI users only the conversion.
+    {
+      fixes: [{ option: 'allowSvg', action: 'pass' }],
+      then: 'to render self-contained SVG (paths or bytes, not sharp instances) with no file-system or network access',
+      otherwise: 'convert the image to PNG first',
+    },
   );
 
 /**

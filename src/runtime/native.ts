@@ -10,6 +10,7 @@
 // - The native surface is declared once, here; the rest of vitgraph imports only this module.
 //   Without the addon, onnxruntime-node serves everything on CPU.
 
+import './telemetry.js'; // first: before the addon opens ONNX Runtime
 import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';

@@ -2,6 +2,7 @@
 // every output returned as a host tensor. Runs are queued one at a time per session, so
 // concurrent callers are safe and each run gets the intra-op thread pool to itself.
 
+import './telemetry.js'; // first: before onnxruntime-node creates its environment
 import type ort from 'onnxruntime-node';
 import { closedError, invalidArgument, notFound, runtimeError } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
