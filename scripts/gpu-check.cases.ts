@@ -8,7 +8,7 @@
 // packages are carried. Exports are skipped when the file is already in the work directory, so
 // a second pass (the serialized profile) reuses the first one's.
 
-import { access, readFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IO } from '../graphs/qwen3-vl/io.js';
@@ -16,7 +16,8 @@ import { exportModel, synthCheckpoint } from '../index.js';
 import type { Bucket } from '../src/model.js';
 import { padInputs, unitsOf, type GridRow, type Unit } from '../src/runtime/buckets.js';
 import type { HostTensor } from '../src/tensor.js';
-import { readSafetensors } from '../src/weights/index.js';
+import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
+import { qwen2ReferenceConfig, qwen2ReferenceForward } from '../test/reference/qwen2vl.js';
 import type { CheckCase, CheckCaseEntry, CheckCaseOptions, CheckCaseSource, CheckDtype, CheckSessionVariant } from './gpu-check.models.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/encoder/', import.meta.url));
@@ -88,6 +89,58 @@ function goldenCase(name: 'tiny' | 'tiny_single', dtype: CheckDtype, form: Form,
   };
 }
 
+/**
+ * The Qwen2.5-VL golden tower with its last down-projection ×4·10⁴: its residual stream passes
+ * float16's 65504 (test/half-overflow.test.ts), which a plain half-precision stream turns into
+ * ±inf. Expected: the float64 reference of the same weights; half precision within its tolerance.
+ */
+function overflowCase(dtype: CheckDtype, form: Form): CheckCaseEntry {
+  return {
+    name: `overflow qwen2.5-vl ${short(dtype)} ${form}-form`,
+    kind: 'golden',
+    dtype,
+    async prepare(dir) {
+      const source = join(FIXTURES, 'qwen2_5vl_tiny');
+      const ckpt = join(dir, 'ckpt-overflow');
+      const config = JSON.parse(await readFile(join(source, 'config.json'), 'utf8')) as Record<string, unknown>;
+      const tensors = await readSafetensors(join(source, 'model.safetensors'));
+      const reference = qwen2ReferenceConfig(config);
+      const last = `model.visual.blocks.${reference.depth - 1}.mlp.down_proj`;
+      for (const name of [`${last}.weight`, `${last}.bias`]) {
+        const t = tensors.get(name)!;
+        tensors.set(name, { ...t, data: (t.data as Float32Array).map((v) => v * 4e4) });
+      }
+      if (!(await exists(ckpt))) {
+        await mkdir(ckpt, { recursive: true });
+        await writeSafetensors(join(ckpt, 'model.safetensors'), tensors, { format: 'pt' });
+        await writeFile(join(ckpt, 'config.json'), JSON.stringify(config));
+      }
+      const io = await readSafetensors(join(source, 'io.safetensors'));
+      const pixels = io.get(IO.pixelValues) as HostTensor<'float32'>;
+      const grid = rowsOf(Array.from(io.get(IO.gridThw)!.data as BigInt64Array, Number));
+      const weights = new Map([...tensors].map(([k, t]) => [k.replace(/^model\.visual\./, ''), Float64Array.from(t.data as Float32Array)]));
+      const expected = Float32Array.from(qwen2ReferenceForward(reference, weights, pixels.data, grid).imageEmbeds);
+      const rows = pixels.shape[0]!;
+      const units = unitsOf(grid);
+      const bucket = { maxPatches: rows, maxItems: units.length };
+      const out = join(dir, `overflow-${dtype}-${form}.onnx`);
+      await exportOnce(ckpt, out, bucket, dtype, form);
+      const padded = padInputs(pixels.data, pixels.shape[1]!, units, bucket);
+      const width = io.get('expected.image_embeds')!.shape[1]!;
+      return {
+        modelPath: out,
+        spec: {
+          inputs: { [IO.pixelValues]: { dtype: 'float32', shape: padded.pixels.shape }, [IO.gridThw]: { dtype: 'int64', shape: padded.grid.shape } },
+          outputs: { [IO.imageEmbeds]: { dtype: 'float32', shape: [rows / 4, width] }, token_count: { dtype: 'int64', shape: [] } },
+        },
+        inputs: { [IO.pixelValues]: padded.pixels.data, [IO.gridThw]: padded.grid.data },
+        expected: { [IO.imageEmbeds]: expected },
+        tolerance: TOLERANCE[dtype],
+      };
+    },
+  };
+}
+
 interface LatencyVariant {
   side: number;
   dtype: CheckDtype;
@@ -147,6 +200,7 @@ export const checkSource: CheckCaseSource = {
       for (const form of forms) goldens.push(goldenCase('tiny', dtype, form), goldenCase('tiny_single', dtype, form));
     }
     if (device === 'cuda' && dtypes.includes('float32')) goldens.push(goldenCase('tiny', 'float32', 'cpu', { tf32: true }));
+    for (const dtype of dtypes) if (device === 'cuda' || dtype !== 'bfloat16') goldens.push(overflowCase(dtype, device === 'cuda' ? 'cuda' : 'cpu'));
 
     const latency: CheckCaseEntry[] = [];
     const form: Form = device === 'cuda' ? 'cuda' : 'cpu';

@@ -8,7 +8,7 @@ import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { Segments } from './layout.js';
 
-/** Attention restricted to segments: q, k, v [N, H] (rotated) → [N, H]. */
+/** Attention restricted to segments: q, k, v [1, N, H] (rotated) → [1, N, H], the layout of the fused ops. */
 export type SegmentAttention = (q: Value, k: Value, v: Value) => Value;
 
 /** The attention facts of a tower: width H = numHeads · headDim. */
@@ -33,14 +33,14 @@ export function loopedAttention(g: Graph, shape: AttentionShape, segments: Segme
   });
   const H = shape.hiddenSize;
   return (q, k, v) => {
-    const empty = g.constant(q.dtype, [0, H], []); // [0, H] accumulator
-    const [out] = op.loop(g, count, [empty], [[q.dim(0), H]], (i, [done]) => {
+    const empty = g.constant(q.dtype, [1, 0, H], []); // [1, 0, H] accumulator
+    const [out] = op.loop(g, count, [empty], [[1, q.dim(1), H]], (i, [done]) => {
       const rows = (x: Value): Value => {
         const at = (bounds: Value): Value => op.unsqueeze(op.gather(bounds, i), [0]); // [1]
-        return op.unsqueeze(op.sliceDynamic(x, 0, at(starts), at(ends), 'L'), [0]); // [1, L, H]
+        return op.sliceDynamic(x, 1, at(starts), at(ends), 'L'); // [1, L, H]
       };
       const o = op.cast(op.multiHeadAttention(half(rows(q)), half(rows(k)), half(rows(v)), { heads: shape.numHeads }), q.dtype); // [1, L, H]
-      return [op.concat([done!, op.squeeze(o, [0])], 0)]; // [rows so far + L, H]
+      return [op.concat([done!, o], 1)]; // [1, rows so far + L, H]
     });
     return out!;
   };
@@ -59,10 +59,10 @@ export function denseMaskedAttention(g: Graph, shape: AttentionShape, segments: 
   });
   const { numHeads: heads, headDim: D } = shape;
   return (q, k, v) => {
-    const split = (x: Value): Value => op.transpose(op.reshape(x, [0, heads, D]), [1, 0, 2]); // [heads, N, D]
-    const scores = op.add(op.mul(op.matmul(split(q), op.transpose(op.reshape(k, [0, heads, D]), [1, 2, 0])), g.scalar(q.dtype, 1 / Math.sqrt(D))), op.cast(mask, q.dtype)); // [heads, N, N]
+    const split = (x: Value): Value => op.transpose(op.reshape(x, [-1, heads, D]), [1, 0, 2]); // [1, N, H] → [heads, N, D]
+    const scores = op.add(op.mul(op.matmul(split(q), op.transpose(op.reshape(k, [-1, heads, D]), [1, 2, 0])), g.scalar(q.dtype, 1 / Math.sqrt(D))), op.cast(mask, q.dtype)); // [heads, N, N]
     const o = op.matmul(op.softmax(scores, -1), split(v)); // [heads, N, D]
-    return op.reshape(op.transpose(o, [1, 0, 2]), [0, shape.hiddenSize]); // [N, H]
+    return op.reshape(op.transpose(o, [1, 0, 2]), [1, -1, shape.hiddenSize]); // [1, N, H]
   };
 }
 
@@ -92,11 +92,7 @@ export function blockDiagonalAttention(g: Graph, shape: AttentionShape, segment:
     const lowest = kernel === 'float16' ? -65504 : -3.4028234663852886e38;
     return op.unsqueeze(op.where(same, g.scalar(kernel, 0), g.scalar(kernel, lowest)), [0, 1]); // [1, 1, Nmax, Nmax]
   });
-  return (q, k, v) => {
-    const batch = (x: Value): Value => op.unsqueeze(half(x), [0]); // [Nmax, H] → [1, Nmax, H]
-    const o = op.multiHeadAttention(batch(q), batch(finiteOrZero(g, k)), batch(finiteOrZero(g, v)), { heads: shape.numHeads, attentionBias: bias });
-    return op.cast(op.squeeze(o, [0]), q.dtype); // [Nmax, H]
-  };
+  return (q, k, v) => op.cast(op.multiHeadAttention(half(q), half(finiteOrZero(g, k)), half(finiteOrZero(g, v)), { heads: shape.numHeads, attentionBias: bias }), q.dtype); // [1, Nmax, H]
 }
 
 /**
@@ -136,9 +132,12 @@ export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments
     const real = op.reshape(op.reduceSum(op.cast(op.less(g.scalar('int64', 0), segments.segment), 'int64'), [0]), [1]); // [1]
     return { realRows: op.cast(real, 'int32'), guard: g.scope('one_segment_per_bucket', () => nanUnlessAtMost(g, count, 1)) };
   });
+  let guarded = false;
   return (q, k, v) => {
-    const batch = (x: Value): Value => op.unsqueeze(half(x), [0]); // [Nmax, H] → [1, Nmax, H]
-    return op.cast(op.squeeze(op.multiHeadAttention(batch(guard(q)), batch(k), batch(v), { heads: shape.numHeads, keyLengths: realRows }), [0]), q.dtype); // [Nmax, H]
+    // The first block's queries carry the guard; a NaN there reaches every later block.
+    const query = guarded ? q : guard(q);
+    guarded = true;
+    return op.cast(op.multiHeadAttention(half(query), half(k), half(v), { heads: shape.numHeads, keyLengths: realRows }), q.dtype); // [1, Nmax, H]
   };
 }
 

@@ -21,14 +21,16 @@ export interface PatchShape {
 
 /**
  * `patch_embed.proj`: Conv3d with kernel = stride = (Tp, P, P) is one matmul per patch row
- * (spec §2.3/§2.4) → [N, H]. Qwen3-VL's has a bias, Qwen2-VL's and Qwen2.5-VL's do not.
+ * (spec §2.3/§2.4) → [N, H], in the residual stream's scale (`streamScale`). Qwen3-VL's has a
+ * bias, Qwen2-VL's and Qwen2.5-VL's do not.
  */
 export function patchEmbed(g: Graph, shape: PatchShape, pixelValues: Value, bias: boolean): Value {
   return g.scope('patch_embed', () =>
     g.scope('proj', () => {
       const { hiddenSize: H, inChannels: C, temporalPatchSize: T, patchSize: P } = shape;
-      const weight = op.reshape(g.param('weight', [H, C, T, P, P]), [H, shape.patchDim]); // [H, C·T·P·P]
-      return op.gemmTransB(pixelValues, weight, bias ? g.param('bias', [H]) : undefined); // [N, H]
+      const scale = streamScale(pixelValues.dtype);
+      const weight = op.reshape(scaledParam(g, 'weight', [H, C, T, P, P], pixelValues.dtype, scale), [H, shape.patchDim]); // [H, C·T·P·P]
+      return op.gemmTransB(pixelValues, weight, bias ? scaledParam(g, 'bias', [H], pixelValues.dtype, scale) : undefined); // [N, H]
     }),
   );
 }
@@ -48,47 +50,43 @@ export function linear(g: Graph, name: string, x: Value, outFeatures: number, op
  */
 export const MERGER_LINEAR = { float: true } as const;
 
-/** nn.LayerNorm `name` over the last axis (affine, float32 statistics; parameters in x's dtype). */
+/**
+ * nn.LayerNorm `name` over the last axis of the residual stream (affine, float32 statistics).
+ * The stream is held at `streamScale` s; LN(s·x; s²·eps) = LN(x; eps), so eps is scaled too and
+ * the result is exactly upstream's.
+ */
 export function layerNorm(g: Graph, name: string, x: Value, eps: number): Value {
   return g.scope(name, () => {
     const width = x.dim(-1) as number;
-    return op.layerNorm(x, g.param('weight', [width], x.dtype), g.param('bias', [width], x.dtype), eps);
+    return op.layerNorm(x, g.param('weight', [width]), g.param('bias', [width]), eps * streamScale(x.dtype) ** 2);
   });
 }
 
-// ---- mixed precision ----------------------------------------------------------------------
-// In float16 and bfloat16 graphs the matmuls and attention run in that dtype, while the residual
-// stream between blocks stays float32: upstream's half-precision vision towers overflow there
-// (Qwen2-VL / Qwen2.5-VL: the last blocks' MLP output passes 65504 and the sum becomes ±inf,
-// vLLM #13817, transformers #33294, llama.cpp #17534). Norms read the float32 stream and hand
-// the branch its input in the compute dtype; each branch's output is widened before the add.
+// ---- half precision -----------------------------------------------------------------------
+// Upstream's half-precision vision towers overflow in their residual stream (Qwen2-VL /
+// Qwen2.5-VL: the last blocks' MLP output passes float16's 65504 and the sum becomes ±inf;
+// vLLM #13817, transformers #33294, llama.cpp #17534). vitgraph holds a float16 stream at
+// s = 2⁻⁸ instead: the patch embedding and every branch's output projection store their weights
+// and biases times s, so the stream and the branch outputs carry s·x (±1.7·10⁷ of real range),
+// and the norms that read the stream take s²·eps, which makes their output exactly upstream's.
+// Scaling by a power of two is exact but for values below float16's normal range (< 0.016
+// real, kept to ~1.5·10⁻⁵ absolute). bfloat16 has float32's range: no scale.
 
-/** The residual stream's dtype: float32 whatever the compute dtype. */
-export const STREAM = 'float32';
+/** The power of two the residual stream is held at in `dtype`: 2⁻⁸ in float16, else 1. */
+export const streamScale = (dtype: DataType): number => (dtype === 'float16' ? 2 ** -8 : 1);
 
-/** x + branch, in the stream's dtype. */
-export const residualAdd = (x: Value, branch: Value): Value => op.add(x, op.cast(branch, x.dtype));
+/** Parameter `name` [shape] stored times `scale` (`<name>.scaled` when scaled). */
+function scaledParam(g: Graph, name: string, shape: readonly number[], dtype: DataType, scale: number): Value {
+  if (scale === 1) return g.param(name, shape);
+  return g.derivedParams(name, shape, [{ suffix: 'scaled', dtype, shape }], (w) => [halfBytes(w.map((v) => v * scale), dtype)])[0]!;
+}
 
-/**
- * The factor an MLP's output is computed at: 2⁻⁸ in float16 (its ±65504 becomes ±1.7·10⁷ of
- * real range; a power of two, so scaling is exact but for values below float16's normal range,
- * ~4·10⁻³ absolute at worst), 1 in every other dtype.
- */
-export const mlpOutputScale = (dtype: DataType): number => (dtype === 'float16' ? 2 ** -8 : 1);
-
-/** Linear `name` whose weight and bias are stored multiplied by `scale`: x → scale·(x @ wᵀ + b). */
-export function scaledLinear(g: Graph, name: string, x: Value, outFeatures: number, scale: number): Value {
+/** Linear `name` whose output lands in the residual stream: x → s·(x @ wᵀ + b), s = streamScale. */
+export function streamLinear(g: Graph, name: string, x: Value, outFeatures: number): Value {
+  const scale = streamScale(x.dtype);
   if (scale === 1) return linear(g, name, x, outFeatures);
-  return g.scope(name, () => {
-    const k = x.dim(-1) as number;
-    const scaled = (param: string, shape: readonly number[]): Value =>
-      g.derivedParams(param, shape, [{ suffix: 'scaled', dtype: x.dtype, shape }], (w) => [halfBytes(w.map((v) => v * scale), x.dtype)])[0]!;
-    return op.gemmTransB(x, scaled('weight', [outFeatures, k]), scaled('bias', [outFeatures]));
-  });
+  return g.scope(name, () => op.gemmTransB(x, scaledParam(g, 'weight', [outFeatures, x.dim(-1) as number], x.dtype, scale), scaledParam(g, 'bias', [outFeatures], x.dtype, scale)));
 }
-
-/** The float32 value of an output computed at `scale` (see mlpOutputScale). */
-export const unscaled = (g: Graph, y: Value, scale: number): Value => (scale === 1 ? op.cast(y, STREAM) : op.mul(op.cast(y, STREAM), g.scalar(STREAM, 1 / scale)));
 
 function halfBytes(values: Float32Array, dtype: DataType): Uint8Array {
   const half = dtype === 'bfloat16' ? f32ToBf16(values) : f32ToF16(values);
@@ -104,29 +102,33 @@ export function rmsNorm(g: Graph, name: string, x: Value, eps: number): Value {
     const width = x.dim(-1) as number;
     const x32 = op.cast(x, 'float32');
     const meanSquare = op.mul(op.reduceSum(op.mul(x32, x32), [-1], true), g.scalar('float32', 1 / width)); // [.., 1]
-    const normed = op.div(x32, op.sqrt(op.add(meanSquare, g.scalar('float32', eps))));
-    return op.mul(op.cast(normed, x.dtype), g.param('weight', [width], x.dtype));
-  });
-}
-
-/** Fused QKV → rotary on q, k → segment attention → output projection (`attn.qkv`, `attn.proj`). */
-export function selfAttention(g: Graph, shape: AttentionShape, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
-  return g.scope('attn', () => {
-    const H = shape.hiddenSize;
-    const [q, k, v] = op.split(linear(g, 'qkv', x, 3 * H), 1, [H, H, H]) as [Value, Value, Value]; // 3 × [N, H]
-    const o = attention(applyRotary(shape, q, rotary), applyRotary(shape, k, rotary), v); // [N, H]
-    return linear(g, 'proj', o, H);
+    const normed = op.div(x32, op.sqrt(op.add(meanSquare, g.scalar('float32', eps * streamScale(x.dtype) ** 2)))); // s-invariant, as layerNorm
+    return op.mul(op.cast(normed, x.dtype), g.param('weight', [width]));
   });
 }
 
 /**
- * Rotate-half rotary embedding (`apply_rotary_pos_emb_vision`) as one fused op, in float32:
- * x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁], each half turned by θ.
+ * Fused QKV → rotary on q, k → segment attention → output projection (`attn.qkv`, `attn.proj`):
+ * x [N, H] → [N, H] in the stream's scale. q, k, v stay [1, N, H], the layout the fused ops take.
+ */
+export function selfAttention(g: Graph, shape: AttentionShape, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
+  return g.scope('attn', () => {
+    const H = shape.hiddenSize;
+    const qkv = op.reshape(linear(g, 'qkv', x, 3 * H), [1, -1, 3 * H]); // [1, N, 3H]
+    const [q, k, v] = op.split(qkv, 2, [H, H, H]) as [Value, Value, Value]; // 3 × [1, N, H]
+    const o = attention(applyRotary(shape, q, rotary), applyRotary(shape, k, rotary), v); // [1, N, H]
+    return streamLinear(g, 'proj', op.reshape(o, [-1, H]), H); // [N, H]
+  });
+}
+
+/**
+ * Rotate-half rotary embedding (`apply_rotary_pos_emb_vision`) as one fused op on x [1, N, H]:
+ * x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁], each half turned by θ. Float32 as
+ * upstream computes it; a half-precision x is widened for it and rounded back once.
  */
 function applyRotary(shape: AttentionShape, x: Value, rotary: RotaryLayout): Value {
-  const rows = op.unsqueeze(op.cast(x, 'float32'), [0]); // [1, N, H]
-  const rotated = op.rotaryEmbedding(rows, rotary.positions, rotary.cos, rotary.sin, { heads: shape.numHeads });
-  return op.cast(op.squeeze(rotated, [0]), x.dtype); // [N, H]
+  const rotated = op.rotaryEmbedding(op.cast(x, 'float32'), rotary.positions, rotary.cos, rotary.sin, { heads: shape.numHeads });
+  return op.cast(rotated, x.dtype); // [1, N, H]
 }
 
 /** Groups each merge unit (m² consecutive rows, one m×m block) into one row: [N, H] → [N/m², m²·H]. */

@@ -68,6 +68,8 @@ export interface Qwen2ReferenceOutputs {
     readonly patchEmbed: Float64Array; // [N, E], input order
     readonly rotaryFreqs: Float64Array; // [N, D/2], input order: row angles then column angles
     readonly block0: Float64Array; // [N, E], input order
+    /** Largest |value| the residual stream holds after any block (what a half-precision stream must fit). */
+    readonly streamMaxAbs: number;
   };
 }
 
@@ -137,6 +139,7 @@ export function qwen2ReferenceForward(config: Qwen2ReferenceConfig, weights: Ref
     config.family === 'qwen2_vl' ? layerNorm(x, n, E, w(`${name}.weight`), w(`${name}.bias`)) : rmsNorm(x, n, E, w(`${name}.weight`));
   let x: Float64Array = permute(patchEmbed, E);
   let block0: Float64Array = new Float64Array(0);
+  let streamMaxAbs = 0;
   for (let b = 0; b < config.depth; b++) {
     const pre = `blocks.${b}.`;
     const a = norm(x, N, `${pre}norm1`);
@@ -158,6 +161,7 @@ export function qwen2ReferenceForward(config: Qwen2ReferenceConfig, weights: Ref
     for (let i = 0; i < N * E; i++) mlpOut[i]! += x[i]!;
     x = mlpOut;
     if (b === 0) block0 = unpermute(x, E);
+    for (const value of x) streamMaxAbs = Math.max(streamMaxAbs, Math.abs(value));
   }
   // Merger: ln_q per patch, 4 consecutive rows (one merge unit) → one 4E row, mlp.0 → GELU → mlp.2.
   const grouped = norm(x, N, 'merger.ln_q');
@@ -167,7 +171,7 @@ export function qwen2ReferenceForward(config: Qwen2ReferenceConfig, weights: Ref
   // Un-permute merged tokens: out[window_index[j]] = merged[j] (upstream: merged[argsort(window_index)]).
   const imageEmbeds = new Float64Array(merged.length);
   windows.index.forEach((u, j) => imageEmbeds.set(merged.subarray(j * config.out, (j + 1) * config.out), u * config.out));
-  return { imageEmbeds, windowIndex: windows.index, cuWindowSeqlens: windows.cu, debug: { patchEmbed, rotaryFreqs, block0 } };
+  return { imageEmbeds, windowIndex: windows.index, cuWindowSeqlens: windows.cu, debug: { patchEmbed, rotaryFreqs, block0, streamMaxAbs } };
 }
 
 /**
