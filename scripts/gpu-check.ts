@@ -27,9 +27,9 @@ import {
   type NativeRuntimeInfo,
   type NativeSessionOptions,
   type NativeTensorData,
-} from '../src/runtime/native.js';
+} from '../src/runtime/native/index.js';
 import type { DataType } from '../src/tensor.js';
-import { bf16ToF32, f16ToF32 } from '../src/weights/dtype.js';
+import { bf16ToF32, f16ToF32 } from '../src/dtype.js';
 import { syntheticSource, type CheckCase, type CheckCaseEntry, type CheckCaseSource, type CheckDtype } from './gpu-check.models.js';
 
 export const DEFAULT_MODELS_MODULE = 'dist/scripts/gpu-check.cases.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { VitgraphError } from '../src/errors.js';
-import { NativeSession, loadNativeRuntime, nativeAddonFile, nativeAvailable, resolveOrtLibrary } from '../src/runtime/native.js';
+import { NativeSession, loadNativeRuntime, nativeAddonFile, nativeAvailable, resolveOrtLibrary } from '../src/runtime/native/index.js';
 import { writeAffineModel } from '../scripts/gpu-check.models.js';
 
 const addonFile = nativeAddonFile();

@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { VitgraphError } from '../src/errors.js';
 import { GraphBuilder, op, type Value } from '../src/onnx/index.js';
 import { hostTensor } from '../src/tensor.js';
-import { dequantizeBlocks, quantizeBlocks, quantizeChannels, type BlockQuantScheme } from '../src/weights/quantize.js';
+import { dequantizeBlocks, quantizeBlocks, quantizeChannels, type BlockQuantScheme } from '../src/onnx/quantize.js';
 import { normal, rng } from './helpers/random.js';
 import { runGraph } from './helpers/onnx.js';
 import { agreement } from '../bench/agreement.js';

@@ -12,7 +12,7 @@ import { GraphBuilder, op, type ParameterSource } from '../src/onnx/index.js';
 import * as qwen2 from '../graphs/qwen2-vl/index.js';
 import * as qwen25 from '../graphs/qwen2.5-vl/index.js';
 import { windowOrder, windowStarts } from '../graphs/qwen2.5-vl/windows.js';
-import type { DynamicGraphOptions, GraphDType } from '../graphs/shared/inputs.js';
+import type { DynamicGraphOptions, GraphDType } from '../graphs/shared/graph-io.js';
 import { patchCoordinates } from '../graphs/shared/layout.js';
 import { assertClose } from './helpers/numeric.js';
 import { runGraph } from './helpers/onnx.js';

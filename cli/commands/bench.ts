@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { INPUTS as IO } from '../../src/runtime/io.js';
+import { INPUTS as IO } from '../../src/contract.js';
 import { benchModelFile } from '../../src/runtime/encoder-files.js';
 import { resolveBackend } from '../../src/runtime/backend.js';
 import { readSafetensorsHeader } from '../../src/weights/index.js';

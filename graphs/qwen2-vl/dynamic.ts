@@ -4,7 +4,7 @@
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
 import { ATTENTION } from '../shared/attention.js';
-import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/inputs.js';
+import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/graph-io.js';
 import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
 import { visionTower } from './vision.js';

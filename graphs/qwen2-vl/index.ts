@@ -14,7 +14,7 @@ export { parseConfig, configToJson, type Qwen2VLConfig } from './config.js';
 export { buildDynamicGraph, type DynamicGraphOptions } from './dynamic.js';
 export { buildPaddedGraph, type PaddedGraphOptions } from './padded.js';
 export { PRESETS } from './presets.js';
-export type { Bucket } from '../shared/inputs.js';
+export type { Bucket } from '../shared/graph-io.js';
 
 /** A full config.json around a preset's vision_config. */
 export const hfConfig = (architecture: string, modelType: string, vision: Readonly<Record<string, unknown>>): Record<string, unknown> => ({

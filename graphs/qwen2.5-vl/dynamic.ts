@@ -6,7 +6,7 @@
 
 import { GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
 import { ATTENTION } from '../shared/attention.js';
-import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/inputs.js';
+import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/graph-io.js';
 import { patchCoordinates, rotaryLayout, segmentsFromStarts } from '../shared/layout.js';
 import type { Qwen25VLConfig } from './config.js';
 import { visionTower } from './vision.js';

@@ -13,7 +13,7 @@ export { parseConfig, configToJson, type Qwen25VLConfig } from './config.js';
 export { buildDynamicGraph, type DynamicGraphOptions } from './dynamic.js';
 export { buildPaddedGraph, type PaddedGraphOptions } from './padded.js';
 export { PRESETS } from './presets.js';
-export type { Bucket } from '../shared/inputs.js';
+export type { Bucket } from '../shared/graph-io.js';
 
 const checkpointConfig = (vision: Readonly<Record<string, unknown>>): Record<string, unknown> => hfConfig('Qwen2_5_VLForConditionalGeneration', 'qwen2_5_vl', vision);
 

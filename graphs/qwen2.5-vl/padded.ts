@@ -5,7 +5,7 @@
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
 import { blockDiagonalAttention } from '../shared/attention.js';
-import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
+import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/graph-io.js';
 import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
 import type { Qwen25VLConfig } from './config.js';
 import { visionTower } from './vision.js';

@@ -10,13 +10,13 @@
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
 import { blockDiagonalAttention } from '../shared/attention.js';
-import { declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
+import { declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/graph-io.js';
 import type { VisionConfig } from './config.js';
 import { declareOutputs } from './dynamic.js';
 import { patchCoordinates, patchLayout } from './layout.js';
 import { visionTower } from './vision.js';
 
-export type { Bucket } from '../shared/inputs.js';
+export type { Bucket } from '../shared/graph-io.js';
 
 export type { PaddedGraphOptions };
 

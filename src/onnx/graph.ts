@@ -4,7 +4,7 @@
 import { FLOAT_LINEAR, type LinearScheme } from './linear-scheme.js';
 import { graphBuild } from '../errors.js';
 import { BYTES_PER_ELEMENT, type DataType } from '../tensor.js';
-import { convertFloatBytes, f32ToBf16, f32ToF16 } from '../weights/dtype.js';
+import { convertFloatBytes, f32ToBf16, f32ToF16 } from '../dtype.js';
 import { formatDims, type Dim, type Shape } from './dims.js';
 
 export type { Dim, Shape } from './dims.js';

@@ -3,7 +3,7 @@
 // asking for what a backend cannot do is an error that says what to use instead.
 
 import { invalidArgument } from '../errors.js';
-import { createNativeRunner, type NativeSessionOptions } from './native.js';
+import { createNativeRunner, type NativeSessionOptions } from './native/index.js';
 import type { Runner } from './runner.js';
 import { Session, type SessionOptions } from './session.js';
 

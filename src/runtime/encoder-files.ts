@@ -8,7 +8,7 @@ import type { HostTensor } from '../tensor.js';
 import { readSafetensors, writeSafetensors } from '../weights/index.js';
 import { EncoderRuntime, type EncoderRuntimeOptions } from './encoder-runtime.js';
 import { benchFile, runFile, timeRuns, type BenchResult } from './files.js';
-import { INPUTS as IO } from './io.js';
+import { INPUTS as IO } from '../contract.js';
 
 export interface EncoderFileOptions extends EncoderRuntimeOptions {
   /** A .onnx file or a package directory. */

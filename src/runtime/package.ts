@@ -15,7 +15,7 @@ import { invalidFile, notFound } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import type { Bucket } from '../model.js';
 import { inspectModel, type ModelSummary } from '../onnx/inspect.js';
-import { parseEncoderIO, type EncoderIO } from './io.js';
+import { parseEncoderIO, type EncoderIO } from '../contract.js';
 
 export const MANIFEST = 'vitgraph.json';
 export const VERIFIED_STAMP = 'vitgraph.verified.json';

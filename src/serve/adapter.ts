@@ -7,8 +7,8 @@ import { VitgraphError, invalidArgument } from '../errors.js';
 import type { VisionEncoder, VisionEncoderOptions } from '../encoder.js';
 import { preprocess, type PreprocessOptions, type VisualItem } from '../image/index.js';
 import { resolveBackend } from '../runtime/backend.js';
-import { DEFAULT_BUCKETS } from '../runtime/export.js';
-import { checkEncoderInputs } from '../runtime/inputs.js';
+import { DEFAULT_BUCKETS } from '../export/export.js';
+import { checkEncoderInputs } from '../runtime/input-checks.js';
 import { hostTensor } from '../tensor.js';
 import type { BatchEncoder, EncodedItem, EncoderInfo, GridThw, PrepareLimits, PreparedItem, ServeInput } from './types.js';
 

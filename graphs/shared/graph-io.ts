@@ -5,8 +5,7 @@ import type { GraphBuilder, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { Bucket } from '../../src/model.js';
 import type { LinearScheme } from '../../src/onnx/linear-scheme.js';
-import { MAX_GRID_VALUE, MAX_ITEM_ROWS } from '../../src/runtime/inputs.js';
-import { INPUTS as IO, TOKEN_COUNT } from '../../src/runtime/io.js';
+import { INPUTS as IO, MAX_GRID_VALUE, MAX_ITEM_ROWS, TOKEN_COUNT } from '../../src/contract.js';
 import type { AttentionKind } from './attention.js';
 
 export type { Bucket } from '../../src/model.js';

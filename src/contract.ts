@@ -1,12 +1,13 @@
-// The graph I/O every tower shares, and the contract an exported file records about itself so
-// that the runtime can feed it and slice its outputs without knowing the model.
+// The encoder contract: the graph I/O every tower shares (input names, their limits, the token-count
+// output), and what an exported file records about itself (EncoderIO) so that the runtime can feed it
+// and slice its outputs without knowing the model. graphs/ declares graphs by it, export records it,
+// the runtime reads it back; none of them import each other for it.
 // Input names match the upstream processors' outputs and the vision models' forward arguments.
 
-import { invalidFile } from '../errors.js';
-import { checkProcessor, type ProcessorParams } from '../image/processor.js';
-import type { OutputSpec, TowerConfig } from '../model.js';
-import { inspectModel } from '../onnx/inspect.js';
-import { describeLinearScheme, parseLinearScheme } from '../onnx/linear-scheme.js';
+import { invalidFile } from './errors.js';
+import { checkProcessor, type ProcessorParams } from './image/processor.js';
+import type { OutputSpec, TowerConfig } from './model.js';
+import { describeLinearScheme, parseLinearScheme } from './onnx/linear-scheme.js';
 
 export const INPUTS = {
   /** float32 [N, patchDim]: patch rows in merge-window order, columns (c, t, y, x). */
@@ -17,6 +18,15 @@ export const INPUTS = {
 
 /** Extra output of padded (bucket) graphs: int64 [], real merged tokens; later rows are padding. */
 export const TOKEN_COUNT = 'token_count';
+
+/**
+ * Largest t, h or w a grid row may hold (2^20 patches: 16 Mi px per side at 16 px). Bounded
+ * values keep t·h·w below 2^60, so the product is exact in int64, and the dynamic graph
+ * checks the same bound in-graph.
+ */
+export const MAX_GRID_VALUE = 2 ** 20;
+/** Most patch rows one item may have: t·h·w ≤ 2^31, so Σ over any feasible number of items stays far from int64 wrap. */
+export const MAX_ITEM_ROWS = 2 ** 31;
 
 /** What the runtime needs to know about an encoder graph; recorded in vitgraph.json and metadata_props. */
 export interface EncoderIO {
@@ -32,19 +42,6 @@ export interface EncoderIO {
 
 export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams, quantization?: string): EncoderIO {
   return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, ...(quantization ? { quantization } : {}), ...(processor ? { processor } : {}) };
-}
-
-/** The EncoderIO a .onnx file records in its metadata_props (`vitgraph.io`), or undefined for a graph vitgraph did not export. */
-export async function recordedIO(path: string): Promise<EncoderIO | undefined> {
-  const text = (await inspectModel(path)).metadata['vitgraph.io'];
-  if (text === undefined) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined; // parseEncoderIO refuses it, naming the file
-  }
-  return parseEncoderIO(json, path);
 }
 
 /** Reads a recorded EncoderIO back, checking every field (a manifest may be hostile). */

@@ -18,10 +18,10 @@ import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, TowerConfig }
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
 import { describeLinearScheme, FLOAT_LINEAR, LINEAR_SCHEME_KEY, type LinearScheme } from '../onnx/linear-scheme.js';
 import { VITGRAPH_VERSION } from '../version.js';
-import { bucket } from './buckets.js';
-import { checkpointParameters, openModelDirectory, type ModelDirectory } from './checkpoint.js';
-import { encoderIO, type EncoderIO } from './io.js';
-import { fileEntry, FORMAT, FORMAT_VERSION, MANIFEST, type GraphEntry, type Manifest } from './package.js';
+import { bucket } from '../runtime/buckets.js';
+import { checkpointParameters, openModelDirectory, type ModelDirectory } from './model-directory.js';
+import { encoderIO, type EncoderIO } from '../contract.js';
+import { fileEntry, FORMAT, FORMAT_VERSION, MANIFEST, type GraphEntry, type Manifest } from '../runtime/package.js';
 
 export const DEFAULT_OPSET = 21;
 export const MIN_OPSET = 20; // Gelu-20

@@ -7,9 +7,9 @@ import { invalidArgument } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import { loadProcessor, QWEN3_VL_PROCESSOR, type ProcessorParams } from '../image/processor.js';
 import type { ModelRegistry } from '../model.js';
-import { openModelDirectory } from './checkpoint.js';
-import { recordedIO } from './io.js';
-import { MANIFEST, openPackage } from './package.js';
+import { openModelDirectory } from './model-directory.js';
+import { recordedIO } from '../runtime/recorded-io.js';
+import { MANIFEST, openPackage } from '../runtime/package.js';
 
 export async function modelProcessor(models: ModelRegistry, model: string): Promise<ProcessorParams> {
   requirePath(model, 'model');

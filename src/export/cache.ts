@@ -16,7 +16,7 @@ import { readRegularHead } from '../fs/confined.js';
 import type { ExportDType, ModelRegistry } from '../model.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { exportModel, removeStaleTemporaries } from './export.js';
-import { openPackage, type Manifest } from './package.js';
+import { openPackage, type Manifest } from '../runtime/package.js';
 
 export interface CacheOptions {
   /** Cache root (default $VITGRAPH_CACHE, else $XDG_CACHE_HOME/vitgraph, else ~/.cache/vitgraph). */
