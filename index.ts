@@ -9,6 +9,9 @@ import type { BatchEncoder } from './src/serve/types.js';
 
 export * from './src/index.js';
 export { MODELS } from './graphs/index.js';
+/** The processors the Qwen VL families ship (each family's lives in its graphs/ folder). */
+export { QWEN3_VL_PROCESSOR } from './graphs/qwen3-vl/processor.js';
+export { QWEN2_VL_PROCESSOR } from './graphs/shared/qwen2.js';
 
 /** VisionEncoder that can export any registered tower's checkpoint on first use. */
 export class VisionEncoder extends core.VisionEncoder {

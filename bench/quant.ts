@@ -11,7 +11,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { exportModel, preprocess, synthCheckpoint } from '../index.js';
+import { exportModel, preprocess, QWEN3_VL_PROCESSOR, synthCheckpoint } from '../index.js';
 import type { ExportDType } from '../src/model.js';
 import { hostTensor } from '../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
@@ -74,7 +74,7 @@ async function inputsFor(size: number): Promise<string> {
   const path = join(work, `inputs-${size}.safetensors`);
   const image = join(work, 'llamacpp', 'img', `img${size}.png`);
   const source = (await exists(image)) ? image : await seededImage(size);
-  const pre = await preprocess([source]);
+  const pre = await preprocess([source], { processor: QWEN3_VL_PROCESSOR });
   await writeSafetensors(path, {
     pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),
     grid_thw: hostTensor('int64', [1, 3], pre.gridThw),

@@ -6,7 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
-import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
+import { preprocess, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
 import type { ExportDType, ModelRegistry, OutputSpec } from './model.js';
 import { resolveBackend, type BackendOptions } from './runtime/backend.js';
 import { checkCudaUsable } from './runtime/cuda-check.js';
@@ -86,13 +86,14 @@ export class VisionEncoder {
     return this.runtime.io;
   }
 
-  /** How images are preprocessed for this model: recorded at export; a foreign graph gets the family whose pixel rows fit. */
+  /** How images are preprocessed for this model: recorded at export; a foreign graph gets the registered family whose pixel rows fit. */
   get processor(): ProcessorParams {
-    const recorded = this.runtime.io.processor;
-    if (recorded) return recorded;
-    const fitting = [QWEN3_VL_PROCESSOR, QWEN2_VL_PROCESSOR].find((p) => patchDim(p) === this.runtime.patchDim);
-    if (!fitting) throw invalidArgument('model processor', `a graph exported by vitgraph, or pixel rows of ${patchDim(QWEN3_VL_PROCESSOR)} or ${patchDim(QWEN2_VL_PROCESSOR)} columns`, `${this.runtime.patchDim} columns`, 'Pass preprocessed { pixelValues, gridThw } instead of images');
-    return fitting;
+    const processor = this.runtime.io.processor ?? this.options.models?.processorFor(this.runtime.patchDim);
+    if (!processor) {
+      const widths = this.options.models ? ` or pixel rows of ${this.options.models.rowWidths()} columns` : " (or VisionEncoder from 'vitgraph', which knows every family's processor)";
+      throw invalidArgument('model processor', `a graph exported by vitgraph${widths}`, `${this.runtime.patchDim} columns`, 'Pass preprocessed { pixelValues, gridThw } instead of images');
+    }
+    return processor;
   }
 
   /**
@@ -131,7 +132,7 @@ export class VisionEncoder {
   }
 
   /** All inputs' pixel rows in order, with one grid row (and kind) per item. */
-  private async prepare(inputs: readonly EncodeInput[], options: PreprocessOptions): Promise<{ pixelValues: Float32Array; grid: [number, number, number][]; kinds: EncodedItem['kind'][] }> {
+  private async prepare(inputs: readonly EncodeInput[], options: PreprocessOptions & { processor: ProcessorParams }): Promise<{ pixelValues: Float32Array; grid: [number, number, number][]; kinds: EncodedItem['kind'][] }> {
     const visual = inputs.filter((i): i is VisualItem => !isRawPixels(i));
     const pre = visual.length ? await preprocess(visual, options) : undefined;
     if (pre && visual.length === inputs.length) {

@@ -19,7 +19,7 @@ export type { EncoderOutputs, EncoderRuntimeOptions } from './runtime/encoder-ru
 export { INPUTS, TOKEN_COUNT } from './contract.js';
 export { modelProcessor } from './export/model-processor.js';
 export type { EncoderIO } from './contract.js';
-export { preprocess, smartResize, smartResizeVideo, resizeBicubic, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, processorFromConfig, loadProcessor, readProcessorConfig } from './image/index.js';
+export { preprocess, smartResize, smartResizeVideo, resizeBicubic, processorFromConfig, loadProcessor, readProcessorConfig } from './image/index.js';
 export type { ProcessorParams } from './image/index.js';
 export type { PreprocessOptions, Preprocessed, VisualItem } from './image/index.js';
 export { Session } from './runtime/session.js';

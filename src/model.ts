@@ -3,7 +3,7 @@
 // core reads configs, builds graphs and slices outputs only through these fields.
 
 import { invalidArgument, invalidConfig } from './errors.js';
-import type { ProcessorParams } from './image/processor.js';
+import { patchDim, type ProcessorParams } from './image/processor.js';
 import type { GraphBuilder, ParameterSource } from './onnx/index.js';
 import type { LinearScheme } from './onnx/linear-scheme.js';
 
@@ -43,9 +43,12 @@ export interface Bucket {
   readonly maxItems: number;
 }
 
+/** Float precision of a graph's weights and matmuls (statistics, softmax and rotary stay float32). */
+export type FloatDType = 'float32' | 'float16';
+
 export interface GraphOptions {
   /** Float precision of weights and matmuls. */
-  readonly dtype: 'float32' | 'float16';
+  readonly dtype: FloatDType;
   /** How Linear layers store weights (default: float in `dtype`). */
   readonly linear?: LinearScheme | undefined;
   /** Dynamic graphs: 'looped' (default) fused attention per segment, or 'dense' with an [N, N] mask. */
@@ -65,7 +68,9 @@ export interface ModelDescriptor<C extends TowerConfig = TowerConfig> {
   configToJson(config: C): Record<string, unknown>;
   /** The graph outputs besides `token_count`, in order. */
   outputs(config: C): readonly OutputSpec[];
-  /** Processor defaults for this family (a checkpoint's preprocessor_config.json overrides them). */
+  /** The family's processor as its checkpoints ship it (for a graph that recorded none). */
+  readonly processor: ProcessorParams;
+  /** Processor defaults for this tower: the family's with its sizes (a checkpoint's preprocessor_config.json overrides them). */
   processorDefaults(config: C): ProcessorParams;
   /** pixel_values [N, patchDim] + grid_thw [I, 3] → outputs, every shape but the feature width dynamic. */
   buildDynamic(config: C, params: ParameterSource, options: GraphOptions): GraphBuilder;
@@ -98,6 +103,19 @@ export class ModelRegistry {
       throw invalidConfig('model_type', `expected one of ${this.models.flatMap((m) => m.modelTypes).join(', ')}, got ${types.length ? types.join(' / ') : 'none'}`, `vitgraph supports ${this.ids()}`);
     }
     return model;
+  }
+
+  /**
+   * For a graph that recorded no processor: the first family whose shipped processor makes pixel
+   * rows `columns` wide (Qwen3-VL's 1536, Qwen2-VL's 1176), or undefined.
+   */
+  processorFor(columns: number): ProcessorParams | undefined {
+    return this.models.find((m) => patchDim(m.processor) === columns)?.processor;
+  }
+
+  /** The pixel-row widths of the registered families' processors, e.g. "1536 or 1176". */
+  rowWidths(): string {
+    return [...new Set(this.models.map((m) => patchDim(m.processor)))].join(' or ');
   }
 
   private ids(): string {

@@ -1,4 +1,4 @@
-import { modelProcessor } from '../../index.js';
+import { EMBEDDED_MODEL, modelProcessor } from '../../index.js';
 import { preprocess } from '../../src/image/index.js';
 import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
@@ -18,8 +18,8 @@ export const preprocessCommand: Command = {
   async run(args) {
     const inputs = visualInputs(args);
     const model = str(args, 'model');
-    const processor = model === undefined ? {} : { processor: await modelProcessor(model) };
-    const pre = await preprocess(inputs as Parameters<typeof preprocess>[0], { ...processor, ...pixelBudget(args) });
+    const processor = await modelProcessor(model ?? EMBEDDED_MODEL);
+    const pre = await preprocess(inputs as Parameters<typeof preprocess>[0], { processor, ...pixelBudget(args) });
     const out = requiredStr(args, 'out');
     await writeSafetensors(out, {
       pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),

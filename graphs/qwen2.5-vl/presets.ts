@@ -7,7 +7,7 @@
 // (`gate_proj` 1280 → 3420, merger `mlp.2` 5120 → 2048). The report's table says 3456 for the
 // MLP width; the checkpoints hold 3420.
 
-import { RELEASED_PATCHING } from '../qwen2-vl/presets.js';
+import { RELEASED_PATCHING } from '../shared/qwen2.js';
 
 const TOWER = {
   ...RELEASED_PATCHING,

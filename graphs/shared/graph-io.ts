@@ -3,18 +3,16 @@
 
 import type { GraphBuilder, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
-import type { Bucket } from '../../src/model.js';
+import type { Bucket, FloatDType } from '../../src/model.js';
 import type { LinearScheme } from '../../src/onnx/linear-scheme.js';
 import { INPUTS as IO, MAX_GRID_VALUE, MAX_ITEM_ROWS, TOKEN_COUNT } from '../../src/contract.js';
 import type { AttentionKind } from './attention.js';
 
 export type { Bucket } from '../../src/model.js';
 
-/** Weights and matmuls in this dtype; norms' statistics, rotary and interpolation stay float32. */
-export type GraphDType = 'float32' | 'float16';
-
 export interface PaddedGraphOptions {
-  dtype?: GraphDType;
+  /** Weights and matmuls in this dtype (default float32); norms' statistics, rotary and interpolation stay float32. */
+  dtype?: FloatDType;
   /** How Linear layers store weights (default float in `dtype`; quantized: see src/onnx/linear-scheme.ts). */
   linear?: LinearScheme | undefined;
 }

@@ -5,7 +5,7 @@
 
 import { VitgraphError, invalidArgument } from '../errors.js';
 import type { VisionEncoder, VisionEncoderOptions } from '../encoder.js';
-import { preprocess, type PreprocessOptions, type VisualItem } from '../image/index.js';
+import { preprocess, type PreprocessOptions, type ProcessorParams, type VisualItem } from '../image/index.js';
 import { resolveBackend } from '../runtime/backend.js';
 import { DEFAULT_BUCKETS } from '../export/export.js';
 import { checkEncoderInputs } from '../runtime/input-checks.js';
@@ -62,7 +62,7 @@ class VisionBatchEncoder implements BatchEncoder {
       const grid = checkEncoderInputs({ pixelValues: hostTensor('float32', [rows.length / patchDim, patchDim], rows), gridThw: hostTensor('int64', [1, 3], BigInt64Array.from(input.gridThw.map(BigInt))) }, patchDim, spatialMergeSize)[0]!;
       return { kind: 'pixels', gridThw: grid, patches: grid[0] * grid[1] * grid[2], pixels: input.pixelValues };
     }
-    const options: PreprocessOptions = { processor: this.encoder.processor, maxInputPixels: limits.maxInputPixels, ...budget(input) };
+    const options: PreprocessOptions & { processor: ProcessorParams } = { processor: this.encoder.processor, maxInputPixels: limits.maxInputPixels, ...budget(input) };
     const item: VisualItem = input.kind === 'image' ? input.bytes : { frames: [...input.frames], ...(input.fps !== undefined ? { fps: input.fps } : {}) };
     const { pixelValues, items } = await preprocess([item], options);
     const [only] = items as [(typeof items)[number]];
