@@ -34,6 +34,13 @@ export async function loadBatchEncoder(model?: string, options: core.VisionEncod
   return batchEncoder(await VisionEncoder.load(model, options), options);
 }
 
+/** Preprocesses images for a model (default: the embedded tiny tower) into a pixel_values + grid_thw safetensors file. */
+export const preprocessToFile = (inputs: readonly core.VisualItem[], options: core.PreprocessToFileOptions): Promise<core.PreprocessFileSummary> => core.preprocessToFile(MODELS, inputs, options);
+
+/** Encodes images with any registered tower (default: the embedded tiny one) into a safetensors file of every output + grid_thw. */
+export const encodeToFile = (model: string | undefined, inputs: readonly core.EncodeInput[], options: core.EncodeToFileOptions): Promise<core.EncodeFileSummary> =>
+  core.encodeToFile(model, inputs, { models: MODELS, ...options });
+
 /** How images are preprocessed for a checkpoint directory, a package or an exported .onnx. */
 export const modelProcessor = (model: string): Promise<core.ProcessorParams> => core.modelProcessor(MODELS, model);
 

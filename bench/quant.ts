@@ -12,7 +12,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { exportModel, preprocess, QWEN3_VL_PROCESSOR, synthCheckpoint } from '../index.js';
-import type { ExportDType } from '../src/model.js';
+import type { Precision } from '../src/contract.js';
 import { hostTensor } from '../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
 import { agreement, exists, flagged, log, measure, option, root, run, work } from './common.js';
@@ -23,7 +23,7 @@ const runs = Number(option('--runs', '3'));
 const rounds = Number(option('--rounds', '2'));
 const sizes = option('--sizes', '448,1024').split(',').map(Number);
 const withLlama = !flagged('--no-llama');
-const DTYPES: readonly ExportDType[] = ['float32', 'int8', 'int4'];
+const DTYPES: readonly Precision[] = ['float32', 'int8', 'int4'];
 const ANCHOR = join(root, '..', 'shared', 'anchors', 'llamacpp', 'anchor.sh');
 
 

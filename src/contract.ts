@@ -7,7 +7,7 @@
 import { invalidFile } from './errors.js';
 import { checkProcessor, type ProcessorParams } from './image/processor.js';
 import type { OutputSpec, TowerConfig } from './model.js';
-import { describeLinearScheme, parseLinearScheme } from './onnx/linear-scheme.js';
+import { describeLinearScheme, FLOAT_LINEAR, parseLinearScheme, type LinearScheme } from './onnx/linear-scheme.js';
 
 export const INPUTS = {
   /** float32 [N, patchDim]: patch rows in merge-window order, columns (c, t, y, x). */
@@ -28,21 +28,64 @@ export const MAX_GRID_VALUE = 2 ** 20;
 /** Most patch rows one item may have: t·h·w ≤ 2^31, so Σ over any feasible number of items stays far from int64 wrap. */
 export const MAX_ITEM_ROWS = 2 ** 31;
 
+/** Precisions a graph is exported in, from the CLI's --dtype to the session's prepacking. */
+export const PRECISIONS = ['float32', 'float16', 'int8', 'int4'] as const;
+
+/**
+ * Precision of exported weights and matmuls (statistics, softmax, rotary stay float32). int8 / int4
+ * quantize the Linear layers only (CPU graphs; see src/onnx/linear-scheme.ts); the rest stays float32.
+ */
+export type Precision = (typeof PRECISIONS)[number];
+
+/**
+ * What each precision builds. int8: every Linear as int8 weights with one scale per output
+ * channel, run by ORT's DynamicQuantizeMatMul (activations quantized per tensor at run time; the
+ * fastest int8 kernel measured here, bench/quant-kernels.md). int4: 4-bit blocks of 32 with zero
+ * points via MatMulNBits (accuracy_level 4 = int8 compute): half int8's weight bytes, less accurate.
+ * Patch embedding, positions, norms, rotary, softmax and attention stay float32.
+ */
+export const PRECISION: Readonly<Record<Precision, { readonly float: 'float32' | 'float16'; readonly linear: LinearScheme }>> = {
+  float32: { float: 'float32', linear: FLOAT_LINEAR },
+  float16: { float: 'float16', linear: FLOAT_LINEAR },
+  int8: { float: 'float32', linear: { kind: 'dynamic-int8' } },
+  int4: { float: 'float32', linear: { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 } },
+};
+
+/** The name the API has always given a Precision (`exportModel({ dtype })`, `VisionEncoder.load(model, { dtype })`). */
+export type ExportDType = Precision;
+
+export const isPrecision = (value: unknown): value is Precision => PRECISIONS.includes(value as Precision);
+
+/** A quantized precision's Linear scheme as recorded ("dynamic-int8", "nbits bits=4 …"); undefined for float. */
+export function quantizationOf(precision: Precision): string | undefined {
+  const { linear } = PRECISION[precision];
+  return linear === FLOAT_LINEAR ? undefined : describeLinearScheme(linear);
+}
+
 /** What the runtime needs to know about an encoder graph; recorded in vitgraph.json and metadata_props. */
 export interface EncoderIO {
   readonly patchDim: number;
   readonly mergeUnit: number;
   readonly spatialMergeSize: number;
   readonly outputs: readonly OutputSpec[];
-  /** Quantized Linear layers (src/onnx/linear-scheme.ts), absent for float graphs: sessions then prepack weights. */
+  /** The precision it was exported in: recorded once, here (files from before it record only `quantization`). */
+  readonly precision?: Precision | undefined;
+  /**
+   * Quantized Linear layers (src/onnx/linear-scheme.ts), absent for float graphs: sessions then prepack
+   * weights. Read back from `precision` (or, in older files, from this recorded field); never written.
+   */
   readonly quantization?: string | undefined;
   /** Preprocessing of the checkpoint the graph came from (family defaults + its preprocessor_config.json). */
   readonly processor?: ProcessorParams | undefined;
 }
 
-export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams, quantization?: string): EncoderIO {
-  return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, ...(quantization ? { quantization } : {}), ...(processor ? { processor } : {}) };
+/** The EncoderIO export records for a tower's graphs. */
+export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], precision: Precision, processor?: ProcessorParams): EncoderIO {
+  return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, precision, ...(processor ? { processor } : {}) };
 }
+
+/** Whether sessions of this graph prepack weights: quantized matmuls are only fast on prepacked weights. */
+export const prepacksWeights = (io: EncoderIO | undefined): boolean => io?.quantization !== undefined;
 
 /** Reads a recorded EncoderIO back, checking every field (a manifest may be hostile). */
 export function parseEncoderIO(json: unknown, where: string): EncoderIO {
@@ -73,15 +116,19 @@ export function parseEncoderIO(json: unknown, where: string): EncoderIO {
       return bad(`processor: ${(error as Error).message}`);
     }
   }
-  let quantization: string | undefined;
-  if (io.quantization !== undefined) {
+  if (io.precision !== undefined && !isPrecision(io.precision)) return bad(`precision: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(io.precision)}`);
+  let quantization = io.precision === undefined ? undefined : quantizationOf(io.precision);
+  if (io.precision === undefined && io.quantization !== undefined) {
     try {
       quantization = describeLinearScheme(parseLinearScheme(String(io.quantization)));
     } catch (error) {
       return bad(`quantization: ${(error as Error).message}`);
     }
   }
+  // A file from before `precision` was recorded: the quantized precision its scheme names, if any.
+  const precision = io.precision ?? PRECISIONS.find((p) => quantization !== undefined && quantizationOf(p) === quantization);
   return {
+    ...(precision ? { precision } : {}),
     ...(quantization ? { quantization } : {}),
     patchDim: size('patchDim', 1 << 20),
     mergeUnit: size('mergeUnit', 64),

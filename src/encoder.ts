@@ -7,8 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
 import { preprocess, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
-import type { ExportDType, ModelRegistry, OutputSpec } from './model.js';
-import { resolveBackend, type BackendOptions } from './runtime/backend.js';
+import type { Precision } from './contract.js';
+import type { ModelRegistry, OutputSpec } from './model.js';
+import { useBuckets, type BackendOptions } from './runtime/backend.js';
 import { checkCudaUsable } from './runtime/cuda-check.js';
 import { splitTokens, type EncoderOutputs } from './runtime/buckets.js';
 import { cachedExport } from './export/cache.js';
@@ -36,7 +37,7 @@ export interface VisionEncoderOptions extends PreprocessOptions, BackendOptions 
   /** Progress while a checkpoint is exported on first load. */
   onExportProgress?: (done: number, total: number) => void;
   /** For a checkpoint exported on first use: weight precision, float32 (default), float16, int8 or int4 (cached per dtype). */
-  dtype?: ExportDType;
+  dtype?: Precision;
   /** The towers a checkpoint directory can be exported with ('vitgraph' passes its registry). */
   models?: ModelRegistry;
 }
@@ -191,6 +192,6 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
     throw invalidArgument('model directory', `a package (${MANIFEST}) or a Hugging Face checkpoint (config.json + *.safetensors)`, model);
   }
   if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
-  const buckets = options.graphs === 'buckets' || resolveBackend(options).backend === 'native' ? (options.buckets ?? DEFAULT_BUCKETS) : [];
+  const buckets = useBuckets(options) ? (options.buckets ?? DEFAULT_BUCKETS) : [];
   return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, buckets, onProgress: options.onExportProgress });
 }

@@ -7,12 +7,6 @@ import { patchDim, type ProcessorParams } from './image/processor.js';
 import type { GraphBuilder, ParameterSource } from './onnx/index.js';
 import type { LinearScheme } from './onnx/linear-scheme.js';
 
-/**
- * Precision of exported weights and matmuls (statistics, softmax, rotary stay float32). int8 / int4
- * quantize the Linear layers only (CPU graphs; see src/onnx/linear-scheme.ts); the rest stays float32.
- */
-export type ExportDType = 'float32' | 'float16' | 'int8' | 'int4';
-
 /** The facts of a parsed tower config that the core needs, whatever the tower. */
 export interface TowerConfig {
   /** Columns of pixel_values: C·Tp·P². */

@@ -1,4 +1,4 @@
-import { exportModel } from '../../index.js';
+import { exportModel, PRECISIONS } from '../../index.js';
 import { choice, flag, int, intList, requiredStr, type Command } from '../args.js';
 import { byteProgress } from '../progress.js';
 
@@ -11,7 +11,7 @@ export const exportCommand: Command = {
     variant: { type: 'string', value: 'dynamic|padded', description: 'graph kind for a .onnx output (default dynamic)' },
     'max-patches': { type: 'string', value: '<n[,n…]>', description: 'padded bucket sizes in patches (multiples of 4), e.g. 1024,4096,16384' },
     'max-items': { type: 'string', value: '<n>', description: 'grid rows per padded bucket (default: max-patches / 64, at least 1)' },
-    dtype: { type: 'string', value: 'float32|float16|int8|int4', description: 'weight precision (default float32); int8/int4 quantize the Linear layers from the checkpoint (CPU graphs); bfloat16 is refused: ORT lacks bf16 Gelu/MultiHeadAttention kernels' },
+    dtype: { type: 'string', value: PRECISIONS.join('|'), description: 'weight precision (default float32); int8/int4 quantize the Linear layers from the checkpoint (CPU graphs); bfloat16 is refused: ORT lacks bf16 Gelu/MultiHeadAttention kernels' },
     opset: { type: 'string', value: '<n>', description: 'ai.onnx opset, 20..24 (default 21)' },
     attention: { type: 'string', value: 'looped|dense', description: 'dynamic-graph attention: fused per segment (default) or decomposed with a dense mask' },
     'external-data': { type: 'string', value: 'auto|always|never', description: 'weights in <file>.data: auto = past 64 MiB of weights (memory-mapped by ONNX Runtime: faster load, less memory)' },
@@ -28,7 +28,7 @@ export const exportCommand: Command = {
       variant: choice(args, 'variant', ['dynamic', 'padded'] as const),
       maxPatches: intList(args, 'max-patches', 4),
       maxItems: int(args, 'max-items', 1),
-      dtype: choice(args, 'dtype', ['float32', 'float16', 'int8', 'int4', 'bfloat16'] as const),
+      dtype: choice(args, 'dtype', [...PRECISIONS, 'bfloat16'] as const), // bfloat16: exportModel refuses it, saying why
       opset: int(args, 'opset', 1),
       attention: choice(args, 'attention', ['looped', 'dense'] as const),
       externalData: choice(args, 'external-data', ['auto', 'always', 'never'] as const),

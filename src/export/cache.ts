@@ -13,7 +13,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { invalidArgument } from '../errors.js';
 import { readRegularHead } from '../fs/confined.js';
-import type { ExportDType, ModelRegistry } from '../model.js';
+import type { Precision } from '../contract.js';
+import type { ModelRegistry } from '../model.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { exportModel, removeStaleTemporaries } from './export.js';
 import { openPackage, type Manifest } from '../runtime/package.js';
@@ -28,7 +29,7 @@ export function cacheRoot(options: CacheOptions = {}): string {
 }
 
 export interface CachedExportOptions extends CacheOptions {
-  dtype?: ExportDType | undefined;
+  dtype?: Precision | undefined;
   /** Bucket sizes the caller needs (none: the dynamic graph is enough). */
   buckets?: readonly number[] | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;

@@ -14,13 +14,13 @@ import { invalidArgument, unsupported } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import { invalidConfig } from '../errors.js';
 import { loadProcessor, type ProcessorParams } from '../image/processor.js';
-import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
+import { encoderIO, isPrecision, PRECISION, PRECISIONS, type EncoderIO, type Precision } from '../contract.js';
+import type { Bucket, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
-import { describeLinearScheme, FLOAT_LINEAR, LINEAR_SCHEME_KEY, type LinearScheme } from '../onnx/linear-scheme.js';
+import { describeLinearScheme, LINEAR_SCHEME_KEY } from '../onnx/linear-scheme.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { bucket } from '../runtime/buckets.js';
 import { checkpointParameters, openModelDirectory, type ModelDirectory } from './model-directory.js';
-import { encoderIO, type EncoderIO } from '../contract.js';
 import { fileEntry, FORMAT, FORMAT_VERSION, MANIFEST, type GraphEntry, type Manifest } from '../runtime/package.js';
 
 export const DEFAULT_OPSET = 21;
@@ -28,20 +28,6 @@ export const MIN_OPSET = 20; // Gelu-20
 export const MAX_OPSET = 24;
 /** Buckets of a package when none are given: 256², 512², 1024² px images (at 16-px patches). */
 export const DEFAULT_BUCKETS: readonly number[] = [256, 1024, 4096];
-
-/**
- * What each export dtype stores. int8: every Linear as int8 weights with one scale per output
- * channel, run by ORT's DynamicQuantizeMatMul (activations quantized per tensor at run time; the
- * fastest int8 kernel measured here, bench/quant-kernels.md). int4: 4-bit blocks of 32 with zero
- * points via MatMulNBits (accuracy_level 4 = int8 compute): half int8's weight bytes, less accurate.
- * Patch embedding, positions, norms, rotary, softmax and attention stay float32.
- */
-export const PRECISION: Readonly<Record<ExportDType, { readonly float: 'float32' | 'float16'; readonly linear: LinearScheme }>> = {
-  float32: { float: 'float32', linear: FLOAT_LINEAR },
-  float16: { float: 'float16', linear: FLOAT_LINEAR },
-  int8: { float: 'float32', linear: { kind: 'dynamic-int8' } },
-  int4: { float: 'float32', linear: { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 } },
-};
 
 export interface ExportOptions {
   /** Hugging Face model directory: config.json + model.safetensors (or a sharded index). */
@@ -55,7 +41,7 @@ export interface ExportOptions {
   /** grid_thw rows per bucket (default: maxPatches / 64). */
   maxItems?: number | undefined;
   /** 'bfloat16' is refused with the reason (no bf16 kernels for Gelu / MultiHeadAttention in ORT). */
-  dtype?: ExportDType | 'bfloat16' | undefined;
+  dtype?: Precision | 'bfloat16' | undefined;
   opset?: number | undefined;
   attention?: 'looped' | 'dense' | undefined;
   /** For a .onnx output; packages always keep weights in one shared file. */
@@ -77,7 +63,7 @@ export interface ExportResult {
 
 interface Plan {
   readonly source: ModelDirectory;
-  readonly dtype: ExportDType;
+  readonly dtype: Precision;
   readonly opset: number;
   readonly io: EncoderIO;
 }
@@ -95,14 +81,13 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
     );
   }
   const dtype = options.dtype ?? 'float32';
-  if (!Object.hasOwn(PRECISION, dtype)) throw invalidArgument('dtype', Object.keys(PRECISION).join(', '), dtype);
+  if (!isPrecision(dtype)) throw invalidArgument('dtype', PRECISIONS.join(', '), dtype);
   await removeStaleTemporaries(options.out);
   if (!options.overwrite) await refuseExisting(options.out, isFile);
   const source = await openModelDirectory(models, options.model);
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
   if (isFile) checkFileVariant(options, buckets);
-  const linear = PRECISION[dtype].linear;
-  const io = encoderIO(source.config, source.model.outputs(source.config), await processorOf(source), linear === FLOAT_LINEAR ? undefined : describeLinearScheme(linear));
+  const io = encoderIO(source.config, source.model.outputs(source.config), dtype, await processorOf(source));
   const plan: Plan = { source, dtype, opset, io };
   return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
 }

@@ -33,6 +33,14 @@ export function resolveBackend(options: BackendOptions): { backend: Backend; dev
   return { backend, device };
 }
 
+/**
+ * Whether a run uses a package's padded bucket graphs: asked for (`graphs: 'buckets'`), or the native
+ * backend (CUDA's default), which binds fixed shapes and so runs bucket graphs only.
+ */
+export function useBuckets(options: BackendOptions & { readonly graphs?: 'dynamic' | 'buckets' | undefined }): boolean {
+  return options.graphs === 'buckets' || resolveBackend(options).backend === 'native';
+}
+
 /** A factory that opens one graph file as a Runner on the chosen backend. */
 export function runnerFactory(options: BackendOptions): (path: string) => Promise<Runner> {
   const { backend, device } = resolveBackend(options);

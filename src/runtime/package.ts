@@ -9,13 +9,13 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidFile, notFound } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import type { Bucket } from '../model.js';
 import { inspectModel, type ModelSummary } from '../onnx/inspect.js';
-import { parseEncoderIO, type EncoderIO } from '../contract.js';
+import { isPrecision, parseEncoderIO, type EncoderIO } from '../contract.js';
 
 export const MANIFEST = 'vitgraph.json';
 export const VERIFIED_STAMP = 'vitgraph.verified.json';
@@ -135,11 +135,14 @@ function parseManifest(json: unknown, path: string): Manifest {
     dtype: m.dtype,
     opset: m.opset as number,
     config: m.config as Record<string, unknown>,
-    io: parseEncoderIO(m.io, path),
+    io: withPrecision(parseEncoderIO(m.io, path), m.dtype),
     ...(weights ? { weights } : {}),
     graphs,
   };
 }
+
+/** A package from before `io.precision` was recorded: its manifest's dtype names the precision. */
+const withPrecision = (io: EncoderIO, dtype: string): EncoderIO => (io.precision === undefined && isPrecision(dtype) ? { ...io, precision: dtype } : io);
 
 /** A package file is named by a plain file name: no directories, no `..`, nothing outside the package. */
 const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -218,4 +221,10 @@ export async function inspectPackage(dir: string): Promise<PackageSummary> {
     ...(manifest.weights ? { weights: { file: manifest.weights.file, bytes: manifest.weights.bytes } } : {}),
     graphs,
   };
+}
+
+/** `inspectPackage` for a package directory, `inspectModel` for a .onnx file. */
+export async function inspectPath(path: string): Promise<{ kind: 'package'; summary: PackageSummary } | { kind: 'model'; summary: ModelSummary }> {
+  const isDir = (await stat(path).catch(() => undefined))?.isDirectory() === true;
+  return isDir ? { kind: 'package', summary: await inspectPackage(path) } : { kind: 'model', summary: await inspectModel(path) };
 }

@@ -6,7 +6,7 @@
 import { VitgraphError, invalidArgument } from '../errors.js';
 import type { VisionEncoder, VisionEncoderOptions } from '../encoder.js';
 import { preprocess, type PreprocessOptions, type ProcessorParams, type VisualItem } from '../image/index.js';
-import { resolveBackend } from '../runtime/backend.js';
+import { resolveBackend, useBuckets } from '../runtime/backend.js';
 import { DEFAULT_BUCKETS } from '../export/export.js';
 import { checkEncoderInputs } from '../runtime/input-checks.js';
 import { hostTensor } from '../tensor.js';
@@ -15,7 +15,7 @@ import type { BatchEncoder, EncodedItem, EncoderInfo, GridThw, PrepareLimits, Pr
 /** Wraps a loaded encoder; `options` are the ones it was loaded with (for the startup log). */
 export function batchEncoder(encoder: VisionEncoder, options: VisionEncoderOptions = {}): BatchEncoder {
   const { backend, device } = resolveBackend(options);
-  const buckets = options.graphs === 'buckets' || backend === 'native';
+  const buckets = useBuckets(options);
   const sizes = options.buckets ?? DEFAULT_BUCKETS;
   const info: EncoderInfo = {
     model: encoder.modelPath,
