@@ -71,6 +71,13 @@ export const PIXEL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'max-pixels': { type: 'string', value: '<n>', description: `largest resized image area in pixels (default: the model's processor's; ${familyDefaults('maxPixels')})` },
 };
 
+/** What encode and preprocess share: --model (whose processor), --out (a safetensors file), --video and the pixel budget. */
+export const imageOptions = (model: string, out: string): Readonly<Record<string, OptionSpec>> => ({
+  model: { type: 'string', value: '<m>', description: model },
+  out: { type: 'string', value: '<file.safetensors>', required: true, description: out },
+  ...PIXEL_OPTIONS,
+});
+
 /** The registered families' values of a processor field, e.g. "65536 for qwen3-vl, qwen3.5; 3136 for qwen2.5-vl, qwen2-vl". */
 function familyDefaults(field: 'minPixels' | 'maxPixels'): string {
   const byValue = new Map<number, string[]>();

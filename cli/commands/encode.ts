@@ -1,16 +1,16 @@
 import { encodeToFile } from '../../index.js';
 import { flag, int, requiredStr, str, type Command } from '../args.js';
-import { BACKEND_OPTIONS, backendOptions, DTYPE_OPTION, GRAPHS_OPTION, graphsChoice, PIXEL_OPTIONS, pixelBudget, precisionChoice, visualInputs } from '../options.js';
+import { BACKEND_OPTIONS, backendOptions, DTYPE_OPTION, GRAPHS_OPTION, graphsChoice, imageOptions, pixelBudget, precisionChoice, visualInputs } from '../options.js';
 import { byteProgress, itemProgress, type ItemProgress } from '../progress.js';
+
+const MODEL = 'a .onnx, an exported package dir, or a Hugging Face checkpoint dir (default: the embedded tiny tower)';
 
 export const encodeCommand: Command = {
   name: 'encode',
   summary: 'Images (or frame lists) → visual tokens: every graph output (image_embeds; Qwen3-VL adds deepstack_embeds) and grid_thw as safetensors.',
   positionals: '<image…>',
   options: {
-    model: { type: 'string', value: '<m>', description: 'a .onnx, an exported package dir, or a Hugging Face checkpoint dir (default: the embedded tiny tower)' },
-    out: { type: 'string', value: '<file.safetensors>', required: true, description: 'where to write the outputs (image_embeds, deepstack_embeds for Qwen3-VL) and grid_thw' },
-    ...PIXEL_OPTIONS,
+    ...imageOptions(MODEL, 'where to write the outputs (image_embeds, deepstack_embeds for Qwen3-VL) and grid_thw'),
     ...BACKEND_OPTIONS,
     ...GRAPHS_OPTION,
     ...DTYPE_OPTION,

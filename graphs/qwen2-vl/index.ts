@@ -7,7 +7,7 @@ import { qwen2Descriptor } from '../shared/qwen2.js';
 import { configToJson, parseConfig, type Qwen2VLConfig } from './config.js';
 import { buildDynamicGraph } from './dynamic.js';
 import { buildPaddedGraph } from './padded.js';
-import { PRESETS } from './presets.js';
+import { PRESETS, TINY } from './presets.js';
 
 export { parseConfig, configToJson, type Qwen2VLConfig } from './config.js';
 export { buildDynamicGraph, type DynamicGraphOptions } from './dynamic.js';
@@ -16,19 +16,9 @@ export { PRESETS } from './presets.js';
 export { hfConfig, QWEN2_VL_PROCESSOR, qwen2Processor } from '../shared/qwen2.js';
 export type { Bucket } from '../shared/graph-io.js';
 
-export const qwen2VL: ModelDescriptor<Qwen2VLConfig> = qwen2Descriptor({
-  id: 'qwen2-vl',
-  title: 'Qwen2-VL vision tower (Qwen2VisionTransformerPretrainedModel)',
-  modelType: 'qwen2_vl',
-  architecture: 'Qwen2VLForConditionalGeneration',
-  parseConfig,
-  configToJson,
-  buildDynamicGraph,
-  buildPaddedGraph,
-  presets: {
-    'qwen2-vl-2b': PRESETS['2b'],
-    'qwen2-vl-7b': PRESETS['7b'],
-    // The shape of the qwen2vl_tiny golden: for smoke tests and examples.
-    'qwen2-vl-tiny': { ...PRESETS['2b'], depth: 3, embed_dim: 64, hidden_size: 80, mlp_ratio: 2.75, num_heads: 4 },
-  },
-});
+/** Registered as qwen2-vl; synth presets are the released 2B and 7B towers and the qwen2vl_tiny golden's shape. */
+export const qwen2VL: ModelDescriptor<Qwen2VLConfig> = qwen2Descriptor(
+  { id: 'qwen2-vl', family: 'Qwen2-VL', modelType: 'qwen2_vl', architecture: 'Qwen2VLForConditionalGeneration', visionClass: 'Qwen2VisionTransformerPretrainedModel' },
+  { parseConfig, configToJson, buildDynamicGraph, buildPaddedGraph },
+  { 'qwen2-vl-2b': PRESETS['2b'], 'qwen2-vl-7b': PRESETS['7b'], 'qwen2-vl-tiny': TINY },
+);

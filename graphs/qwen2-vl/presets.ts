@@ -13,3 +13,6 @@ export const PRESETS: Readonly<Record<'2b' | '7b', Readonly<Record<string, unkno
   '2b': { ...TOWER, hidden_size: 1536 },
   '7b': { ...TOWER, hidden_size: 3584 },
 };
+
+/** The shape of the qwen2vl_tiny golden: for smoke tests and examples. */
+export const TINY: Readonly<Record<string, unknown>> = { ...TOWER, hidden_size: 80, depth: 3, embed_dim: 64, mlp_ratio: 2.75, num_heads: 4 };

@@ -7,7 +7,7 @@ import { qwen2Descriptor } from '../shared/qwen2.js';
 import { configToJson, parseConfig, type Qwen25VLConfig } from './config.js';
 import { buildDynamicGraph } from './dynamic.js';
 import { buildPaddedGraph } from './padded.js';
-import { PRESETS } from './presets.js';
+import { PRESETS, TINY } from './presets.js';
 
 export { parseConfig, configToJson, type Qwen25VLConfig } from './config.js';
 export { buildDynamicGraph, type DynamicGraphOptions } from './dynamic.js';
@@ -16,19 +16,8 @@ export { PRESETS } from './presets.js';
 export type { Bucket } from '../shared/graph-io.js';
 
 /** Qwen2.5-VL uses the Qwen2-VL processor (same class, same released preprocessor_config.json). */
-export const qwen25VL: ModelDescriptor<Qwen25VLConfig> = qwen2Descriptor({
-  id: 'qwen2.5-vl',
-  title: 'Qwen2.5-VL vision tower (Qwen2_5_VisionTransformerPretrainedModel)',
-  modelType: 'qwen2_5_vl',
-  architecture: 'Qwen2_5_VLForConditionalGeneration',
-  parseConfig,
-  configToJson,
-  buildDynamicGraph,
-  buildPaddedGraph,
-  presets: {
-    'qwen2.5-vl-3b': PRESETS['3b'],
-    'qwen2.5-vl-7b': PRESETS['7b'],
-    // The shape of the qwen2_5vl_tiny golden: for smoke tests and examples.
-    'qwen2.5-vl-tiny': { ...PRESETS['3b'], depth: 4, hidden_size: 64, intermediate_size: 176, num_heads: 4, out_hidden_size: 80, fullatt_block_indexes: [1, 3] },
-  },
-});
+export const qwen25VL: ModelDescriptor<Qwen25VLConfig> = qwen2Descriptor(
+  { id: 'qwen2.5-vl', family: 'Qwen2.5-VL', modelType: 'qwen2_5_vl', architecture: 'Qwen2_5_VLForConditionalGeneration', visionClass: 'Qwen2_5_VisionTransformerPretrainedModel' },
+  { parseConfig, configToJson, buildDynamicGraph, buildPaddedGraph },
+  { 'qwen2.5-vl-3b': PRESETS['3b'], 'qwen2.5-vl-7b': PRESETS['7b'], 'qwen2.5-vl-tiny': TINY },
+);

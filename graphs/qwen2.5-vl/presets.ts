@@ -23,3 +23,6 @@ export const PRESETS: Readonly<Record<'3b' | '7b', Readonly<Record<string, unkno
   '3b': { ...TOWER, out_hidden_size: 2048 },
   '7b': { ...TOWER, out_hidden_size: 3584 },
 };
+
+/** The shape of the qwen2_5vl_tiny golden: for smoke tests and examples. */
+export const TINY: Readonly<Record<string, unknown>> = { ...TOWER, out_hidden_size: 80, depth: 4, hidden_size: 64, intermediate_size: 176, num_heads: 4, fullatt_block_indexes: [1, 3] };

@@ -16,10 +16,10 @@ export const QWEN2_VL_PROCESSOR: ProcessorParams = Object.freeze({
   patchSize: 14,
   temporalPatchSize: 2,
   mergeSize: 2,
-  minPixels: 3_136,
-  maxPixels: 12_845_056,
-  videoMinPixels: 100_352,
-  videoMaxPixels: 602_112,
+  minPixels: 56 * 56,
+  maxPixels: 28 * 28 * 16_384,
+  videoMinPixels: 128 * 28 * 28,
+  videoMaxPixels: 768 * 28 * 28,
   videoPixelBudget: 'per-frame',
   imageMean: Object.freeze([0.48145466, 0.4578275, 0.40821073] as const),
   imageStd: Object.freeze([0.26862954, 0.26130258, 0.27577711] as const),
@@ -52,33 +52,38 @@ export const hfConfig = (architecture: string, modelType: string, vision: Readon
   vision_config: { model_type: modelType, ...vision },
 });
 
-/** One Qwen2-family tower: its names, config reading and graphs; presets as vision_config blocks. */
-export interface Qwen2Family<C extends BaseVisionConfig> {
+/** Upstream's names for a Qwen2-family tower. */
+export interface Qwen2Names {
+  /** The registry id, e.g. 'qwen2-vl'; `family` is how people write it, e.g. 'Qwen2-VL'. */
   readonly id: string;
-  readonly title: string;
-  /** config.json `model_type` and the `architectures` entry its checkpoints carry. */
+  readonly family: string;
+  /** config.json `model_type`, the `architectures` entry of its checkpoints, and the vision tower's class. */
   readonly modelType: string;
   readonly architecture: string;
+  readonly visionClass: string;
+}
+
+/** A Qwen2-family tower's config reading and graph builders. */
+export interface Qwen2Tower<C extends BaseVisionConfig> {
   parseConfig(json: unknown): C;
   configToJson(config: C): Record<string, unknown>;
   buildDynamicGraph(config: C, params: ParameterSource, options: GraphOptions): GraphBuilder;
   buildPaddedGraph(config: C, params: ParameterSource, bucket: Bucket, options: GraphOptions): GraphBuilder;
-  readonly presets: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
-/** The registry descriptor of a Qwen2-family tower: only image_embeds, the Qwen2 processor. */
-export function qwen2Descriptor<C extends BaseVisionConfig>(family: Qwen2Family<C>): ModelDescriptor<C> {
+/** The registry descriptor of a Qwen2-family tower: only image_embeds, the Qwen2 processor; presets are vision_config blocks. */
+export function qwen2Descriptor<C extends BaseVisionConfig>(names: Qwen2Names, tower: Qwen2Tower<C>, presets: Readonly<Record<string, Readonly<Record<string, unknown>>>>): ModelDescriptor<C> {
   return {
-    id: family.id,
-    title: family.title,
-    modelTypes: [family.modelType],
-    parseConfig: (json) => family.parseConfig(json),
-    configToJson: (config) => family.configToJson(config),
+    id: names.id,
+    title: `${names.family} vision tower (${names.visionClass})`,
+    modelTypes: [names.modelType],
+    parseConfig: (json) => tower.parseConfig(json),
+    configToJson: (config) => tower.configToJson(config),
     outputs: () => [{ name: 'image_embeds', tokenAxis: 0 }],
     processor: QWEN2_VL_PROCESSOR,
     processorDefaults: qwen2Processor,
-    buildDynamic: (config, params, options) => family.buildDynamicGraph(config, params, options),
-    buildPadded: (config, params, bucket, options) => family.buildPaddedGraph(config, params, bucket, options),
-    presets: Object.fromEntries(Object.entries(family.presets).map(([name, vision]) => [name, hfConfig(family.architecture, family.modelType, vision)])),
+    buildDynamic: (config, params, options) => tower.buildDynamicGraph(config, params, options),
+    buildPadded: (config, params, bucket, options) => tower.buildPaddedGraph(config, params, bucket, options),
+    presets: Object.fromEntries(Object.entries(presets).map(([name, vision]) => [name, hfConfig(names.architecture, names.modelType, vision)])),
   };
 }
