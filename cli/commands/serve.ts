@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { loadBatchEncoder, useBuckets } from '../../index.js';
 import { DEFAULT_LIMITS, serveProcess } from '../../src/serve/index.js';
-import { choice, flag, int, str, type Command } from '../args.js';
+import { flag, int, str, type Command } from '../args.js';
 import { BACKEND_OPTIONS, backendOptions, DTYPE_OPTION, GRAPHS_OPTION, graphsChoice, precisionChoice } from '../options.js';
 
 export const serveCommand: Command = {

@@ -2,7 +2,7 @@
 // grid_thw)`. Any number of images and videos of mixed sizes in one call; positions, rotary
 // angles and the per-frame attention segments are computed in the graph from grid_thw.
 
-import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
+import { type GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
 import { ATTENTION } from '../shared/attention.js';
 import { declareImageEmbeds, dynamicGraph, type DynamicGraphOptions } from '../shared/graph-io.js';
 import { patchCoordinates, rotaryLayout } from '../shared/layout.js';

@@ -6,7 +6,7 @@
 import { op, type GraphBuilder, type ParameterSource } from '../../src/onnx/index.js';
 import { blockDiagonalAttention } from '../shared/attention.js';
 import { declareImageEmbeds, declareTokenCount, paddedGraph, type Bucket, type PaddedGraphOptions } from '../shared/graph-io.js';
-import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
+import { rotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
 import { visionTower } from './vision.js';
 

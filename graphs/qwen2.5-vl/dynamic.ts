@@ -4,7 +4,7 @@
 // of rows for the looped attention; the merged tokens are put back in input order at the end.
 // The permutation, both segment sets and the rotary tables are computed in the graph.
 
-import { GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
+import { type GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
 import { ATTENTION } from '../shared/attention.js';
 import { declareImageEmbeds, dynamicGraph, type DynamicGraphOptions } from '../shared/graph-io.js';
 import { patchCoordinates, rotaryLayout, segmentsFromStarts } from '../shared/layout.js';

@@ -2,7 +2,7 @@
 // Any number of items of mixed sizes, images and videos, in one call; everything
 // grid-dependent is computed in the graph, so the file needs no host code.
 
-import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
+import { type GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
 import { ATTENTION } from '../shared/attention.js';
 import { declareImageEmbeds, dynamicGraph, type DynamicGraphOptions } from '../shared/graph-io.js';
 import type { VisionConfig } from './config.js';

@@ -13,7 +13,7 @@ import { blockDiagonalAttention } from '../shared/attention.js';
 import { declareTokenCount, paddedGraph, type Bucket, type PaddedGraphOptions } from '../shared/graph-io.js';
 import type { VisionConfig } from './config.js';
 import { declareOutputs } from './dynamic.js';
-import { patchCoordinates, patchLayout } from './layout.js';
+import { patchLayout } from './layout.js';
 import { visionTower } from './vision.js';
 
 export type { Bucket } from '../shared/graph-io.js';

@@ -9,10 +9,10 @@ import { endianness } from 'node:os';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { openRegularFile, readRegularFile, requirePath } from '../fs/confined.js';
-import { VitgraphError, formatShape, invalidArgument, invalidFile, notFound, unsupported } from '../errors.js';
+import { type VitgraphError, formatShape, invalidArgument, invalidFile, notFound, unsupported } from '../errors.js';
 import { firstDuplicateKey } from './json-duplicates.js';
 import { dataTypeOfSafetensors, DTYPES, safetensorsDTypeOf, typedArrayOver, type DataType, type SafetensorsDType } from '../dtype.js';
-import { hostTensor, numel, tensorBytes, type HostTensor, type TypedArrayOf } from '../tensor.js';
+import { hostTensor, numel, tensorBytes, type HostTensor } from '../tensor.js';
 
 export type { SafetensorsDType } from '../dtype.js';
 

@@ -430,7 +430,7 @@ function checkPorts(
     if (shape.length !== info.shape.length || shape.some((d, i) => !Number.isSafeInteger(d) || d < 0 || (typeof info.shape[i] === 'number' && info.shape[i] !== -1 && info.shape[i] !== d))) {
       throw invalidArgument(`${what} shape`, `non-negative integers fitting the model's ${formatShape(info.shape)}`, formatShape(shape));
     }
-    return { name, type: onnxTypeCode(dtype), shape: [...shape] };
+    return { name, type: onnxTypeCode(dtype), bytesPerElement: DTYPES[dtype].bytes, shape: [...shape] };
   });
 }
 

@@ -30,7 +30,9 @@ export interface AddonValueInfo {
 
 export interface AddonPortSpec {
   name: string;
+  /** ONNX TensorProto.DataType code, and its bytes per element: the addon keeps no dtype table of its own. */
   type: number;
+  bytesPerElement: number;
   shape: number[];
 }
 
