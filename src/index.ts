@@ -4,8 +4,8 @@
 
 export { VisionEncoder, EMBEDDED_MODEL } from './encoder.js';
 export type { EncodeInput, EncodeResult, EncodedItem, RawPixels, VisionEncoderOptions } from './encoder.js';
-export { encodeToFile, preprocessToFile } from './encoder-files.js';
-export type { EncodeFileSummary, EncodeToFileOptions, PixelBudget, PreprocessFileSummary, PreprocessToFileOptions } from './encoder-files.js';
+export { encodeToFile, preprocessToFile } from './encoder-to-file.js';
+export type { EncodeFileSummary, EncodeToFileOptions, PixelBudget, PreprocessFileSummary, PreprocessToFileOptions } from './encoder-to-file.js';
 export { ModelRegistry } from './model.js';
 export type { Bucket, FloatDType, GraphOptions, ModelDescriptor, OutputSpec, TowerConfig } from './model.js';
 export { exportModel, DEFAULT_BUCKETS, DEFAULT_OPSET } from './export/export.js';

@@ -108,11 +108,11 @@ interface Settings extends PreprocessOptions {
  */
 export async function preprocess(items: VisualItem[], options: PreprocessOptions & { processor: ProcessorParams }): Promise<Preprocessed> {
   if (!Array.isArray(items)) throw invalidArgument('preprocess items', 'an array of images and videos', typeof items);
+  if (options?.processor === undefined) {
+    throw invalidArgument('processor', "the model's ProcessorParams (modelProcessor(model), encoder.processor, or a family's, e.g. QWEN3_VL_PROCESSOR from 'vitgraph')", undefined);
+  }
   const targetFps = options.targetFps ?? DEFAULT_TARGET_FPS;
   if (!(targetFps > 0) || !Number.isFinite(targetFps)) throw invalidArgument('targetFps', 'a positive finite number', targetFps);
-  if (options?.processor === undefined) {
-    throw invalidArgument('processor', "the model's ProcessorParams (modelProcessor(model), a descriptor's processor, or QWEN3_VL_PROCESSOR from 'vitgraph')", undefined);
-  }
   const settings: Settings = { ...options, processor: checkProcessor(options.processor) };
 
   const plans: Plan[] = [];
