@@ -4,6 +4,7 @@
 
 import { VitgraphError, runtimeError } from '../../errors.js';
 import type { DataType, TypedArrayOf } from '../../dtype.js';
+import type { GraphOptimizationLevel } from '../session.js';
 
 // ---------------------------------------------------------------------------------------------
 // The addon's own surface (vitgraph_native.node), exactly as the C++ side defines it.
@@ -81,7 +82,7 @@ export interface Addon {
 // Public types
 
 export type NativeDevice = 'cpu' | 'cuda';
-export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+export type { GraphOptimizationLevel } from '../session.js';
 export type NativeLogLevel = 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 
 /** Host data for one bound tensor: the typed array vitgraph uses for its dtype (see tensor.ts). */
