@@ -1,6 +1,7 @@
 // The encoder contract: the graph I/O every tower shares (input names, their limits, the token-count
-// output), and what an exported file records about itself (EncoderIO) so that the runtime can feed it
-// and slice its outputs without knowing the model. graphs/ declares graphs by it, export records it,
+// output), the precisions a graph is exported in and the devices it runs on, and what an exported
+// file records about itself (EncoderIO) so that the runtime can feed it and slice its outputs without
+// knowing the model. graphs/ declares graphs by it, export records it,
 // the runtime reads it back; none of them import each other for it.
 // Input names match the upstream processors' outputs and the vision models' forward arguments.
 
@@ -27,6 +28,9 @@ export const TOKEN_COUNT = 'token_count';
 export const MAX_GRID_VALUE = 2 ** 20;
 /** Most patch rows one item may have: t·h·w ≤ 2^31, so Σ over any feasible number of items stays far from int64 wrap. */
 export const MAX_ITEM_ROWS = 2 ** 31;
+
+/** Devices a graph runs on: ONNX Runtime's CPU provider, or CUDA (through the native backend). */
+export type Device = 'cpu' | 'cuda';
 
 /** Precisions a graph is exported in, from the CLI's --dtype to the session's prepacking. */
 export const PRECISIONS = ['float32', 'float16', 'int8', 'int4'] as const;

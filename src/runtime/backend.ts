@@ -2,13 +2,14 @@
 // addon (CPU or CUDA, IO binding, CUDA graphs; static-shape graphs only). No silent fallback:
 // asking for what a backend cannot do is an error that says what to use instead.
 
+import type { Device } from '../contract.js';
 import { invalidArgument } from '../errors.js';
 import { createNativeRunner, type NativeSessionOptions } from './native/index.js';
 import type { Runner } from './runner.js';
 import { Session, type SessionOptions } from './session.js';
 
 export type Backend = 'ort-node' | 'native';
-export type Device = 'cpu' | 'cuda';
+export type { Device } from '../contract.js';
 
 export interface BackendOptions extends SessionOptions {
   /** Default: 'native' for CUDA, 'ort-node' for CPU. */

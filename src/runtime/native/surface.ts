@@ -3,6 +3,7 @@
 // The loader (loader.ts) finds and loads the addon; the session (session.ts) drives it.
 
 import { VitgraphError, runtimeError } from '../../errors.js';
+import type { Device } from '../../contract.js';
 import type { DataType, TypedArrayOf } from '../../dtype.js';
 import type { GraphOptimizationLevel } from '../session.js';
 
@@ -81,7 +82,7 @@ export interface Addon {
 // ---------------------------------------------------------------------------------------------
 // Public types
 
-export type NativeDevice = 'cpu' | 'cuda';
+export type NativeDevice = Device;
 export type { GraphOptimizationLevel } from '../session.js';
 export type NativeLogLevel = 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
 
