@@ -15,7 +15,7 @@ import { invalidFile, notFound } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import type { Bucket } from '../model.js';
 import { inspectModel, type ModelSummary } from '../onnx/inspect.js';
-import { isPrecision, parseEncoderIO, type EncoderIO } from '../contract.js';
+import { isPrecision, parseEncoderIO, PRECISIONS, type EncoderIO, type Precision } from '../contract.js';
 
 export const MANIFEST = 'vitgraph.json';
 export const VERIFIED_STAMP = 'vitgraph.verified.json';
@@ -36,7 +36,8 @@ export interface Manifest {
   readonly vitgraph: string;
   /** The tower's descriptor id, e.g. 'qwen3-vl'. */
   readonly model: string;
-  readonly dtype: string;
+  /** The precision, as io.precision records it (written for readers of format version 2). */
+  readonly dtype: Precision;
   readonly opset: number;
   /** The tower's config as upstream names it. */
   readonly config: Record<string, unknown>;
@@ -114,6 +115,7 @@ function parseManifest(json: unknown, path: string): Manifest {
     return bad(`expected format ${FORMAT} version ${FORMAT_VERSION}, got ${String(m.format)} version ${String(m.formatVersion)}`);
   }
   if (typeof m.model !== 'string' || typeof m.dtype !== 'string' || !Number.isInteger(m.opset)) return bad('expected string model and dtype and an integer opset');
+  if (!isPrecision(m.dtype)) return bad(`dtype: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(m.dtype)}`);
   if (typeof m.config !== 'object' || m.config === null) return bad('config: expected an object');
   if (!Array.isArray(m.graphs) || m.graphs.length === 0 || m.graphs.length > 256) return bad('graphs: expected a non-empty list of graph entries');
   const graphs = m.graphs.map((g: unknown, i: number): GraphEntry => {
@@ -142,7 +144,7 @@ function parseManifest(json: unknown, path: string): Manifest {
 }
 
 /** A package from before `io.precision` was recorded: its manifest's dtype names the precision. */
-const withPrecision = (io: EncoderIO, dtype: string): EncoderIO => (io.precision === undefined && isPrecision(dtype) ? { ...io, precision: dtype } : io);
+const withPrecision = (io: EncoderIO, dtype: Precision): EncoderIO => (io.precision === undefined ? { ...io, precision: dtype } : io);
 
 /** A package file is named by a plain file name: no directories, no `..`, nothing outside the package. */
 const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
