@@ -9,6 +9,9 @@ import type { BatchEncoder } from './src/serve/types.js';
 
 export * from './src/index.js';
 export { MODELS } from './graphs/index.js';
+/** The processors the Qwen VL families ship (each family's lives in its graphs/ folder). */
+export { QWEN3_VL_PROCESSOR } from './graphs/qwen3-vl/processor.js';
+export { QWEN2_VL_PROCESSOR } from './graphs/shared/qwen2.js';
 
 /** VisionEncoder that can export any registered tower's checkpoint on first use. */
 export class VisionEncoder extends core.VisionEncoder {
@@ -30,6 +33,13 @@ export const synthPresets = (): ReturnType<typeof core.synthPresets> => core.syn
 export async function loadBatchEncoder(model?: string, options: core.VisionEncoderOptions = {}): Promise<BatchEncoder> {
   return batchEncoder(await VisionEncoder.load(model, options), options);
 }
+
+/** Preprocesses images for a model (default: the embedded tiny tower) into a pixel_values + grid_thw safetensors file. */
+export const preprocessToFile = (inputs: readonly core.VisualItem[], options: core.PreprocessToFileOptions): Promise<core.PreprocessFileSummary> => core.preprocessToFile(MODELS, inputs, options);
+
+/** Encodes images with any registered tower (default: the embedded tiny one) into a safetensors file of every output + grid_thw. */
+export const encodeToFile = (model: string | undefined, inputs: readonly core.EncodeInput[], options: core.EncodeToFileOptions): Promise<core.EncodeFileSummary> =>
+  core.encodeToFile(model, inputs, { models: MODELS, ...options });
 
 /** How images are preprocessed for a checkpoint directory, a package or an exported .onnx. */
 export const modelProcessor = (model: string): Promise<core.ProcessorParams> => core.modelProcessor(MODELS, model);

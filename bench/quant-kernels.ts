@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { GraphBuilder, modelToBytes, op, type Value } from '../src/onnx/index.js';
 import { uniformFloats } from '../src/random.js';
-import { quantizeBlocks, quantizeChannels, type BlockQuantScheme } from '../src/weights/quantize.js';
+import { quantizeBlocks, quantizeChannels, type BlockQuantScheme } from '../src/onnx/quantize.js';
 import { agreement } from './agreement.js';
 
 const args = process.argv.slice(2);

@@ -13,8 +13,8 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { exportModel, preprocess, synthCheckpoint } from '../index.js';
-import type { ExportDType } from '../src/model.js';
+import { exportModel, preprocess, QWEN3_VL_PROCESSOR, synthCheckpoint } from '../index.js';
+import type { Precision } from '../src/contract.js';
 import { hostTensor } from '../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
 import { agreement, exists, flagged, log, measure, option, root, run, work } from './common.js';
@@ -27,7 +27,7 @@ const sizes = option('--sizes', '448,1024').split(',').map(Number);
 const ANCHOR = process.env.VITGRAPH_LLAMA_ANCHOR;
 const withLlama = !flagged('--no-llama') && ANCHOR !== undefined;
 if (!flagged('--no-llama') && ANCHOR === undefined) console.error('VITGRAPH_LLAMA_ANCHOR is not set: no llama.cpp rows');
-const DTYPES: readonly ExportDType[] = ['float32', 'int8', 'int4'];
+const DTYPES: readonly Precision[] = ['float32', 'int8', 'int4'];
 
 
 interface Case {
@@ -77,7 +77,7 @@ async function inputsFor(size: number): Promise<string> {
   const path = join(work, `inputs-${size}.safetensors`);
   const image = join(work, 'llamacpp', 'img', `img${size}.png`);
   const source = (await exists(image)) ? image : await seededImage(size);
-  const pre = await preprocess([source]);
+  const pre = await preprocess([source], { processor: QWEN3_VL_PROCESSOR });
   await writeSafetensors(path, {
     pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),
     grid_thw: hostTensor('int64', [1, 3], pre.gridThw),

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { parseConfig, type VisionConfig } from '../graphs/qwen3-vl/config.js';
 import { MODELS } from '../graphs/index.js';
 import { exportModel, synthCheckpoint } from '../index.js';
-import { openModelDirectory } from '../src/runtime/checkpoint.js';
+import { openModelDirectory } from '../src/export/model-directory.js';
 import { buildTorchLikeGraph } from './torch-like.js';
 import { summarizeTimes, timeRuns } from '../src/runtime/files.js';
 import { Session } from '../src/runtime/session.js';

@@ -25,7 +25,7 @@ const prebuild = process.argv.includes('--prebuild');
 const ADDON = 'vitgraph_native.node';
 const built = join(dir, 'build', 'Release', ADDON);
 
-// The prebuilds/ folder name for this machine; src/runtime/native.ts's platformKey() looks for the same.
+// The prebuilds/ folder name for this machine; src/runtime/native/loader.ts's platformKey() looks for the same.
 function platformKey() {
   if (process.platform !== 'linux') return `${process.platform}-${process.arch}`;
   return `linux-${process.arch}-${process.report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl'}`;

@@ -10,10 +10,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 
-import type { NativeBindingSpec, NativeTensorData } from '../src/runtime/native.js';
+import type { NativeBindingSpec, NativeTensorData } from '../src/runtime/native/index.js';
 import { uniformFloats } from '../src/random.js';
 import { numel } from '../src/tensor.js';
-import { f32ToF16 } from '../src/weights/dtype.js';
+import { f32ToF16 } from '../src/dtype.js';
 
 const { onnx } = onnxProto;
 

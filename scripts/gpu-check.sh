@@ -39,7 +39,7 @@ echo "VITGRAPH_ORT_LIB=${VITGRAPH_ORT_LIB:-(unset: the onnxruntime-node library)
 missing=0
 [ -e src/runtime/native/build/Release/vitgraph_native.node ] || [ -e prebuilds/linux-x64-glibc/vitgraph_native.node ] ||
   { echo "MISSING: the native addon (src/runtime/native/build/Release or prebuilds/linux-x64-glibc)"; missing=1; }
-for f in dist/scripts/gpu-check.js dist/src/runtime/native.js dist/cli/main.js \
+for f in dist/scripts/gpu-check.js dist/src/runtime/native/index.js \
   node_modules/onnx-proto/package.json node_modules/protobufjs/package.json; do
   [ -e "$f" ] || { echo "MISSING: $f"; missing=1; }
 done

@@ -28,9 +28,9 @@ import {
   type NativeRuntimeInfo,
   type NativeSessionOptions,
   type NativeTensorData,
-} from '../src/runtime/native.js';
+} from '../src/runtime/native/index.js';
 import type { DataType } from '../src/tensor.js';
-import { bf16ToF32, f16ToF32 } from '../src/weights/dtype.js';
+import { bf16ToF32, f16ToF32 } from '../src/dtype.js';
 import { profileMarkdown, summarizeProfile, type ProfileSummary } from '../src/runtime/profile.js';
 import { syntheticSource, type CheckCase, type CheckCaseEntry, type CheckCaseSource, type CheckDtype, type CheckSessionVariant } from './gpu-check.models.js';
 

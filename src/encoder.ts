@@ -8,15 +8,16 @@ import { fileURLToPath } from 'node:url';
 import { checkModelOptions } from './encoder-options.js';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
-import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
-import type { ExportDType, ModelRegistry, OutputSpec } from './model.js';
-import { resolveBackend, type BackendOptions } from './runtime/backend.js';
+import { preprocess, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
+import type { Precision } from './contract.js';
+import type { ModelRegistry, OutputSpec } from './model.js';
+import { resolveBackend, useBuckets, type BackendOptions } from './runtime/backend.js';
 import { checkCudaUsable } from './runtime/cuda-check.js';
 import { splitTokens, type EncoderOutputs } from './runtime/buckets.js';
-import { cachedExport } from './runtime/cache.js';
+import { cachedExport } from './export/cache.js';
 import { EncoderRuntime } from './runtime/encoder-runtime.js';
-import type { EncoderIO } from './runtime/io.js';
-import { DEFAULT_BUCKETS } from './runtime/export.js';
+import type { EncoderIO } from './contract.js';
+import { DEFAULT_BUCKETS } from './export/export.js';
 import { MANIFEST } from './runtime/package.js';
 import type { Runner } from './runtime/runner.js';
 import { hostTensor, type HostTensor } from './tensor.js';
@@ -38,7 +39,7 @@ export interface VisionEncoderOptions extends PreprocessOptions, BackendOptions 
   /** Progress while a checkpoint is exported on first load. */
   onExportProgress?: (done: number, total: number) => void;
   /** For a checkpoint exported on first use: weight precision, float32 (default), float16, int8 or int4 (cached per dtype). */
-  dtype?: ExportDType;
+  dtype?: Precision;
   /** The towers a checkpoint directory can be exported with ('vitgraph' passes its registry). */
   models?: ModelRegistry;
 }
@@ -94,13 +95,14 @@ export class VisionEncoder {
     return this.runtime.io;
   }
 
-  /** How images are preprocessed for this model: recorded at export; a foreign graph gets the family whose pixel rows fit. */
+  /** How images are preprocessed for this model: recorded at export; a foreign graph gets the registered family whose pixel rows fit. */
   get processor(): ProcessorParams {
-    const recorded = this.runtime.io.processor;
-    if (recorded) return recorded;
-    const fitting = [QWEN3_VL_PROCESSOR, QWEN2_VL_PROCESSOR].find((p) => patchDim(p) === this.runtime.patchDim);
-    if (!fitting) throw invalidArgument('model processor', `a graph exported by vitgraph, or pixel rows of ${patchDim(QWEN3_VL_PROCESSOR)} or ${patchDim(QWEN2_VL_PROCESSOR)} columns`, `${this.runtime.patchDim} columns`, 'Pass preprocessed { pixelValues, gridThw } instead of images');
-    return fitting;
+    const processor = this.runtime.io.processor ?? this.options.models?.processorFor(this.runtime.patchDim);
+    if (!processor) {
+      const widths = this.options.models ? ` or pixel rows of ${this.options.models.rowWidths()} columns` : " (or VisionEncoder from 'vitgraph', which knows every family's processor)";
+      throw invalidArgument('model processor', `a graph exported by vitgraph${widths}`, `${this.runtime.patchDim} columns`, 'Pass preprocessed { pixelValues, gridThw } instead of images');
+    }
+    return processor;
   }
 
   /**
@@ -139,7 +141,7 @@ export class VisionEncoder {
   }
 
   /** All inputs' pixel rows in order, with one grid row (and kind) per item. */
-  private async prepare(inputs: readonly EncodeInput[], options: PreprocessOptions): Promise<{ pixelValues: Float32Array; grid: [number, number, number][]; kinds: EncodedItem['kind'][] }> {
+  private async prepare(inputs: readonly EncodeInput[], options: PreprocessOptions & { processor: ProcessorParams }): Promise<{ pixelValues: Float32Array; grid: [number, number, number][]; kinds: EncodedItem['kind'][] }> {
     const visual = inputs.filter((i): i is VisualItem => !isRawPixels(i));
     const pre = visual.length ? await preprocess(visual, options) : undefined;
     if (pre && visual.length === inputs.length) {
@@ -204,7 +206,7 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
     throw invalidArgument('model directory', `a package (${MANIFEST}) or a Hugging Face checkpoint (config.json + *.safetensors)`, model);
   }
   if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
-  const buckets = options.graphs === 'buckets' || resolveBackend(options).backend === 'native' ? (options.buckets ?? DEFAULT_BUCKETS) : [];
+  const buckets = useBuckets(options) ? (options.buckets ?? DEFAULT_BUCKETS) : [];
   const device = resolveBackend(options).device;
   return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, device, buckets, onProgress: options.onExportProgress });
 }

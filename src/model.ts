@@ -3,15 +3,9 @@
 // core reads configs, builds graphs and slices outputs only through these fields.
 
 import { invalidArgument, invalidConfig } from './errors.js';
-import type { ProcessorParams } from './image/processor.js';
+import { patchDim, type ProcessorParams } from './image/processor.js';
 import type { GraphBuilder, ParameterSource } from './onnx/index.js';
 import type { LinearScheme } from './onnx/linear-scheme.js';
-
-/**
- * Precision of exported weights and matmuls (statistics, softmax, rotary stay float32). int8 / int4
- * quantize the Linear layers only (CPU graphs; see src/onnx/linear-scheme.ts); the rest stays float32.
- */
-export type ExportDType = 'float32' | 'float16' | 'bfloat16' | 'int8' | 'int4';
 
 /** The facts of a parsed tower config that the core needs, whatever the tower. */
 export interface TowerConfig {
@@ -35,23 +29,6 @@ export interface OutputSpec {
   readonly tokenAxis: number;
 }
 
-/**
- * The device a graph is built for: 'cpu' graphs run anywhere; 'cuda' graphs may use what only the
- * CUDA provider runs well or at all (bfloat16, memory-efficient float32 attention) and are
- * refused elsewhere.
- */
-export type GraphDevice = 'cpu' | 'cuda';
-
-/**
- * Whether a bucket takes one frame group per grid_thw row, so that its real rows are a single
- * attention segment: the bias-free one-item buckets need it. The host then splits a multi-frame
- * item into its frames, which is exact: frames never attend to each other in any tower. One rule,
- * read by the graph builders and the bucket packer.
- */
-export function oneFramePerRow(bucket: Bucket): boolean {
-  return bucket.maxItems === 1;
-}
-
 /** One padded graph's fixed shape. */
 export interface Bucket {
   /** Pre-merge patch rows (Nmax), a multiple of the merge unit. */
@@ -60,11 +37,14 @@ export interface Bucket {
   readonly maxItems: number;
 }
 
+/** Float precision of a graph's weights and matmuls (statistics, softmax and rotary stay float32). */
+export type FloatDType = 'float32' | 'float16' | 'bfloat16';
+
 export interface GraphOptions {
   /** Float precision of weights and matmuls. */
-  readonly dtype: 'float32' | 'float16' | 'bfloat16';
-  /** Padded graphs: the device the bucket is for (default 'cpu'; see `oneFramePerRow`). */
-  readonly device?: GraphDevice | undefined;
+  readonly dtype: FloatDType;
+  /** Padded graphs: the device the bucket is for (default 'cpu'; see contract.ts `oneFramePerRow`). */
+  readonly device?: 'cpu' | 'cuda' | undefined;
   /** How Linear layers store weights (default: float in `dtype`). */
   readonly linear?: LinearScheme | undefined;
   /** Dynamic graphs: 'looped' (default) fused attention per segment, or 'dense' with an [N, N] mask. */
@@ -84,7 +64,9 @@ export interface ModelDescriptor<C extends TowerConfig = TowerConfig> {
   configToJson(config: C): Record<string, unknown>;
   /** The graph outputs besides `token_count`, in order. */
   outputs(config: C): readonly OutputSpec[];
-  /** Processor defaults for this family (a checkpoint's preprocessor_config.json overrides them). */
+  /** The family's processor as its checkpoints ship it (for a graph that recorded none). */
+  readonly processor: ProcessorParams;
+  /** Processor defaults for this tower: the family's with its sizes (a checkpoint's preprocessor_config.json overrides them). */
   processorDefaults(config: C): ProcessorParams;
   /** pixel_values [N, patchDim] + grid_thw [I, 3] → outputs, every shape but the feature width dynamic. */
   buildDynamic(config: C, params: ParameterSource, options: GraphOptions): GraphBuilder;
@@ -117,6 +99,19 @@ export class ModelRegistry {
       throw invalidConfig('model_type', `expected one of ${this.models.flatMap((m) => m.modelTypes).join(', ')}, got ${types.length ? types.join(' / ') : 'none'}`, `vitgraph supports ${this.ids()}`);
     }
     return model;
+  }
+
+  /**
+   * For a graph that recorded no processor: the first family whose shipped processor makes pixel
+   * rows `columns` wide (Qwen3-VL's 1536, Qwen2-VL's 1176), or undefined.
+   */
+  processorFor(columns: number): ProcessorParams | undefined {
+    return this.models.find((m) => patchDim(m.processor) === columns)?.processor;
+  }
+
+  /** The pixel-row widths of the registered families' processors, e.g. "1536 or 1176". */
+  rowWidths(): string {
+    return [...new Set(this.models.map((m) => patchDim(m.processor)))].join(' or ');
   }
 
   private ids(): string {

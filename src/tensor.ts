@@ -1,19 +1,8 @@
 // Host tensors: the plain typed-array currency passed between weights, image, runtime and CLI.
 
-/** Element types vitgraph moves around, named as onnxruntime-node names them. */
-export type DataType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
+import type { DataType, TypedArrayOf } from './dtype.js';
 
-export interface TypedArrayOf {
-  float32: Float32Array;
-  float16: Uint16Array; // raw IEEE half bits
-  bfloat16: Uint16Array; // raw bfloat16 bits
-  float64: Float64Array;
-  int64: BigInt64Array;
-  int32: Int32Array;
-  int8: Int8Array;
-  uint8: Uint8Array;
-  bool: Uint8Array;
-}
+export { BYTES_PER_ELEMENT, type DataType, type TypedArrayOf } from './dtype.js';
 
 /** A dense, row-major tensor in host memory. */
 export interface HostTensor<T extends DataType = DataType> {
@@ -21,18 +10,6 @@ export interface HostTensor<T extends DataType = DataType> {
   readonly shape: readonly number[];
   readonly data: TypedArrayOf[T];
 }
-
-export const BYTES_PER_ELEMENT: Readonly<Record<DataType, number>> = {
-  float32: 4,
-  float16: 2,
-  bfloat16: 2,
-  float64: 8,
-  int64: 8,
-  int32: 4,
-  int8: 1,
-  uint8: 1,
-  bool: 1,
-};
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 

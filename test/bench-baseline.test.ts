@@ -4,7 +4,7 @@
 import test from 'ava';
 import { MODELS } from '../graphs/index.js';
 import type { VisionConfig } from '../graphs/qwen3-vl/config.js';
-import { openModelDirectory } from '../src/runtime/checkpoint.js';
+import { openModelDirectory } from '../src/export/model-directory.js';
 import { buildTorchLikeGraph } from '../bench/torch-like.js';
 import { modelToBytes } from '../src/onnx/index.js';
 import { loadGolden } from './helpers/files.js';

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { cp, readdir, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VisionEncoder } from '../index.js';
-import { checkpointKey, clearCache, listCache } from '../src/runtime/cache.js';
+import { checkpointKey, clearCache, listCache } from '../src/export/cache.js';
 import { ENCODER_FIXTURES, ROOT, tempDir } from './helpers/files.js';
 
 const TINY = join(ENCODER_FIXTURES, 'tiny');

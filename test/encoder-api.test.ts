@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VisionEncoder, VitgraphError, preprocess, readSafetensors } from '../index.js';
 import type { HostTensor } from '../src/tensor.js';
+import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = (...p: string[]): string => join(root, 'fixtures', ...p);
@@ -58,7 +59,7 @@ test('images through encode() equal preprocess() + the graph on the same pixels'
   const encoder = await VisionEncoder.load(undefined, { cacheDir: cache, threads: 1 });
   try {
     const viaFiles = await encoder.encode([image('astronaut.png'), image('chelsea.png')]);
-    const pre = await preprocess([image('astronaut.png'), image('chelsea.png')]);
+    const pre = await preprocess([image('astronaut.png'), image('chelsea.png')], { processor: QWEN3_VL_PROCESSOR });
     const viaPixels = await encoder.encode([{ pixelValues: pre.pixelValues, gridThw: pre.gridThw }]);
     t.deepEqual(viaFiles.items.map((i) => i.gridThw), [[1, 32, 32], [1, 18, 28]]);
     t.deepEqual(viaFiles.items.map((i) => i.kind), ['image', 'image']);

@@ -12,7 +12,7 @@ import { hostTensor, type HostTensor } from '../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
 import { exportModel } from '../index.js';
 import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
-import { checkEncoderInputs } from '../src/runtime/inputs.js';
+import { checkEncoderInputs } from '../src/runtime/input-checks.js';
 import { loadGolden, tempDir, type Golden } from './helpers/files.js';
 import { runBin, runMain } from './helpers/cli.js';
 import { ortSession } from './helpers/onnx.js';

@@ -13,7 +13,7 @@ import { Session } from '../src/runtime/session.js';
 import { Checkpoint } from '../src/weights/index.js';
 import { buildDynamicGraph, parseConfig } from '../graphs/qwen3-vl/index.js';
 import { exportModel } from '../index.js';
-import { checkpointParameters } from '../src/runtime/checkpoint.js';
+import { checkpointParameters } from '../src/export/model-directory.js';
 import { patchCoordinates, patchLayout } from '../graphs/qwen3-vl/layout.js';
 import { deepstackBlocks, loadGolden, tempDir, type Golden, type GoldenCase } from './helpers/files.js';
 import { assertClose } from './helpers/numeric.js';

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { exportModel } from '../index.js';
 import { bucket, planRuns } from '../src/runtime/buckets.js';
 import { EncoderRuntime, type EncoderRuntimeOptions } from '../src/runtime/encoder-runtime.js';
-import { nativeAvailable } from '../src/runtime/native.js';
+import { nativeAvailable } from '../src/runtime/native/index.js';
 import { referenceConfig, referenceForward, type GridRow } from './reference/qwen3vl.js';
 import { deepstackBlocks, tempDir } from './helpers/files.js';
 import { assertClose } from './helpers/numeric.js';

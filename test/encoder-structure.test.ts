@@ -14,7 +14,7 @@ import { VITGRAPH_VERSION } from '../src/version.js';
 import { buildDynamicGraph, buildPaddedGraph, configToJson, parseConfig } from '../graphs/qwen3-vl/index.js';
 import { exportModel } from '../index.js';
 import { bucket } from '../src/runtime/buckets.js';
-import { zeroParameters } from '../src/runtime/checkpoint.js';
+import { zeroParameters } from '../src/export/model-directory.js';
 import { loadGolden, tempDir } from './helpers/files.js';
 import { configJson, visionTensorShapes, type VisionSpec } from './helpers/random.js';
 

@@ -10,7 +10,7 @@ import { MODELS } from '../graphs/index.js';
 import { exportModel, VisionEncoder, VitgraphError } from '../index.js';
 import { inspectModel } from '../src/onnx/inspect.js';
 import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
-import { nativeAvailable } from '../src/runtime/native.js';
+import { nativeAvailable } from '../src/runtime/native/index.js';
 import { ENCODER_FIXTURES, loadGolden, ROOT, tempDir } from './helpers/files.js';
 import { readSafetensors } from '../src/weights/index.js';
 import { assertClose } from './helpers/numeric.js';

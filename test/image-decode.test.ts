@@ -5,6 +5,7 @@ import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import sharp, { type Sharp } from 'sharp';
 import { decodeFrames, decodeImage, decodePixels, preprocess, readImageHeader } from '../src/image/index.js';
+import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -67,7 +68,7 @@ test('EXIF orientation is applied: orientation 6 turns a 64×32 JPEG into 32×64
   t.deepEqual([width, height], [32, 64]);
   t.true(data[(8 * width + 16) * 3]! < 20, 'top is dark');
   t.true(data[(56 * width + 16) * 3]! > 235, 'bottom is bright');
-  const out = await preprocess([jpeg]);
+  const out = await preprocess([jpeg], { processor: QWEN3_VL_PROCESSOR });
   t.deepEqual(out.items[0]!.resized, { height: 384, width: 192 }); // smart_resize of a 64-high, 32-wide image
 });
 
@@ -94,14 +95,14 @@ test('WebP, GIF, TIFF and AVIF inputs decode to the same size as the PNG they we
 
 test('a sharp instance is accepted as a source and gives the same pixels as its path', async (t) => {
   const path = `${fixtures}images/logo.png`;
-  const fromPath = await preprocess([path]);
-  const fromSharp = await preprocess([sharp(path)]);
+  const fromPath = await preprocess([path], { processor: QWEN3_VL_PROCESSOR });
+  const fromSharp = await preprocess([sharp(path)], { processor: QWEN3_VL_PROCESSOR });
   t.deepEqual(fromSharp.gridThw, fromPath.gridThw);
   t.true(Buffer.from(fromSharp.pixelValues.buffer).equals(Buffer.from(fromPath.pixelValues.buffer)));
 });
 
 test('a sharp instance is planned from what it outputs: queued operations count', async (t) => {
-  const out = await preprocess([sharp(`${fixtures}images/chelsea.png`).resize(224, 224, { fit: 'fill' })]);
+  const out = await preprocess([sharp(`${fixtures}images/chelsea.png`).resize(224, 224, { fit: 'fill' })], { processor: QWEN3_VL_PROCESSOR });
   t.deepEqual(out.items[0]!.resized, { height: 256, width: 256 }); // from 224×224, not 451×300
   t.deepEqual(Array.from(out.gridThw), [1n, 16n, 16n]);
 });

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { VitgraphError } from '../src/errors.js';
 import { decodeImage, preprocess } from '../src/image/index.js';
+import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -23,7 +24,7 @@ async function scratchFile(name: string, content: Uint8Array | string): Promise<
 
 test('truncated.jpg (cut inside its header) → invalid_file naming the file and the decoder error', async (t) => {
   const path = `${fixtures}images/truncated.jpg`;
-  const error = await t.throwsAsync(preprocess([path]), { instanceOf: VitgraphError });
+  const error = await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_file');
   t.true(error?.message.startsWith(`${path}: corrupt or truncated image data: expected a complete image, got decoder error`));
   t.regex(error?.message ?? '', /got decoder error ".+"\. Re-encode or re-download the file$/); // libvips: "…premature end of JPEG image"
@@ -45,15 +46,15 @@ test('a JPEG cut in the middle of its pixel data → invalid_file, not a half-gr
 
 test('a zero-byte file or buffer → invalid_file "got 0 bytes"', async (t) => {
   const path = await scratchFile('empty.png', new Uint8Array(0));
-  const error = await t.throwsAsync(preprocess([path]), { instanceOf: VitgraphError });
+  const error = await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_file');
   t.is(error?.message, `${path}: expected an encoded image (PNG, JPEG, WebP, GIF, TIFF or AVIF), got 0 bytes. The file is empty; check that it was written completely`);
-  await t.throwsAsync(preprocess([Buffer.alloc(0)]), { instanceOf: VitgraphError, message: /^items\[0\]: expected an encoded image .* got 0 bytes/ });
+  await t.throwsAsync(preprocess([Buffer.alloc(0)], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError, message: /^items\[0\]: expected an encoded image .* got 0 bytes/ });
 });
 
 test('a file that is not an image → invalid_file showing its first bytes', async (t) => {
   const path = await scratchFile('page.jpg', '<!DOCTYPE html><html></html>');
-  const error = await t.throwsAsync(preprocess([path]), { instanceOf: VitgraphError });
+  const error = await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_file');
   t.is(
     error?.message,
@@ -62,21 +63,21 @@ test('a file that is not an image → invalid_file showing its first bytes', asy
 });
 
 test('a missing path → not_found', async (t) => {
-  const error = await t.throwsAsync(preprocess([join(await scratch, 'nope.png')]), { instanceOf: VitgraphError });
+  const error = await t.throwsAsync(preprocess([join(await scratch, 'nope.png')], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError });
   t.is(error?.code, 'not_found');
   t.regex(error?.message ?? '', /^image not found: .*nope\.png\. Check the path$/);
 });
 
 test('aspect ratio above 200 → invalid_argument before any pixel is decoded', async (t) => {
   const strip = await sharp({ create: { width: 402, height: 2, channels: 3, background: 'white' } }).png().toBuffer();
-  const error = await t.throwsAsync(preprocess([strip]), { instanceOf: VitgraphError });
+  const error = await t.throwsAsync(preprocess([strip], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_argument');
   t.regex(error?.message ?? '', /image aspect ratio: expected at most 200 \(longer side \/ shorter side\), got 201\.0 for 402×2/);
 });
 
 test('more input pixels than maxInputPixels → invalid_argument naming the size and the option', async (t) => {
   const path = `${fixtures}images/astronaut.png`;
-  const error = await t.throwsAsync(preprocess([path], { maxInputPixels: 200_000 }), { instanceOf: VitgraphError });
+  const error = await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR, maxInputPixels: 200_000 }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_argument');
   t.is(
     error?.message,
@@ -85,9 +86,9 @@ test('more input pixels than maxInputPixels → invalid_argument naming the size
   );
   t.deepEqual(error?.details, { path, width: 512, height: 512, frames: 1, pixels: 262144, maxInputPixels: 200_000 });
   // The default limit (0x3FFF² px) lets ordinary images through, and Infinity lifts it.
-  await t.notThrowsAsync(preprocess([path]));
-  await t.notThrowsAsync(preprocess([path], { maxInputPixels: Infinity }));
-  await t.throwsAsync(preprocess([path], { maxInputPixels: -1 }), { message: /maxInputPixels: expected a positive integer or Infinity, got -1/ });
+  await t.notThrowsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR }));
+  await t.notThrowsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR, maxInputPixels: Infinity }));
+  await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR, maxInputPixels: -1 }), { message: /maxInputPixels: expected a positive integer or Infinity, got -1/ });
 });
 
 /** CRC-32 (IEEE, reflected, as PNG chunks use); `zlib.crc32` needs Node ≥ 20.15. */
@@ -122,7 +123,7 @@ test('a PNG header claiming 20000×20000 is refused from its header alone (decom
   const bomb = pngClaiming(20000, 20000);
   const claimed = await sharp(bomb, { limitInputPixels: false }).metadata();
   t.deepEqual([claimed.width, claimed.height], [20000, 20000]);
-  const error = await t.throwsAsync(preprocess([bomb]), { instanceOf: VitgraphError });
+  const error = await t.throwsAsync(preprocess([bomb], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_argument');
   t.is(
     error?.message,
@@ -133,8 +134,8 @@ test('a PNG header claiming 20000×20000 is refused from its header alone (decom
 
 test('bad options and sources → invalid_argument', async (t) => {
   const path = `${fixtures}images/chelsea.png`;
-  await t.throwsAsync(preprocess([path], { targetFps: 0 }), { message: /targetFps: expected a positive finite number, got 0/ });
-  await t.throwsAsync(preprocess([path], { maxPixels: 10 }), { message: /maxPixels: expected a number ≥/ });
-  await t.throwsAsync(preprocess([42 as unknown as string]), { message: /image source: expected a file path, a Uint8Array\/Buffer of encoded bytes or a sharp instance, got "number"/ });
-  await t.throwsAsync(preprocess([{ frames: [path, path], fps: -2 }]), { message: /items\[0\]\.fps: expected a positive finite number, got -2/ });
+  await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR, targetFps: 0 }), { message: /targetFps: expected a positive finite number, got 0/ });
+  await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR, maxPixels: 10 }), { message: /maxPixels: expected a number ≥/ });
+  await t.throwsAsync(preprocess([42 as unknown as string], { processor: QWEN3_VL_PROCESSOR }), { message: /image source: expected a file path, a Uint8Array\/Buffer of encoded bytes or a sharp instance, got "number"/ });
+  await t.throwsAsync(preprocess([{ frames: [path, path], fps: -2 }], { processor: QWEN3_VL_PROCESSOR }), { message: /items\[0\]\.fps: expected a positive finite number, got -2/ });
 });

@@ -5,9 +5,10 @@
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
 import { VitgraphError } from '../src/errors.js';
-import { decodeImage, patchDim, preprocess, QWEN2_VL_PROCESSOR, resizeBicubic, sizeFactor, smartResize } from '../src/image/index.js';
+import { decodeImage, patchDim, preprocess, resizeBicubic, sizeFactor, smartResize } from '../src/image/index.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import type { HostTensor } from '../src/tensor.js';
+import { QWEN2_VL_PROCESSOR } from '../graphs/shared/qwen2.js';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 const processor = QWEN2_VL_PROCESSOR;

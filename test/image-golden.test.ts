@@ -3,9 +3,10 @@
 
 import test from 'ava';
 import { fileURLToPath } from 'node:url';
-import { decodeImage, preprocess, resizeBicubic, smartResize } from '../src/image/index.js';
+import { decodeImage, preprocess, resizeBicubic, sizeFactor, smartResize } from '../src/image/index.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
 import type { HostTensor } from '../src/tensor.js';
+import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
@@ -65,7 +66,7 @@ for (const { name, file } of CASES) {
   test(`${file}: resized pixels are bit-exact vs Pillow 9.4 and within the reference spread of torchvision 0.14`, async (t) => {
     const g = await goldens;
     const image = await decodeImage(path);
-    const size = smartResize(image.height, image.width);
+    const size = smartResize(image.height, image.width, { factor: sizeFactor(QWEN3_VL_PROCESSOR), minPixels: QWEN3_VL_PROCESSOR.minPixels, maxPixels: QWEN3_VL_PROCESSOR.maxPixels });
     const resized = resizeBicubic(image.data, image.width, image.height, 3, size.width, size.height);
     const pil = tensor(g, 'resized_pil');
     t.deepEqual(pil.shape, [size.height, size.width, 3]);
@@ -78,7 +79,7 @@ for (const { name, file } of CASES) {
 
   test(`${file}: grid_thw, pixel_values head (bit-exact) and column sums (|Δ| ≤ 1e-9) match the reference`, async (t) => {
     const g = await goldens;
-    const out = await preprocess([path]);
+    const out = await preprocess([path], { processor: QWEN3_VL_PROCESSOR });
     t.deepEqual(Array.from(out.gridThw), Array.from(tensor(g, 'grid_thw').data as BigInt64Array));
     const [, gh, gw] = out.items[0]!.gridThw;
     t.is(out.pixelValues.length, gh * gw * 1536);

@@ -5,6 +5,7 @@ import test from 'ava';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import { preprocess } from '../src/image/index.js';
+import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
 
 const MiB = 1024 * 1024;
 
@@ -14,7 +15,7 @@ test('a 6000×4000 noise photo preprocesses to 4992×3328, grid [1, 208, 312]', 
     .toBuffer();
   const before = process.memoryUsage();
   const start = performance.now();
-  const out = await preprocess([jpeg]);
+  const out = await preprocess([jpeg], { processor: QWEN3_VL_PROCESSOR });
   const seconds = (performance.now() - start) / 1000;
   const after = process.memoryUsage();
 

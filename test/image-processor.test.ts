@@ -13,13 +13,13 @@ import {
   patchify,
   preprocess,
   processorFromConfig,
-  QWEN2_VL_PROCESSOR,
-  QWEN3_VL_PROCESSOR,
   readProcessorConfig,
   sizeFactor,
   type ProcessorParams,
 } from '../src/image/index.js';
 import { tempDir } from './helpers/files.js';
+import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
+import { QWEN2_VL_PROCESSOR } from '../graphs/shared/qwen2.js';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 const chelsea = `${fixtures}images/chelsea.png`; // 451×300 (W×H)

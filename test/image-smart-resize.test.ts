@@ -4,7 +4,13 @@
 
 import test from 'ava';
 import { VitgraphError } from '../src/errors.js';
-import { QWEN2_VL_PROCESSOR, roundHalfEven, sampleFrameIndices, sizeFactor, smartResize, smartResizeVideo } from '../src/image/index.js';
+import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
+import { QWEN2_VL_PROCESSOR } from '../graphs/shared/qwen2.js';
+import { roundHalfEven, sampleFrameIndices, sizeFactor, smartResize, smartResizeVideo } from '../src/image/index.js';
+
+/** Qwen3-VL's factor and budgets: images, and videos (over the whole clip). */
+const IMAGE = { factor: sizeFactor(QWEN3_VL_PROCESSOR), minPixels: QWEN3_VL_PROCESSOR.minPixels, maxPixels: QWEN3_VL_PROCESSOR.maxPixels };
+const VIDEO = { factor: sizeFactor(QWEN3_VL_PROCESSOR), minPixels: QWEN3_VL_PROCESSOR.videoMinPixels, maxPixels: QWEN3_VL_PROCESSOR.videoMaxPixels, temporalPatchSize: 2 };
 
 test('roundHalfEven rounds ties to the even neighbour, like Python round()', (t) => {
   t.deepEqual([0.5, 1.5, 2.5, 22.5, 10.5, -0.5, -1.5, 2.4999, 2.5001].map(roundHalfEven), [0, 2, 2, 22, 10, 0, -2, 2, 3]);
@@ -27,7 +33,7 @@ const IMAGE_CASES: [number, number, number, number][] = [
 
 for (const [H, W, h, w] of IMAGE_CASES) {
   test(`smartResize ${H}×${W} → ${h}×${w}`, (t) => {
-    t.deepEqual(smartResize(H, W), { height: h, width: w });
+    t.deepEqual(smartResize(H, W, IMAGE), { height: h, width: w });
   });
 }
 
@@ -54,28 +60,28 @@ for (const [H, W, h, w] of QWEN2_IMAGE_CASES) {
 
 test('smartResizeVideo rounds the frame count to the temporal patch size it is given', (t) => {
   // 5 frames of 448×448: t̄ = round(5/2)·2 = 4 (fits 4·448² ≤ 1e6) vs round(5/3)·3 = 6 (6·448² > 1e6: shrinks).
-  t.deepEqual(smartResizeVideo(5, 448, 448, { maxPixels: 1_000_000 }), { height: 448, width: 448 });
-  t.deepEqual(smartResizeVideo(5, 448, 448, { maxPixels: 1_000_000, temporalPatchSize: 3 }), { height: 416, width: 416 });
-  t.throws(() => smartResizeVideo(2, 448, 448, { temporalPatchSize: 3 }), { message: /video frame count: expected an integer ≥ 3, got 2/ });
+  t.deepEqual(smartResizeVideo(5, 448, 448, { ...VIDEO, maxPixels: 1_000_000 }), { height: 448, width: 448 });
+  t.deepEqual(smartResizeVideo(5, 448, 448, { ...VIDEO, maxPixels: 1_000_000, temporalPatchSize: 3 }), { height: 416, width: 416 });
+  t.throws(() => smartResizeVideo(2, 448, 448, { ...VIDEO, temporalPatchSize: 3 }), { message: /video frame count: expected an integer ≥ 3, got 2/ });
 });
 
 test('smartResize honours custom budgets and the factor', (t) => {
-  t.deepEqual(smartResize(1080, 1920, { maxPixels: 1024 * 1024 }), { height: 768, width: 1344 });
-  t.deepEqual(smartResize(100, 100, { minPixels: 0 }), { height: 96, width: 96 });
-  t.deepEqual(smartResize(100, 100, { factor: 28, minPixels: 0 }), { height: 112, width: 112 });
-  t.deepEqual(smartResize(6000, 4000), { height: 4992, width: 3328 });
+  t.deepEqual(smartResize(1080, 1920, { ...IMAGE, maxPixels: 1024 * 1024 }), { height: 768, width: 1344 });
+  t.deepEqual(smartResize(100, 100, { ...IMAGE, minPixels: 0 }), { height: 96, width: 96 });
+  t.deepEqual(smartResize(100, 100, { ...IMAGE, factor: 28, minPixels: 0 }), { height: 112, width: 112 });
+  t.deepEqual(smartResize(6000, 4000, IMAGE), { height: 4992, width: 3328 });
 });
 
 test('smartResize rejects aspect ratios above 200 with an invalid_argument naming the ratio', (t) => {
-  t.deepEqual(smartResize(1, 200), { height: 32, width: 3648 }); // exactly 200 is allowed
-  const error = t.throws(() => smartResize(1, 201), { instanceOf: VitgraphError });
+  t.deepEqual(smartResize(1, 200, IMAGE), { height: 32, width: 3648 }); // exactly 200 is allowed
+  const error = t.throws(() => smartResize(1, 201, IMAGE), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_argument');
   t.regex(error?.message ?? '', /aspect ratio: expected at most 200 .*got 201\.0 for 201×1/);
 });
 
 test('smartResize rejects sizes that are not positive integers', (t) => {
-  t.throws(() => smartResize(0, 10), { instanceOf: VitgraphError, message: /image height: expected a positive integer, got 0/ });
-  t.throws(() => smartResize(10, 10.5), { instanceOf: VitgraphError, message: /image width/ });
+  t.throws(() => smartResize(0, 10, IMAGE), { instanceOf: VitgraphError, message: /image height: expected a positive integer, got 0/ });
+  t.throws(() => smartResize(10, 10.5, IMAGE), { instanceOf: VitgraphError, message: /image width/ });
 });
 
 // [frames, H, W] → [h, w] with the shipped video budget (4 096 … 25 165 824 over t̄·h·w).
@@ -91,12 +97,12 @@ const VIDEO_CASES: [number, number, number, number, number][] = [
 
 for (const [k, H, W, h, w] of VIDEO_CASES) {
   test(`smartResizeVideo ${k} frames of ${H}×${W} → ${h}×${w}`, (t) => {
-    t.deepEqual(smartResizeVideo(k, H, W), { height: h, width: w });
+    t.deepEqual(smartResizeVideo(k, H, W, VIDEO), { height: h, width: w });
   });
 }
 
 test('smartResizeVideo needs at least two frames, as upstream does', (t) => {
-  const error = t.throws(() => smartResizeVideo(1, 480, 640), { instanceOf: VitgraphError });
+  const error = t.throws(() => smartResizeVideo(1, 480, 640, VIDEO), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_argument');
   t.regex(error?.message ?? '', /video frame count: expected an integer ≥ 2, got 1\. Pass a single frame as an image/);
 });

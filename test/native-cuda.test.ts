@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { VitgraphError } from '../src/errors.js';
-import { NativeSession, nativeAddonFile } from '../src/runtime/native.js';
+import { NativeSession, nativeAddonFile } from '../src/runtime/native/index.js';
 import { writeAffineModel } from '../scripts/gpu-check.models.js';
 
 const addonFile = nativeAddonFile();

@@ -5,7 +5,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { exportModel } from '../index.js';
 import { VisionEncoder, VitgraphError } from '../index.js';
-import { nativeAvailable } from '../src/runtime/native.js';
+import { nativeAvailable } from '../src/runtime/native/index.js';
 import { loadGolden, tempDir } from './helpers/files.js';
 import { assertClose } from './helpers/numeric.js';
 

@@ -12,14 +12,14 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { VitgraphError } from '../src/errors.js';
-import { NativeSession, loadNativeRuntime, nativeAddonFile, nativeAvailable, resolveOrtLibrary } from '../src/runtime/native.js';
+import { NativeSession, loadNativeRuntime, nativeAddonFile, nativeAvailable, resolveOrtLibrary } from '../src/runtime/native/index.js';
 import { writeAffineModel } from '../scripts/gpu-check.models.js';
 
 const addonFile = nativeAddonFile();
 const test = addonFile.built ? anyTest.serial : anyTest.serial.skip;
 if (!addonFile.built) console.log(`native tests skipped: the addon is not built (${addonFile.path}); run npm run build:native`);
 
-const nativeModule = pathToFileURL(fileURLToPath(new URL('../src/runtime/native.js', import.meta.url))).href;
+const nativeModule = pathToFileURL(fileURLToPath(new URL('../src/runtime/native/index.js', import.meta.url))).href;
 
 test('VITGRAPH_ORT_LIB pointing nowhere is unsupported, naming the path and the variable', async (t) => {
   const saved = process.env.VITGRAPH_ORT_LIB;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { nativeAddonFile } from '../src/runtime/native.js';
+import { nativeAddonFile } from '../src/runtime/native/index.js';
 import { reportMarkdown, runCheck } from '../scripts/gpu-check.js';
 
 const addonFile = nativeAddonFile();

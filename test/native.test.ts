@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 import { VitgraphError, type ErrorCode } from '../src/errors.js';
-import { NativeSession, createNativeRunner, loadNativeRuntime, nativeAddonFile, nativeAvailable, type NativeSessionOptions } from '../src/runtime/native.js';
+import { NativeSession, createNativeRunner, loadNativeRuntime, nativeAddonFile, nativeAvailable, type NativeSessionOptions } from '../src/runtime/native/index.js';
 import { hostTensor } from '../src/tensor.js';
 import { affineReference, seededFloats, writeAffineModel, writeMlpModel, writeTwoInOutModel, type AffineModel } from '../scripts/gpu-check.models.js';
 

@@ -9,7 +9,7 @@ import { open, readdir, readFile, stat, symlink, unlink, utimes, writeFile } fro
 import { join } from 'node:path';
 import { exportModel, VitgraphError } from '../index.js';
 import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
-import { removeStaleTemporaries } from '../src/runtime/export.js';
+import { removeStaleTemporaries } from '../src/export/export.js';
 import { openPackage, VERIFIED_STAMP } from '../src/runtime/package.js';
 import { ENCODER_FIXTURES, ROOT, tempDir } from './helpers/files.js';
 

@@ -22,7 +22,7 @@ import { modelToBytes } from '../src/onnx/index.js';
 import { inspectModel } from '../src/onnx/inspect.js';
 import { buildPaddedGraph, buildDynamicGraph, parseConfig } from '../graphs/qwen3-vl/index.js';
 import { bucket } from '../src/runtime/buckets.js';
-import { zeroParameters } from '../src/runtime/checkpoint.js';
+import { zeroParameters } from '../src/export/model-directory.js';
 import * as qwen2 from '../graphs/qwen2-vl/index.js';
 import * as qwen25 from '../graphs/qwen2.5-vl/index.js';
 import { tempDir } from './helpers/files.js';

@@ -6,8 +6,8 @@ import test from 'ava';
 import { VitgraphError } from '../src/errors.js';
 import { GraphBuilder, describeLinearScheme, linear, modelToBytes, parseLinearScheme, type LinearScheme, type ParameterSource } from '../src/onnx/index.js';
 import { hostTensor, type DataType } from '../src/tensor.js';
-import { f16ToF32, f32ToF16 } from '../src/weights/dtype.js';
-import { dequantizeBlocks, quantizeBlocks, quantizeChannels } from '../src/weights/quantize.js';
+import { f16ToF32, f32ToF16 } from '../src/dtype.js';
+import { dequantizeBlocks, quantizeBlocks, quantizeChannels } from '../src/onnx/quantize.js';
 import { runGraph } from './helpers/onnx.js';
 import { normal, rng } from './helpers/random.js';
 

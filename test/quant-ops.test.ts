@@ -1,4 +1,4 @@
-// Quantized matmuls: the weight quantizer (src/weights/quantize.ts) and the builder ops
+// Quantized matmuls: the weight quantizer (src/onnx/quantize.ts) and the builder ops
 // (src/onnx/ops/quant.ts) checked against onnxruntime-node. ORT's MatMulNBits with fp32 compute
 // (accuracy_level 0) must equal a float64 matmul of the dequantized weights, which proves the
 // code packing, scale layout and zero-point packing the quantizer writes.
@@ -7,7 +7,7 @@ import test, { type ExecutionContext } from 'ava';
 import { VitgraphError } from '../src/errors.js';
 import { GraphBuilder, op, type Value } from '../src/onnx/index.js';
 import { hostTensor } from '../src/tensor.js';
-import { dequantizeBlocks, quantizeBlocks, quantizeChannels, type BlockQuantScheme } from '../src/weights/quantize.js';
+import { dequantizeBlocks, quantizeBlocks, quantizeChannels, type BlockQuantScheme } from '../src/onnx/quantize.js';
 import { normal, rng } from './helpers/random.js';
 import { runGraph } from './helpers/onnx.js';
 import { agreement } from '../bench/agreement.js';

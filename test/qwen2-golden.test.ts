@@ -12,7 +12,8 @@ import { GraphBuilder, op, type ParameterSource } from '../src/onnx/index.js';
 import * as qwen2 from '../graphs/qwen2-vl/index.js';
 import * as qwen25 from '../graphs/qwen2.5-vl/index.js';
 import { windowOrder, windowStarts } from '../graphs/qwen2.5-vl/windows.js';
-import type { DynamicGraphOptions, GraphDType } from '../graphs/shared/inputs.js';
+import type { DynamicGraphOptions } from '../graphs/shared/graph-io.js';
+import type { FloatDType } from '../src/model.js';
 import { patchCoordinates } from '../graphs/shared/layout.js';
 import { assertClose } from './helpers/numeric.js';
 import { runGraph } from './helpers/onnx.js';
@@ -25,7 +26,7 @@ interface Case {
   readonly tokens: number;
   readonly bucket: { maxPatches: number; maxItems: number };
   readonly dynamic: (config: unknown, params: ParameterSource, options: DynamicGraphOptions) => GraphBuilder;
-  readonly padded: (config: unknown, params: ParameterSource, bucket: Case['bucket'], dtype: GraphDType) => GraphBuilder;
+  readonly padded: (config: unknown, params: ParameterSource, bucket: Case['bucket'], dtype: FloatDType) => GraphBuilder;
 }
 
 const CASES: Readonly<Record<Qwen2Case, Case>> = {

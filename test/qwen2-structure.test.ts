@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { VitgraphError } from '../src/errors.js';
 import { modelToBytes, type GraphBuilder, type ParameterSource } from '../src/onnx/index.js';
 import { inspectModel } from '../src/onnx/inspect.js';
-import { zeroParameters } from '../src/runtime/checkpoint.js';
+import { zeroParameters } from '../src/export/model-directory.js';
 import * as qwen2 from '../graphs/qwen2-vl/index.js';
 import * as qwen25 from '../graphs/qwen2.5-vl/index.js';
 import { qwen2ReferenceConfig } from './reference/qwen2vl.js';

@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODELS } from '../graphs/index.js';
-import { openModelDirectory as openWith } from '../src/runtime/checkpoint.js';
+import { openModelDirectory as openWith } from '../src/export/model-directory.js';
 import { CONFIG_BOUNDS, checkConfigAgainstWeights, parseConfig } from '../graphs/qwen3-vl/config.js';
 import { exportModel } from '../index.js';
 

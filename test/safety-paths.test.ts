@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODELS } from '../graphs/index.js';
-import { openModelDirectory as openWith } from '../src/runtime/checkpoint.js';
+import { openModelDirectory as openWith } from '../src/export/model-directory.js';
 import { VitgraphError, type ErrorCode } from '../src/errors.js';
 import { confinedPath, openRegularFile, readRegularText } from '../src/fs/confined.js';
 import { hostTensor } from '../src/tensor.js';

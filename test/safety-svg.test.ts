@@ -10,6 +10,7 @@ import { VitgraphError } from '../src/errors.js';
 import { decodeImage } from '../src/image/decode.js';
 import { preprocess } from '../src/image/preprocess.js';
 import { tempDir } from './helpers/files.js';
+import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
 
 const RED = { r: 255, g: 0, b: 0 };
 
@@ -46,7 +47,7 @@ test('an SVG referencing a sibling file is refused by default, by path, bytes an
   const { svg } = await svgBesideSecret(t, IMAGE_REF);
   await rejectsUnsupported(t, decodeImage(svg), /SVG is not decoded by default.*allowSvg: true/);
   await rejectsUnsupported(t, decodeImage(await readFile(svg)), /SVG is not decoded by default/);
-  await rejectsUnsupported(t, preprocess([svg]), /SVG is not decoded by default/);
+  await rejectsUnsupported(t, preprocess([svg], { processor: QWEN3_VL_PROCESSOR }), /SVG is not decoded by default/);
 });
 
 for (const [name, body] of [
@@ -65,7 +66,7 @@ for (const [name, body] of [
       await writeFile(svg, text.replace('<svg', '<!DOCTYPE svg [<!ENTITY s SYSTEM "secret.png">]>\n<svg'));
     }
     await rejectsUnsupported(t, decodeImage(svg, { allowSvg: true }), /SVG: expected a self-contained document/);
-    await rejectsUnsupported(t, preprocess([svg], { allowSvg: true }), /self-contained/);
+    await rejectsUnsupported(t, preprocess([svg], { processor: QWEN3_VL_PROCESSOR, allowSvg: true }), /self-contained/);
   });
 }
 
@@ -80,7 +81,7 @@ test('opted in, a self-contained SVG (in-document and data: references) renders'
   t.deepEqual([width, height], [32, 32]);
   t.deepEqual([...data.subarray(0, 3)], [0, 255, 0], 'left half: the in-document gradient');
   t.is(redPixels(data), 16 * 32, 'right half: the inlined data: image');
-  const { gridThw } = await preprocess([svg], { allowSvg: true, minPixels: 32 * 32 });
+  const { gridThw } = await preprocess([svg], { processor: QWEN3_VL_PROCESSOR, allowSvg: true, minPixels: 32 * 32 });
   t.is(gridThw.length, 3);
 });
 

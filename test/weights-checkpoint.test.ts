@@ -11,12 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { MODELS } from '../graphs/index.js';
 import { PRESETS } from '../graphs/qwen3-vl/index.js';
 import { synthCheckpoint } from '../index.js';
-import { towerTensorShapes } from '../src/runtime/synth.js';
+import { towerTensorShapes } from '../src/export/synth.js';
 import { VitgraphError, type ErrorCode } from '../src/errors.js';
 import { hostTensor, numel, type HostTensor } from '../src/tensor.js';
 import { Checkpoint } from '../src/weights/checkpoint.js';
 import { WeightBinder } from '../src/weights/bind.js';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/weights/dtype.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../src/dtype.js';
 import { readSafetensorsHeader, writeSafetensors } from '../src/weights/safetensors.js';
 
 async function tempDir(t: ExecutionContext): Promise<string> {

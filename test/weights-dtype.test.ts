@@ -2,7 +2,7 @@
 // Expected halves are written as bit patterns worked out by hand from the IEEE 754 layouts.
 
 import test from 'ava';
-import { bf16ToF32, convertFloatBytes, f16ToF32, f32ToBf16, f32ToF16 } from '../src/weights/dtype.js';
+import { bf16ToF32, convertFloatBytes, f16ToF32, f32ToBf16, f32ToF16 } from '../src/dtype.js';
 
 const f32 = (...values: number[]): Float32Array => Float32Array.from(values);
 const f32Bits = (...bits: number[]): Float32Array => new Float32Array(Uint32Array.from(bits).buffer);

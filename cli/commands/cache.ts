@@ -1,5 +1,5 @@
 import { invalidArgument } from '../../src/errors.js';
-import { cacheRoot, clearCache, listCache } from '../../src/runtime/cache.js';
+import { cacheRoot, clearCache, listCache } from '../../index.js';
 import { flag, str, type Command } from '../args.js';
 
 export const cacheCommand: Command = {

@@ -1,4 +1,4 @@
-import { exportModel } from '../../index.js';
+import { exportModel, PRECISIONS } from '../../index.js';
 import { choice, flag, int, intList, requiredStr, type Command } from '../args.js';
 import { byteProgress } from '../progress.js';
 
@@ -11,7 +11,7 @@ export const exportCommand: Command = {
     variant: { type: 'string', value: 'dynamic|padded', description: 'graph kind for a .onnx output (default dynamic)' },
     'max-patches': { type: 'string', value: '<n[,n…]>', description: 'padded bucket sizes in patches (multiples of 4), e.g. 1024,4096,16384' },
     'max-items': { type: 'string', value: '<n>', description: 'grid rows per padded bucket (default: max-patches / 64, at least 1)' },
-    dtype: { type: 'string', value: 'float32|float16|bfloat16|int8|int4', description: 'weight precision (default float32); half precision keeps a float32 residual stream; bfloat16 needs --device cuda; int8/int4 quantize the Linear layers from the checkpoint (CPU graphs)' },
+    dtype: { type: 'string', value: PRECISIONS.join('|'), description: 'weight precision (default float32); half precision holds the float16 residual stream at 2^-8 (no overflow where upstream fp16 overflows); bfloat16 needs --device cuda; int8/int4 quantize the Linear layers from the checkpoint (CPU graphs)' },
     device: { type: 'string', value: 'cpu|cuda', description: 'the device the graphs are for (default cpu, runs anywhere); cuda allows bfloat16 and keeps float32 attention on the CUDA memory-efficient kernel; refused on CPU' },
     opset: { type: 'string', value: '<n>', description: 'ai.onnx opset, 20..24 (default 21)' },
     attention: { type: 'string', value: 'looped|dense', description: 'dynamic-graph attention: fused per segment (default) or decomposed with a dense mask' },
@@ -29,7 +29,7 @@ export const exportCommand: Command = {
       variant: choice(args, 'variant', ['dynamic', 'padded'] as const),
       maxPatches: intList(args, 'max-patches', 4),
       maxItems: int(args, 'max-items', 1),
-      dtype: choice(args, 'dtype', ['float32', 'float16', 'bfloat16', 'int8', 'int4'] as const),
+      dtype: choice(args, 'dtype', PRECISIONS),
       device: choice(args, 'device', ['cpu', 'cuda'] as const),
       opset: int(args, 'opset', 1),
       attention: choice(args, 'attention', ['looped', 'dense'] as const),

@@ -1,6 +1,4 @@
-import { stat } from 'node:fs/promises';
-import { inspectPackage, type PackageSummary } from '../../src/runtime/package.js';
-import { inspectModel, type ModelSummary } from '../../src/onnx/inspect.js';
+import { inspectPath, type ModelSummary, type PackageSummary } from '../../index.js';
 import { flag, positional, type Command } from '../args.js';
 
 const sig = (s: { name: string; dtype: string; shape: (number | string)[] }): string => `  ${s.name}: ${s.dtype} [${s.shape.join(', ')}]`;
@@ -52,13 +50,12 @@ export const inspectCommand: Command = {
   },
   async run(args) {
     const path = positional(args, 0, 'model path');
-    const isDir = (await stat(path).catch(() => undefined))?.isDirectory() === true;
-    const summary = isDir ? await inspectPackage(path) : await inspectModel(path);
+    const inspected = await inspectPath(path);
     if (flag(args, 'json')) {
-      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(inspected.summary, null, 2)}\n`);
       return;
     }
-    const lines = isDir ? packageLines(summary as PackageSummary) : modelLines(summary as ModelSummary);
+    const lines = inspected.kind === 'package' ? packageLines(inspected.summary) : modelLines(inspected.summary);
     process.stdout.write(`${lines.join('\n')}\n`);
   },
 };

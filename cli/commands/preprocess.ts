@@ -1,32 +1,22 @@
-import { modelProcessor } from '../../index.js';
-import { preprocess } from '../../src/image/index.js';
-import { hostTensor } from '../../src/tensor.js';
-import { writeSafetensors } from '../../src/weights/index.js';
+import { preprocessToFile } from '../../index.js';
 import { flag, requiredStr, str, type Command } from '../args.js';
-import { PIXEL_OPTIONS, pixelBudget, visualInputs } from './encode.js';
+import { imageOptions, pixelBudget, visualInputs } from '../options.js';
+
+const MODEL = "preprocess for this model: a checkpoint dir (its family's processor + its preprocessor_config.json), a package or a .onnx (default: the embedded tiny tower's, Qwen3-VL's)";
 
 export const preprocessCommand: Command = {
   name: 'preprocess',
-  summary: "Images (or frame lists) → pixel_values [N, patch_dim] and grid_thw [I,3] as safetensors, as the model's processor makes them (default: Qwen3-VL's).",
-  positionals: '<image…>',
+  summary: "Images (or frame lists) → pixel_values [N, patch_dim] and grid_thw [I,3] as safetensors, as the model's processor makes them (default: the embedded tiny tower's, Qwen3-VL's).",
   options: {
-    model: { type: 'string', value: '<m>', description: "preprocess for this model: a checkpoint dir (its family's processor + its preprocessor_config.json), a package or a .onnx (default: Qwen3-VL's processor)" },
-    out: { type: 'string', value: '<file.safetensors>', required: true, description: 'where to write pixel_values and grid_thw' },
-    ...PIXEL_OPTIONS,
+    ...imageOptions(MODEL, 'where to write pixel_values and grid_thw'),
     json: { type: 'boolean', description: 'print a JSON summary of the items' },
   },
+  positionals: '<image…>',
   async run(args) {
-    const inputs = visualInputs(args);
-    const model = str(args, 'model');
-    const processor = model === undefined ? {} : { processor: await modelProcessor(model) };
-    const pre = await preprocess(inputs as Parameters<typeof preprocess>[0], { ...processor, ...pixelBudget(args) });
     const out = requiredStr(args, 'out');
-    await writeSafetensors(out, {
-      pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),
-      grid_thw: hostTensor('int64', [pre.items.length, 3], pre.gridThw),
-    });
-    const summary = pre.items.map((it) => ({ kind: it.kind, grid_thw: it.gridThw, resized: it.resized }));
-    if (flag(args, 'json')) process.stdout.write(`${JSON.stringify({ items: summary })}\n`);
-    else process.stderr.write(`${summary.length} item(s), ${pre.pixelValues.length / pre.patchDim} patch rows → ${out}\n`);
+    const model = str(args, 'model');
+    const { items, rows } = await preprocessToFile(visualInputs(args) as Parameters<typeof preprocessToFile>[0], { out, ...(model ? { model } : {}), ...pixelBudget(args) });
+    if (flag(args, 'json')) process.stdout.write(`${JSON.stringify({ items })}\n`);
+    else process.stderr.write(`${items.length} item(s), ${rows} patch rows → ${out}\n`);
   },
 };

@@ -1,10 +1,9 @@
-import { DTYPE_OPTION, exportDType } from './encode.js';
 import { availableParallelism } from 'node:os';
-import { loadBatchEncoder } from '../../index.js';
+import { loadBatchEncoder, useBuckets } from '../../index.js';
 import { DEFAULT_LIMITS, serveProcess } from '../../src/serve/index.js';
 import { checkPort } from '../../src/serve/port.js';
-import { choice, flag, int, str, type Command } from '../args.js';
-import { BACKEND_OPTIONS, backendOptions, bucketNotice } from '../backend.js';
+import { flag, int, str, type Command } from '../args.js';
+import { BACKEND_OPTIONS, backendOptions, bucketNotice, DTYPE_OPTION, GRAPHS_OPTION, graphsChoice, precisionChoice } from '../options.js';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -16,7 +15,7 @@ export const serveCommand: Command = {
     workers: { type: 'string', value: '<n>', description: 'processes behind the one port, each with its own runtime (default 1)' },
     ...BACKEND_OPTIONS,
     ...DTYPE_OPTION,
-    graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (CPU default) or the padded buckets' },
+    ...GRAPHS_OPTION,
     'max-wait-ms': { type: 'string', value: '<ms>', description: 'an idle encoder waits this long for more requests to batch (default 0 on the dynamic graph, 2 with buckets)' },
     'max-batch-patches': { type: 'string', value: '<n>', description: 'patches per runtime call (default 4096; a larger single request runs alone)' },
     'no-batching': { type: 'boolean', description: 'one request per runtime call (the baseline batching is measured against)' },
@@ -35,18 +34,17 @@ export const serveCommand: Command = {
     'Without --model the embedded tiny random-weight tower is served (numbers mean nothing).',
   async run(args) {
     const workers = int(args, 'workers', 1) ?? 1;
-    const graphs = choice(args, 'graphs', ['dynamic', 'buckets'] as const);
+    const graphs = graphsChoice(args);
     const backend = backendOptions(args);
     // Workers share the machine's cores unless told otherwise.
     const threads = backend.threads ?? (workers > 1 ? Math.max(1, Math.floor(availableParallelism() / workers)) : undefined);
-    const buckets = graphs === 'buckets' || backend.backend === 'native' || backend.device === 'cuda';
+    const buckets = useBuckets({ ...backend, ...graphs });
     const model = str(args, 'model');
-    const dtype = exportDType(args);
-    bucketNotice(backend, graphs, false);
+    bucketNotice(backend, graphs.graphs, false);
     const maxBatch = int(args, 'max-batch-patches', 1);
     const limit = (name: string): number | undefined => int(args, name, 1);
     await serveProcess({
-      load: () => loadBatchEncoder(model, { ...backend, ...(threads ? { threads } : {}), ...(graphs ? { graphs } : {}), ...(dtype ? { dtype } : {}), ...(buckets ? { warmup: true } : {}) }),
+      load: () => loadBatchEncoder(model, { ...backend, ...(threads ? { threads } : {}), ...graphs, ...precisionChoice(args), ...(buckets ? { warmup: true } : {}) }),
       workers,
       host: str(args, 'host') ?? '127.0.0.1',
       port: checkPort(int(args, 'port', 0) ?? 8080),

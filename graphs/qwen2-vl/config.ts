@@ -3,9 +3,9 @@
 // follow config.json's `vision_config`. Beware upstream's names: `embed_dim` is the tower width
 // and `hidden_size` the merger's OUTPUT width (the language model's).
 
-import { readTower, towerToJson, VisionConfigReader, type TowerConfig, type TowerKeys } from '../shared/config.js';
+import { readTower, towerToJson, VisionConfigReader, type BaseVisionConfig, type TowerKeys } from '../shared/config.js';
 
-export interface Qwen2VLConfig extends TowerConfig {
+export interface Qwen2VLConfig extends BaseVisionConfig {
   readonly mlpRatio: number;
   /** Block MLP width: int(E · mlp_ratio). */
   readonly intermediateSize: number;

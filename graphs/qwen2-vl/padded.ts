@@ -3,10 +3,10 @@
 // block-diagonal bias that also keeps a non-finite item from reaching the others
 // (graphs/shared/attention.ts).
 
-import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
+import { op, type GraphBuilder, type ParameterSource } from '../../src/onnx/index.js';
 import { paddedAttention } from '../shared/attention.js';
-import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
-import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
+import { declareImageEmbeds, declareTokenCount, paddedGraph, type Bucket, type PaddedGraphOptions } from '../shared/graph-io.js';
+import { rotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
 import { visionTower } from './vision.js';
 
@@ -17,10 +17,7 @@ export type { PaddedGraphOptions };
  * → image_embeds float32 [Nmax/4, O], token_count int64 [] (the first token_count rows are real).
  */
 export function buildPaddedGraph(config: Qwen2VLConfig, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions = {}): GraphBuilder {
-  const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: `qwen2_vl_vision_padded_${bucket.maxPatches}`, params, paramDType: dtype, linearScheme: options.linear });
-  const { pixels, grid, rowIndex } = paddedInputs(g, config, bucket);
-  const coords = patchCoordinates(g, config, grid, rowIndex);
+  const { g, dtype, pixels, rowIndex, coords } = paddedGraph('qwen2_vl', config, params, bucket, options);
   const attention = paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype);
   declareImageEmbeds(g, visionTower(g, config, op.cast(pixels, dtype), rotaryLayout(g, config, coords, rowIndex), attention));
   declareTokenCount(g, config, coords.valid);

@@ -5,16 +5,7 @@
 // hidden_size = the LM width: 1536 for 2B, 3584 for 7B), and published module printouts of the
 // 7B model (`Conv3d(3, 1280, (2, 14, 14), bias=False)`, `fc1` 1280 → 5120, `mlp.2` 5120 → 3584).
 
-/** Patching and block count shared by every released Qwen2-VL and Qwen2.5-VL tower. */
-export const RELEASED_PATCHING = {
-  depth: 32,
-  num_heads: 16,
-  in_chans: 3,
-  patch_size: 14,
-  spatial_patch_size: 14,
-  spatial_merge_size: 2,
-  temporal_patch_size: 2,
-} as const;
+import { RELEASED_PATCHING } from '../shared/qwen2.js';
 
 const TOWER = { ...RELEASED_PATCHING, embed_dim: 1280, mlp_ratio: 4, hidden_act: 'quick_gelu' } as const;
 
@@ -22,3 +13,6 @@ export const PRESETS: Readonly<Record<'2b' | '7b', Readonly<Record<string, unkno
   '2b': { ...TOWER, hidden_size: 1536 },
   '7b': { ...TOWER, hidden_size: 3584 },
 };
+
+/** The shape of the qwen2vl_tiny golden: for smoke tests and examples. */
+export const TINY: Readonly<Record<string, unknown>> = { ...TOWER, hidden_size: 80, depth: 3, embed_dim: 64, mlp_ratio: 2.75, num_heads: 4 };

@@ -7,7 +7,7 @@
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { groupMergeUnits, layerNorm, linear, MERGER_LINEAR, patchEmbed, selfAttention, streamLinear } from '../shared/layers.js';
+import { layerNorm, linear, patchEmbed, patchMerger, selfAttention, streamLinear } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
 
@@ -28,16 +28,4 @@ function visionBlock(g: Graph, config: Qwen2VLConfig, x: Value, rotary: RotaryLa
 /** `QuickGELUActivation`: z·σ(1.702·z). */
 function quickGelu(g: Graph, z: Value): Value {
   return op.mul(z, op.sigmoid(op.mul(z, g.scalar(z.dtype, 1.702))));
-}
-
-/**
- * `PatchMerger` after its per-patch norm: each merge unit (4 consecutive rows) → one 4E row
- * → mlp.0 → exact GELU → mlp.2 → [N/4, O]. Shared with Qwen2.5-VL (whose ln_q is an RMSNorm).
- */
-export function patchMerger(g: Graph, config: Pick<Qwen2VLConfig, 'hiddenSize' | 'mergeUnit' | 'outHiddenSize'>, normed: Value): Value {
-  const width = config.hiddenSize * config.mergeUnit;
-  return g.scope('mlp', () => {
-    const hidden = op.gelu(linear(g, '0', groupMergeUnits(normed, config.mergeUnit), width, MERGER_LINEAR), 'none'); // [N/4, 4E]
-    return linear(g, '2', hidden, config.outHiddenSize, MERGER_LINEAR); // [N/4, O]
-  });
 }

@@ -3,9 +3,9 @@
 // names follow config.json's `vision_config`. Here `hidden_size` IS the tower width and
 // `out_hidden_size` the merger's output width (unlike Qwen2-VL).
 
-import { readTower, towerToJson, VisionConfigReader, type TowerConfig, type TowerKeys } from '../shared/config.js';
+import { readTower, towerToJson, VisionConfigReader, type BaseVisionConfig, type TowerKeys } from '../shared/config.js';
 
-export interface Qwen25VLConfig extends TowerConfig {
+export interface Qwen25VLConfig extends BaseVisionConfig {
   readonly intermediateSize: number; // gate/up/down width
   /** Window edge in pixels (112 released). */
   readonly windowSize: number;

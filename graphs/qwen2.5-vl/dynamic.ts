@@ -4,9 +4,9 @@
 // of rows for the looped attention; the merged tokens are put back in input order at the end.
 // The permutation, both segment sets and the rotary tables are computed in the graph.
 
-import { GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
+import { type GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
 import { ATTENTION } from '../shared/attention.js';
-import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/inputs.js';
+import { declareImageEmbeds, dynamicGraph, type DynamicGraphOptions } from '../shared/graph-io.js';
 import { patchCoordinates, rotaryLayout, segmentsFromStarts } from '../shared/layout.js';
 import type { Qwen25VLConfig } from './config.js';
 import { visionTower } from './vision.js';
@@ -16,9 +16,7 @@ export type { DynamicGraphOptions };
 
 /** pixel_values float32 [N, C·Tp·P²] + grid_thw int64 [I, 3] → image_embeds float32 [N/4, O]. */
 export function buildDynamicGraph(config: Qwen25VLConfig, params: ParameterSource, options: DynamicGraphOptions = {}): GraphBuilder {
-  const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: 'qwen2_5_vl_vision_dynamic', params, paramDType: dtype, linearScheme: options.linear });
-  const { pixels, grid, rowIndex } = dynamicInputs(g, config);
+  const { g, dtype, pixels, grid, rowIndex } = dynamicGraph('qwen2_5_vl', config, params, options);
   const order = windowOrder(g, config, patchCoordinates(g, config, grid, rowIndex), rowIndex);
   const coords = patchCoordinates(g, config, grid, order.source); // of the rows in window order
   const kind = ATTENTION[options.attention ?? 'looped'];

@@ -3,10 +3,10 @@
 // two block-diagonal biases, one by window id for the windowed blocks and one by frame for the
 // blocks in fullatt_block_indexes. Padding rows form their own segment in both.
 
-import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
+import { op, type GraphBuilder, type ParameterSource } from '../../src/onnx/index.js';
 import { blockDiagonalAttention, paddedAttention } from '../shared/attention.js';
-import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
-import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
+import { declareImageEmbeds, declareTokenCount, paddedGraph, type Bucket, type PaddedGraphOptions } from '../shared/graph-io.js';
+import { rotaryLayout } from '../shared/layout.js';
 import type { Qwen25VLConfig } from './config.js';
 import { visionTower } from './vision.js';
 import { windowIds } from './windows.js';
@@ -18,10 +18,7 @@ export type { PaddedGraphOptions };
  * → image_embeds float32 [Nmax/4, O], token_count int64 [] (the first token_count rows are real).
  */
 export function buildPaddedGraph(config: Qwen25VLConfig, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions = {}): GraphBuilder {
-  const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: `qwen2_5_vl_vision_padded_${bucket.maxPatches}`, params, paramDType: dtype, linearScheme: options.linear });
-  const { pixels, grid, rowIndex } = paddedInputs(g, config, bucket);
-  const coords = patchCoordinates(g, config, grid, rowIndex);
+  const { g, dtype, pixels, rowIndex, coords } = paddedGraph('qwen2_5_vl', config, params, bucket, options);
   // A side holds at most Nmax patches, so Nmax + 1 exceeds any window count per side.
   const windows = windowIds(g, config, coords, bucket.maxPatches + 1);
   const attention = {

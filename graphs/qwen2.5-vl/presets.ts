@@ -7,7 +7,7 @@
 // (`gate_proj` 1280 → 3420, merger `mlp.2` 5120 → 2048). The report's table says 3456 for the
 // MLP width; the checkpoints hold 3420.
 
-import { RELEASED_PATCHING } from '../qwen2-vl/presets.js';
+import { RELEASED_PATCHING } from '../shared/qwen2.js';
 
 const TOWER = {
   ...RELEASED_PATCHING,
@@ -23,3 +23,6 @@ export const PRESETS: Readonly<Record<'3b' | '7b', Readonly<Record<string, unkno
   '3b': { ...TOWER, out_hidden_size: 2048 },
   '7b': { ...TOWER, out_hidden_size: 3584 },
 };
+
+/** The shape of the qwen2_5vl_tiny golden: for smoke tests and examples. */
+export const TINY: Readonly<Record<string, unknown>> = { ...TOWER, out_hidden_size: 80, depth: 4, hidden_size: 64, intermediate_size: 176, num_heads: 4, fullatt_block_indexes: [1, 3] };

@@ -8,9 +8,8 @@
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { linear, patchEmbed, rmsNorm, selfAttention, streamLinear } from '../shared/layers.js';
+import { linear, patchEmbed, patchMerger, rmsNorm, selfAttention, streamLinear } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
-import { patchMerger } from '../qwen2-vl/vision.js';
 import type { Qwen25VLConfig } from './config.js';
 
 /** The two attention restrictions: within a window, or within the whole frame. */

@@ -1,20 +1,12 @@
-// The vision tower's configuration, parsed once with defaults and invariants.
-// Mirrors transformers `Qwen3VLVisionConfig` (configuration_qwen3_vl.py); field names follow
-// config.json's `vision_config`.
+// The vision tower's configuration, parsed once with defaults and invariants by the shared
+// config reader (graphs/shared/config.ts). Mirrors transformers `Qwen3VLVisionConfig`
+// (configuration_qwen3_vl.py); field names follow config.json's `vision_config`.
 
 import { formatShape, invalidConfig } from '../../src/errors.js';
+import { headDimOf, VisionConfigReader, type BaseVisionConfig } from '../shared/config.js';
 
-export interface VisionConfig {
-  readonly depth: number;
-  readonly hiddenSize: number; // H
+export interface VisionConfig extends BaseVisionConfig {
   readonly intermediateSize: number; // block MLP width
-  readonly numHeads: number;
-  readonly headDim: number; // H / numHeads
-  readonly inChannels: number;
-  readonly patchSize: number; // P
-  readonly temporalPatchSize: number; // Tp
-  readonly spatialMergeSize: number; // m
-  readonly outHiddenSize: number; // O, the language model's width
   readonly numPositionEmbeddings: number; // G²
   readonly positionGridSize: number; // G
   readonly deepstackVisualIndexes: readonly number[];
@@ -23,11 +15,6 @@ export interface VisionConfig {
   /** Block MLP activation: tanh-approximated GELU (gelu_pytorch_tanh) or exact GELU. */
   readonly blockGelu: 'tanh' | 'none';
   readonly layerNormEps: number; // 1e-6, hard-coded upstream
-  readonly ropeTheta: number; // 10000, hard-coded upstream
-  /** One patch row of pixel_values: C·Tp·P² (1536). */
-  readonly patchDim: number;
-  /** Patches per merged token: m² (4). */
-  readonly mergeUnit: number;
 }
 
 const DEFAULTS = {
@@ -76,18 +63,8 @@ const GELU_OF_ACT: Readonly<Record<string, 'tanh' | 'none'>> = {
  * `vision_config`, or a bare vision config. Throws `invalid_config` naming the field.
  */
 export function parseConfig(json: unknown, family: 'qwen3-vl' | 'qwen3.5' = 'qwen3-vl'): VisionConfig {
-  if (!isRecord(json)) throw invalidConfig('(root)', 'expected a JSON object');
-  const raw = isRecord(json.vision_config) ? json.vision_config : json;
-  const where = raw === json ? '' : 'vision_config.';
-
-  const int = (key: keyof typeof CONFIG_BOUNDS): number => {
-    const value = raw[key] ?? DEFAULTS[key];
-    const max = CONFIG_BOUNDS[key];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-      throw invalidConfig(where + key, `expected an integer in 1..${max}, got ${JSON.stringify(value)}`);
-    }
-    return value;
-  };
+  const read = VisionConfigReader.of(json);
+  const int = (key: keyof typeof CONFIG_BOUNDS, why?: string): number => read.intIn(key, DEFAULTS[key], 1, CONFIG_BOUNDS[key], why);
 
   const depth = int('depth');
   const hiddenSize = int('hidden_size');
@@ -97,53 +74,27 @@ export function parseConfig(json: unknown, family: 'qwen3-vl' | 'qwen3.5' = 'qwe
   const inChannels = int('in_channels');
   const patchSize = int('patch_size');
   const temporalPatchSize = int('temporal_patch_size');
-
-  if (raw.out_hidden_size === undefined) {
-    throw invalidConfig(where + 'out_hidden_size', 'missing (the merger output width must be set per model)');
-  }
-  const outHiddenSize = int('out_hidden_size');
-
-  if (hiddenSize % numHeads !== 0) {
-    throw invalidConfig(where + 'num_heads', `${numHeads} heads do not divide hidden_size ${hiddenSize}`);
-  }
-  const headDim = hiddenSize / numHeads;
-  if (headDim % 4 !== 0) {
-    throw invalidConfig(where + 'hidden_size', `head_dim ${headDim} must be a multiple of 4 (2-D rotary uses head_dim/4 frequencies per axis)`);
-  }
+  const outHiddenSize = read.intIn('out_hidden_size', undefined, 1, CONFIG_BOUNDS.out_hidden_size, 'the merger output width must be set per model');
+  const headDim = headDimOf(read, hiddenSize, 'hidden_size', numHeads);
 
   const positionGridSize = Math.round(Math.sqrt(numPositionEmbeddings));
   if (positionGridSize * positionGridSize !== numPositionEmbeddings) {
-    throw invalidConfig(where + 'num_position_embeddings', `${numPositionEmbeddings} is not a perfect square`);
+    throw read.error('num_position_embeddings', `${numPositionEmbeddings} is not a perfect square`);
   }
 
   // Qwen3.5 (modeling_qwen3_5.py @ d8c1e284) is this tower with the deepstack mergers deleted.
-  if (family === 'qwen3.5' && raw.deepstack_visual_indexes !== undefined && !(Array.isArray(raw.deepstack_visual_indexes) && raw.deepstack_visual_indexes.length === 0)) {
-    throw invalidConfig(where + 'deepstack_visual_indexes', 'Qwen3.5 towers have no deepstack mergers', 'Remove the field, or set model_type to qwen3_vl');
+  const deepstack = read.raw.deepstack_visual_indexes;
+  if (family === 'qwen3.5' && deepstack !== undefined && !(Array.isArray(deepstack) && deepstack.length === 0)) {
+    throw invalidConfig(`${read.path('deepstack_visual_indexes')}`, 'Qwen3.5 towers have no deepstack mergers', 'Remove the field, or set model_type to qwen3_vl');
   }
-  const deepstack = family === 'qwen3.5' ? [] : (raw.deepstack_visual_indexes ?? DEFAULTS.deepstack_visual_indexes);
-  if (!Array.isArray(deepstack) || !deepstack.every((i) => Number.isInteger(i))) {
-    throw invalidConfig(where + 'deepstack_visual_indexes', `expected a list of block indexes, got ${JSON.stringify(deepstack)}`);
-  }
-  if (deepstack.length > depth) throw invalidConfig(where + 'deepstack_visual_indexes', `expected at most depth = ${depth} indexes, got ${deepstack.length}`);
-  const deepstackVisualIndexes = deepstack as number[];
-  for (const i of deepstackVisualIndexes) {
-    if (i < 0 || i >= depth) throw invalidConfig(where + 'deepstack_visual_indexes', `index ${i} is outside blocks 0..${depth - 1}`);
-  }
-  if (new Set(deepstackVisualIndexes).size !== deepstackVisualIndexes.length) {
-    throw invalidConfig(where + 'deepstack_visual_indexes', `duplicate index in ${JSON.stringify(deepstackVisualIndexes)}`);
-  }
+  const deepstackVisualIndexes = family === 'qwen3.5' ? [] : read.blockIndexes('deepstack_visual_indexes', DEFAULTS.deepstack_visual_indexes, depth);
 
-  const act = raw.hidden_act ?? DEFAULTS.hidden_act;
-  const blockGelu = typeof act === 'string' ? GELU_OF_ACT[act] : undefined;
-  if (!blockGelu) {
-    throw invalidConfig(where + 'hidden_act', `unsupported activation ${JSON.stringify(act)}; expected one of ${Object.keys(GELU_OF_ACT).join(', ')}`);
-  }
+  const blockGelu = GELU_OF_ACT[read.oneOf('hidden_act', DEFAULTS.hidden_act, Object.keys(GELU_OF_ACT))]!;
 
-  const intermediateSize = int('intermediate_size');
   return {
     depth,
     hiddenSize,
-    intermediateSize,
+    intermediateSize: int('intermediate_size'),
     numHeads,
     headDim,
     inChannels,
@@ -180,8 +131,6 @@ export function configToJson(config: VisionConfig): Record<string, unknown> {
     hidden_act: config.blockGelu === 'tanh' ? 'gelu_pytorch_tanh' : 'gelu',
   };
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Shape of a checkpoint tensor by prefix-stripped name (undefined: not in the checkpoint). */
 export type WeightShapes = (name: string) => readonly number[] | undefined;

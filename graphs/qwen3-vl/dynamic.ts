@@ -2,9 +2,9 @@
 // Any number of items of mixed sizes, images and videos, in one call; everything
 // grid-dependent is computed in the graph, so the file needs no host code.
 
-import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
+import { type GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
 import { ATTENTION } from '../shared/attention.js';
-import { declareImageEmbeds, dynamicInputs, type DynamicGraphOptions } from '../shared/inputs.js';
+import { declareImageEmbeds, dynamicGraph, type DynamicGraphOptions } from '../shared/graph-io.js';
 import type { VisionConfig } from './config.js';
 import { IO } from './io.js';
 import { patchCoordinates, patchLayout } from './layout.js';
@@ -17,9 +17,7 @@ export type { DynamicGraphOptions };
  * → image_embeds float32 [N/4, O], deepstack_embeds float32 [K, N/4, O].
  */
 export function buildDynamicGraph(config: VisionConfig, params: ParameterSource, options: DynamicGraphOptions = {}): GraphBuilder {
-  const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: 'qwen3_vl_vision_dynamic', params, paramDType: dtype, linearScheme: options.linear });
-  const { pixels, grid, rowIndex } = dynamicInputs(g, config);
+  const { g, dtype, pixels, grid, rowIndex } = dynamicGraph('qwen3_vl', config, params, options);
   const coords = patchCoordinates(g, config, grid, rowIndex);
   const attention = ATTENTION[options.attention ?? 'looped'](g, config, coords);
   const tower = visionTower(g, config, op.cast(pixels, dtype), patchLayout(g, config, coords, rowIndex), attention);

@@ -1,28 +1,24 @@
 // The Qwen3-VL vision tower (`Qwen3VLVisionModel`, transformers modeling_qwen3_vl.py @ 00709b86):
 // its descriptor for the registry, and the pieces for direct use (config, graph builders, I/O).
 
-import { QWEN3_VL_PROCESSOR, type ProcessorParams } from '../../src/image/processor.js';
 import type { ModelDescriptor, OutputSpec } from '../../src/model.js';
 import { checkConfigAgainstWeights, parseConfig, configToJson, type VisionConfig } from './config.js';
 import { buildDynamicGraph } from './dynamic.js';
 import { IO } from './io.js';
 import { buildPaddedGraph } from './padded.js';
 import { PRESETS } from './presets.js';
+import { QWEN3_VL_PROCESSOR, qwen3Processor } from './processor.js';
 
 export { parseConfig, configToJson, type VisionConfig } from './config.js';
 export { buildDynamicGraph, type DynamicGraphOptions } from './dynamic.js';
 export { buildPaddedGraph, type PaddedGraphOptions } from './padded.js';
 export { IO, PADDED_IO } from './io.js';
 export { PRESETS } from './presets.js';
+export { QWEN3_VL_PROCESSOR, qwen3Processor } from './processor.js';
 
 /** image_embeds [T, O]; deepstack_embeds [K, T, O] when the tower has the output. */
 export function outputsOf(config: VisionConfig): OutputSpec[] {
   return [{ name: IO.imageEmbeds, tokenAxis: 0 }, ...(config.deepstackOutput ? [{ name: IO.deepstackEmbeds, tokenAxis: 1 }] : [])];
-}
-
-/** The shipped Qwen3-VL processor, with the tower's patch, merge and temporal sizes. */
-export function qwen3Processor(config: VisionConfig): ProcessorParams {
-  return { ...QWEN3_VL_PROCESSOR, patchSize: config.patchSize, temporalPatchSize: config.temporalPatchSize, mergeSize: config.spatialMergeSize };
 }
 
 export const qwen3VL: ModelDescriptor<VisionConfig> = {
@@ -32,6 +28,7 @@ export const qwen3VL: ModelDescriptor<VisionConfig> = {
   parseConfig: (json) => parseConfig(json, 'qwen3-vl'),
   configToJson,
   outputs: outputsOf,
+  processor: QWEN3_VL_PROCESSOR,
   processorDefaults: qwen3Processor,
   checkWeights: checkConfigAgainstWeights,
   buildDynamic: (config, params, options) => buildDynamicGraph(config, params, options),

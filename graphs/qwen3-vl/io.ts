@@ -1,7 +1,7 @@
 // The graph I/O contract, declared once: names match the upstream processor's outputs and
 // `Qwen3VLVisionModel.forward`'s arguments, so exported files drop into existing pipelines.
 
-import { INPUTS, TOKEN_COUNT } from '../../src/runtime/io.js';
+import { INPUTS, TOKEN_COUNT } from '../../src/contract.js';
 
 export const IO = {
   ...INPUTS,

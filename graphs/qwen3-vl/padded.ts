@@ -8,15 +8,15 @@
 // CUDA-graph shape (checked by test/padded-structure): no Loop/If/Scan, no NonZero/Range,
 // every Reshape/Expand target a constant; grid_thw only ever feeds values, never shapes.
 
-import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
+import { op, type GraphBuilder, type ParameterSource } from '../../src/onnx/index.js';
 import { paddedAttention } from '../shared/attention.js';
-import { declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
+import { declareTokenCount, paddedGraph, type Bucket, type PaddedGraphOptions } from '../shared/graph-io.js';
 import type { VisionConfig } from './config.js';
 import { declareOutputs } from './dynamic.js';
-import { patchCoordinates, patchLayout } from './layout.js';
+import { patchLayout } from './layout.js';
 import { visionTower } from './vision.js';
 
-export type { Bucket } from '../shared/inputs.js';
+export type { Bucket } from '../shared/graph-io.js';
 
 export type { PaddedGraphOptions };
 
@@ -26,10 +26,7 @@ export type { PaddedGraphOptions };
  *   token_count int64 [] (real tokens: the first token_count rows of each output are valid).
  */
 export function buildPaddedGraph(config: VisionConfig, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions = {}): GraphBuilder {
-  const dtype = options.dtype ?? 'float32';
-  const g = new GraphBuilder({ name: `qwen3_vl_vision_padded_${bucket.maxPatches}`, params, paramDType: dtype, linearScheme: options.linear });
-  const { pixels, grid, rowIndex } = paddedInputs(g, config, bucket);
-  const coords = patchCoordinates(g, config, grid, rowIndex);
+  const { g, dtype, pixels, rowIndex, coords } = paddedGraph('qwen3_vl', config, params, bucket, options);
   const attention = paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype);
   declareOutputs(g, config, visionTower(g, config, op.cast(pixels, dtype), patchLayout(g, config, coords, rowIndex), attention));
   declareTokenCount(g, config, coords.valid);

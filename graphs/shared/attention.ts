@@ -3,7 +3,8 @@
 // segments or into padding. Each builder returns a `SegmentAttention` taking rotated
 // q, k, v [N, H] → [N, H].
 
-import { oneFramePerRow, type Bucket, type GraphDevice } from '../../src/model.js';
+import { oneFramePerRow, type Device } from '../../src/contract.js';
+import type { Bucket } from '../../src/model.js';
 import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { Segments } from './layout.js';
@@ -150,7 +151,7 @@ export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments
  * memory at 2048², measured on an H200), and with a bias as the memory-efficient one.
  * `segmentsPerRow` false means segments are finer than frames (Qwen2.5-VL's windows): bias only.
  */
-export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: GraphDevice, dtype: DataType, segmentsPerRow = true): SegmentAttention {
+export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: Device, dtype: DataType, segmentsPerRow = true): SegmentAttention {
   const keyLength = segmentsPerRow && oneFramePerRow(bucket) && !(device === 'cuda' && dtype === 'float32');
   return keyLength ? singleSegmentAttention(g, shape, segments) : blockDiagonalAttention(g, shape, segments.segment, dtype);
 }

@@ -3,6 +3,7 @@
 // was expected.
 
 import { invalidConfig } from '../../src/errors.js';
+import type { TowerConfig } from '../../src/model.js';
 
 /** Largest size any tower field may take (widths, depths, window sizes): far above every released tower. */
 export const MAX_SIZE = 1 << 18;
@@ -21,9 +22,14 @@ export class VisionConfigReader {
     return new VisionConfigReader(nested ? (json.vision_config as Record<string, unknown>) : json, nested ? 'vision_config.' : '');
   }
 
+  /** `key` with its path: `vision_config.depth` under a full config. */
+  path(key: string): string {
+    return this.where + key;
+  }
+
   /** An error about `key`, named with its path. */
   error(key: string, message: string): Error {
-    return invalidConfig(this.where + key, message);
+    return invalidConfig(this.path(key), message);
   }
 
   /**
@@ -31,9 +37,14 @@ export class VisionConfigReader {
    * The bound keeps a hostile config from sizing tables or graphs before the weights disagree.
    */
   int(key: string, fallback: number | undefined, min = 1, why = 'must be set per model'): number {
+    return this.intIn(key, fallback, min, MAX_SIZE, why);
+  }
+
+  /** An integer in `min`..`max`, for a field with its own bound. */
+  intIn(key: string, fallback: number | undefined, min: number, max: number, why = 'must be set per model'): number {
     const value = this.value(key, fallback, why);
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_SIZE) {
-      throw this.error(key, `expected an integer in ${min}..${MAX_SIZE}, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw this.error(key, `expected an integer in ${min}..${max}, got ${JSON.stringify(value)}`);
     }
     return value;
   }
@@ -77,22 +88,14 @@ export class VisionConfigReader {
   }
 }
 
-/** The fields every Qwen vision tower's config has (what the graph core and the runtime need). */
-export interface TowerConfig {
+/** The fields every Qwen vision tower's config has, beyond what the core needs (TowerConfig). */
+export interface BaseVisionConfig extends TowerConfig {
   readonly depth: number;
   readonly hiddenSize: number; // tower width E
   readonly numHeads: number;
   readonly headDim: number; // E / numHeads
   readonly inChannels: number;
-  readonly patchSize: number; // P
-  readonly temporalPatchSize: number; // Tp
-  readonly spatialMergeSize: number; // m
-  readonly outHiddenSize: number; // merger output width O, the language model's
   readonly ropeTheta: number; // 10000, hard-coded upstream
-  /** One patch row of pixel_values: C·Tp·P². */
-  readonly patchDim: number;
-  /** Patches per merged token: m². */
-  readonly mergeUnit: number;
 }
 
 /** Where a family keeps its two widths, and their defaults (undefined: required, `why`). */
@@ -109,7 +112,7 @@ const QWEN2_TOWER_DEFAULTS = { depth: 32, num_heads: 16, in_channels: 3, patch_s
  * Reads the tower fields Qwen2-VL and Qwen2.5-VL share, with their class defaults;
  * `in_channels`/`in_chans` and `patch_size`/`spatial_patch_size` are both accepted.
  */
-export function readTower(read: VisionConfigReader, keys: TowerKeys): TowerConfig {
+export function readTower(read: VisionConfigReader, keys: TowerKeys): BaseVisionConfig {
   const defaults = QWEN2_TOWER_DEFAULTS;
   const hiddenSize = read.int(keys.width, keys.widthDefault, 1, 'the tower width must be set per model');
   const numHeads = read.int('num_heads', defaults.num_heads);
@@ -134,7 +137,7 @@ export function readTower(read: VisionConfigReader, keys: TowerKeys): TowerConfi
 }
 
 /** The shared tower fields as upstream names them. */
-export function towerToJson(config: TowerConfig, keys: TowerKeys): Record<string, unknown> {
+export function towerToJson(config: BaseVisionConfig, keys: TowerKeys): Record<string, unknown> {
   return {
     depth: config.depth,
     [keys.width]: config.hiddenSize,
@@ -148,7 +151,7 @@ export function towerToJson(config: TowerConfig, keys: TowerKeys): Record<string
 }
 
 /** head_dim = width / heads, a multiple of 4 (the 2-D rotary uses head_dim/4 frequencies per axis). */
-function headDimOf(reader: VisionConfigReader, width: number, widthKey: string, numHeads: number): number {
+export function headDimOf(reader: VisionConfigReader, width: number, widthKey: string, numHeads: number): number {
   if (width % numHeads !== 0) throw reader.error('num_heads', `${numHeads} heads do not divide ${widthKey} ${width}`);
   const headDim = width / numHeads;
   if (headDim % 4 !== 0) throw reader.error(widthKey, `head_dim ${headDim} must be a multiple of 4 (2-D rotary uses head_dim/4 frequencies per axis)`);

@@ -5,7 +5,7 @@
 
 import { FLOAT_LINEAR, linear as quantizableLinear } from '../../src/onnx/linear.js';
 import type { DataType, Graph, Value } from '../../src/onnx/index.js';
-import { f32ToBf16, f32ToF16 } from '../../src/weights/dtype.js';
+import { f32ToBf16, f32ToF16 } from '../../src/dtype.js';
 import { op } from '../../src/onnx/index.js';
 import type { AttentionShape, SegmentAttention } from './attention.js';
 import type { RotaryLayout } from './layout.js';
@@ -134,4 +134,24 @@ function applyRotary(shape: AttentionShape, x: Value, rotary: RotaryLayout): Val
 /** Groups each merge unit (m² consecutive rows, one m×m block) into one row: [N, H] → [N/m², m²·H]. */
 export function groupMergeUnits(x: Value, mergeUnit: number): Value {
   return op.reshape(x, [-1, mergeUnit * (x.dim(-1) as number)]);
+}
+
+/** What the Qwen2 patch merger is sized by: tower width E, merge unit m², output width O. */
+export interface MergerShape {
+  readonly hiddenSize: number;
+  readonly mergeUnit: number;
+  readonly outHiddenSize: number;
+}
+
+/**
+ * `PatchMerger` after its per-patch norm: each merge unit (4 consecutive rows) → one 4E row
+ * → mlp.0 → exact GELU → mlp.2 → [N/4, O]. Qwen2-VL's (ln_q a LayerNorm) and Qwen2.5-VL's
+ * (ln_q an RMSNorm); `Qwen2VLPatchMerger` / `Qwen2_5_VLPatchMerger`.
+ */
+export function patchMerger(g: Graph, config: MergerShape, normed: Value): Value {
+  const width = config.hiddenSize * config.mergeUnit;
+  return g.scope('mlp', () => {
+    const hidden = op.gelu(linear(g, '0', groupMergeUnits(normed, config.mergeUnit), width, MERGER_LINEAR), 'none'); // [N/4, 4E]
+    return linear(g, '2', hidden, config.outHiddenSize, MERGER_LINEAR); // [N/4, O]
+  });
 }

@@ -6,7 +6,7 @@
 import { open, stat } from 'node:fs/promises';
 import type { Metadata, OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { VitgraphError, invalidArgument, notFound, unsupported } from '../errors.js';
-import { openRegularFile, readRegularFile, readRegularHead } from '../fs/confined.js';
+import { readRegularFile, readRegularHead } from '../fs/confined.js';
 
 /** A file path, encoded bytes (a Buffer is a Uint8Array), or a sharp pipeline to read pixels from. */
 export type ImageSource = string | Uint8Array | Sharp;

@@ -11,8 +11,6 @@ export {
   MAX_PROCESSOR_CONFIG_BYTES,
   patchDim,
   processorFromConfig,
-  QWEN2_VL_PROCESSOR,
-  QWEN3_VL_PROCESSOR,
   readProcessorConfig,
   sizeFactor,
 } from './processor.js';

@@ -3,7 +3,7 @@
 // the view/permute/reshape into `flatten_patches`) and `Qwen3VLVideoProcessor.patchify`.
 
 import { invalidArgument } from '../errors.js';
-import { QWEN3_VL_PROCESSOR, patchDim, sizeFactor, type ProcessorParams } from './processor.js';
+import { patchDim, sizeFactor, type ProcessorParams } from './processor.js';
 
 /** One lookup table per channel (R, G, B): uint8 level → normalized float32. */
 export type LevelTables = readonly [Float32Array, Float32Array, Float32Array];
@@ -53,7 +53,7 @@ export function patchify(
   frames: Uint8Array[],
   height: number,
   width: number,
-  processor: ProcessorParams = QWEN3_VL_PROCESSOR,
+  processor: ProcessorParams,
 ): { pixelValues: Float32Array; gridThw: [number, number, number] } {
   if (frames.length === 0) throw invalidArgument('patchify frames', 'at least one frame', 0);
   const gridThw = patchGrid(frames.length, height, width, processor);
@@ -68,7 +68,7 @@ export function patchify(
 }
 
 /** [t, gh, gw] for `frames` frames of `height × width`; both sides must be multiples of patch × merge. */
-export function patchGrid(frames: number, height: number, width: number, processor: ProcessorParams = QWEN3_VL_PROCESSOR): [number, number, number] {
+export function patchGrid(frames: number, height: number, width: number, processor: ProcessorParams): [number, number, number] {
   const unit = sizeFactor(processor);
   for (const [what, side] of [
     ['patchify height', height],

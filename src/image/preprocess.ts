@@ -1,5 +1,5 @@
 // Images and videos → `pixel_values` [N, 3·Tp·P²] + `grid_thw` [I, 3], the encoder's inputs, for the
-// processor a `ProcessorParams` describes (default Qwen3-VL's). Mirrors transformers
+// processor a `ProcessorParams` describes (the model's: see modelProcessor). Mirrors transformers
 // `Qwen2VLImageProcessor._preprocess` (images), `Qwen3VLVideoProcessor._preprocess` (videos, per-clip
 // budget) and `Qwen2VLVideoProcessor` (videos, per-frame budget). Frames are resized as the PIL
 // backend does (Pillow bicubic, bit-exact; see resample.ts) for images and videos alike; the
@@ -23,7 +23,7 @@ import {
   type Pixels,
 } from './decode.js';
 import { patchGroup } from './patchify.js';
-import { QWEN3_VL_PROCESSOR, checkProcessor, patchDim, sizeFactor, type ProcessorParams } from './processor.js';
+import { checkProcessor, patchDim, sizeFactor, type ProcessorParams } from './processor.js';
 import { resizeBicubic } from './resample.js';
 import { checkVideoFrames, smartResize, smartResizeVideo, type Size } from './smart-resize.js';
 import { DEFAULT_TARGET_FPS, fpsFromTimestamps, sampleFrameIndices, timestampsFromDelays } from './video.js';
@@ -41,7 +41,7 @@ export interface VideoFrames {
 export type VisualItem = ImageSource | VideoFrames;
 
 export interface PreprocessOptions {
-  /** Patch/merge/temporal sizes, budgets, mean/std and arithmetic (default QWEN3_VL_PROCESSOR). */
+  /** Patch/merge/temporal sizes, budgets, mean/std and arithmetic: the model's (preprocess requires it). */
   processor?: ProcessorParams;
   /** Image pixel budget; overrides the processor's (Qwen3-VL: 65 536 … 16 777 216). */
   minPixels?: number;
@@ -94,7 +94,7 @@ interface Settings extends PreprocessOptions {
 
 /**
  * Preprocesses images and videos for the vision encoder (spec §4), as `options.processor` says
- * (default Qwen3-VL's; P = patch, m = merge, Tp = temporal patch size).
+ * (P = patch, m = merge, Tp = temporal patch size).
  *
  * Images: smart_resize (factor P·m, the image budget), Pillow bicubic, normalized with the
  * processor's mean/std and arithmetic, repeated to Tp frames, t = 1. Videos: sampled to `targetFps`
@@ -106,11 +106,14 @@ interface Settings extends PreprocessOptions {
  * instead caps each frame at 768·32² px; HF plans to switch to that in v5.22). `'per-frame'`
  * (Qwen2-VL) bounds each frame's h·w with the image smart_resize.
  */
-export async function preprocess(items: VisualItem[], options: PreprocessOptions = {}): Promise<Preprocessed> {
+export async function preprocess(items: VisualItem[], options: PreprocessOptions & { processor: ProcessorParams }): Promise<Preprocessed> {
   if (!Array.isArray(items)) throw invalidArgument('preprocess items', 'an array of images and videos', typeof items);
+  if (options?.processor === undefined) {
+    throw invalidArgument('processor', "the model's ProcessorParams (modelProcessor(model), encoder.processor, or a family's, e.g. QWEN3_VL_PROCESSOR from 'vitgraph')", undefined);
+  }
   const targetFps = options.targetFps ?? DEFAULT_TARGET_FPS;
   if (!(targetFps > 0) || !Number.isFinite(targetFps)) throw invalidArgument('targetFps', 'a positive finite number', targetFps);
-  const settings: Settings = { ...options, processor: checkProcessor(options.processor ?? QWEN3_VL_PROCESSOR) };
+  const settings: Settings = { ...options, processor: checkProcessor(options.processor) };
 
   const plans: Plan[] = [];
   for (const [index, item] of items.entries()) {

@@ -1,6 +1,6 @@
 // The processor parameters that turn an image into `pixel_values`: patch, merge and temporal sizes,
-// pixel budgets, mean/std and the exact normalization arithmetic. One value per model family, each
-// field overridable from a checkpoint's `preprocessor_config.json`
+// pixel budgets, mean/std and the exact normalization arithmetic. Each family's values live with its
+// tower (graphs/<family>/), each field overridable from a checkpoint's `preprocessor_config.json`
 // (transformers `Qwen2VLImageProcessor.__init__`, which Qwen2.5-VL, Qwen3-VL and Qwen3.5 share).
 
 import { open } from 'node:fs/promises';
@@ -49,44 +49,6 @@ export interface ProcessorParams {
   readonly imageStd: Rgb;
   readonly normalization: Normalization;
 }
-
-/**
- * Qwen3-VL (and Qwen3.5): patch 16, merge 2, temporal 2, mean = std = 0.5, the shipped
- * preprocessor_config.json (65 536 … 16 777 216 px) and video_preprocessor_config.json
- * (4 096 … 25 165 824 px over the clip).
- */
-export const QWEN3_VL_PROCESSOR: ProcessorParams = Object.freeze({
-  patchSize: 16,
-  temporalPatchSize: 2,
-  mergeSize: 2,
-  minPixels: 65_536,
-  maxPixels: 16_777_216,
-  videoMinPixels: 4_096,
-  videoMaxPixels: 25_165_824,
-  videoPixelBudget: 'per-clip',
-  imageMean: Object.freeze([0.5, 0.5, 0.5] as const),
-  imageStd: Object.freeze([0.5, 0.5, 0.5] as const),
-  normalization: 'rescale-f32-normalize-f32',
-});
-
-/**
- * Qwen2-VL and Qwen2.5-VL: patch 14, merge 2, temporal 2, the OpenAI CLIP mean/std, the released
- * preprocessor_config.json (3 136 … 12 845 056 px = 28²·16384) and `Qwen2VLVideoProcessor`'s class
- * defaults for videos (100 352 = 128·28² … 602 112 = 768·28² px per frame).
- */
-export const QWEN2_VL_PROCESSOR: ProcessorParams = Object.freeze({
-  patchSize: 14,
-  temporalPatchSize: 2,
-  mergeSize: 2,
-  minPixels: 3_136,
-  maxPixels: 12_845_056,
-  videoMinPixels: 100_352,
-  videoMaxPixels: 602_112,
-  videoPixelBudget: 'per-frame',
-  imageMean: Object.freeze([0.48145466, 0.4578275, 0.40821073] as const),
-  imageStd: Object.freeze([0.26862954, 0.26130258, 0.27577711] as const),
-  normalization: 'rescale-f64-normalize-f32',
-});
 
 /** Both sides of a resized frame are multiples of this: patch × merge (32 for Qwen3-VL, 28 for Qwen2-VL). */
 export const sizeFactor = (p: ProcessorParams): number => p.patchSize * p.mergeSize;

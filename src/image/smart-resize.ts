@@ -1,25 +1,24 @@
 // Target sizes for images and videos: multiples of the factor (patch × merge: 32 for Qwen3-VL, 28 for
 // Qwen2-VL) whose area lands inside a pixel budget, keeping the aspect ratio as close as the grid
-// allows (spec §4.1.2 and §4.2.2). Defaults are Qwen3-VL's (QWEN3_VL_PROCESSOR).
+// allows (spec §4.1.2 and §4.2.2). The factor and the budget come from the model's processor.
 
 import { VitgraphError, invalidArgument } from '../errors.js';
-import { QWEN3_VL_PROCESSOR, sizeFactor } from './processor.js';
 
 /** Widest side over narrowest side above which an image is refused (upstream's limit). */
 export const MAX_ASPECT_RATIO = 200;
 
 export interface SmartResizeOptions {
-  /** Both output sides are multiples of this: patch × merge (default 32, Qwen3-VL's). */
-  factor?: number;
-  /** Lower bound on the pixel budget (default Qwen3-VL's: 65 536 for images, 4 096 for videos). */
-  minPixels?: number;
-  /** Upper bound on the pixel budget (default Qwen3-VL's: 16 777 216 for images, 25 165 824 for videos). */
-  maxPixels?: number;
+  /** Both output sides are multiples of this: patch × merge (`sizeFactor(processor)`; 32 for Qwen3-VL). */
+  factor: number;
+  /** Lower bound on the pixel budget (Qwen3-VL's: 65 536 for images, 4 096 for videos). */
+  minPixels: number;
+  /** Upper bound on the pixel budget (Qwen3-VL's: 16 777 216 for images, 25 165 824 for videos). */
+  maxPixels: number;
 }
 
 export interface SmartResizeVideoOptions extends SmartResizeOptions {
-  /** Frames per temporal patch: the clip's frame count is rounded to a multiple of it (default 2). */
-  temporalPatchSize?: number;
+  /** Frames per temporal patch: the clip's frame count is rounded to a multiple of it (2 for every Qwen VL). */
+  temporalPatchSize: number;
 }
 
 export interface Size {
@@ -47,8 +46,8 @@ export function roundHalfEven(x: number): number {
  *
  * 720×1280 → 704×1280 (22.5 rounds to 22), 4000×6000 → 3328×4992, 48×1000 → 64×1184.
  */
-export function smartResize(height: number, width: number, opts: SmartResizeOptions = {}): Size {
-  const { factor, minPixels, maxPixels } = resolveOptions(opts, QWEN3_VL_PROCESSOR.minPixels, QWEN3_VL_PROCESSOR.maxPixels);
+export function smartResize(height: number, width: number, opts: SmartResizeOptions): Size {
+  const { factor, minPixels, maxPixels } = checkOptions(opts);
   checkSide('image height', height);
   checkSide('image width', width);
   checkAspect(height, width);
@@ -65,9 +64,9 @@ export function smartResize(height: number, width: number, opts: SmartResizeOpti
  * `cap_pixels_per_frame=False` (the budget bounds t̄·h·w over the whole clip, and β uses the raw
  * frame count, not t̄). Sides under the factor are first scaled up, truncating to integers.
  */
-export function smartResizeVideo(frames: number, height: number, width: number, opts: SmartResizeVideoOptions = {}): Size {
-  const { factor, minPixels, maxPixels } = resolveOptions(opts, QWEN3_VL_PROCESSOR.videoMinPixels, QWEN3_VL_PROCESSOR.videoMaxPixels);
-  const temporal = opts.temporalPatchSize ?? QWEN3_VL_PROCESSOR.temporalPatchSize;
+export function smartResizeVideo(frames: number, height: number, width: number, opts: SmartResizeVideoOptions): Size {
+  const { factor, minPixels, maxPixels } = checkOptions(opts);
+  const temporal = opts.temporalPatchSize;
   if (!Number.isInteger(temporal) || temporal < 1) throw invalidArgument('temporalPatchSize', 'a positive integer', temporal);
   checkVideoFrames(frames, temporal);
   checkSide('video height', height);
@@ -123,10 +122,9 @@ function checkSide(what: string, value: number): void {
   if (!Number.isInteger(value) || value < 1) throw invalidArgument(what, 'a positive integer', value);
 }
 
-function resolveOptions(opts: SmartResizeOptions, defaultMin: number, defaultMax: number): Required<SmartResizeOptions> {
-  const factor = opts.factor ?? sizeFactor(QWEN3_VL_PROCESSOR);
-  const minPixels = opts.minPixels ?? defaultMin;
-  const maxPixels = opts.maxPixels ?? defaultMax;
+function checkOptions(opts: SmartResizeOptions): SmartResizeOptions {
+  if (typeof opts !== 'object' || opts === null) throw invalidArgument('smart resize options', "{ factor, minPixels, maxPixels } from the model's processor", opts);
+  const { factor, minPixels, maxPixels } = opts;
   if (!Number.isInteger(factor) || factor < 1) throw invalidArgument('smart resize factor', 'a positive integer', factor);
   if (!(minPixels >= 0)) throw invalidArgument('minPixels', 'a number ≥ 0', minPixels);
   if (!(maxPixels >= factor * factor) || maxPixels < minPixels) {

@@ -4,7 +4,7 @@
 import { FLOAT_LINEAR, type LinearScheme } from './linear-scheme.js';
 import { graphBuild } from '../errors.js';
 import { BYTES_PER_ELEMENT, type DataType } from '../tensor.js';
-import { convertFloatBytes, f32ToBf16, f32ToF16 } from '../weights/dtype.js';
+import { convertFloatBytes, DTYPES, f32ToBf16, f32ToF16 } from '../dtype.js';
 import { formatDims, type Dim, type Shape } from './dims.js';
 
 export type { Dim, Shape } from './dims.js';
@@ -322,30 +322,12 @@ export function encodeValues(dtype: DataType, values: ArrayLike<number> | ArrayL
   if (values.length !== count) throw graphBuild('constant', `expected ${count} values for shape ${formatDims(shape)}, got ${values.length}`);
   const asNumbers = (): number[] => Array.from(values as ArrayLike<number | bigint>, Number);
   let array: ArrayBufferView;
-  switch (dtype) {
-    case 'float32':
-      array = Float32Array.from(asNumbers());
-      break;
-    case 'float64':
-      array = Float64Array.from(asNumbers());
-      break;
-    case 'int64':
-      array = BigInt64Array.from(Array.from(values as ArrayLike<number | bigint>, (v) => BigInt(v)));
-      break;
-    case 'int32':
-      array = Int32Array.from(asNumbers());
-      break;
-    case 'bool':
-    case 'uint8':
-      array = Uint8Array.from(asNumbers());
-      break;
-    case 'int8':
-      array = Int8Array.from(asNumbers());
-      break;
-    case 'float16':
-    case 'bfloat16':
-      array = (dtype === 'float16' ? f32ToF16 : f32ToBf16)(Float32Array.from(asNumbers()));
-      break;
+  if (dtype === 'int64') array = BigInt64Array.from(Array.from(values as ArrayLike<number | bigint>, (v) => BigInt(v)));
+  else if (dtype === 'float16' || dtype === 'bfloat16') array = (dtype === 'float16' ? f32ToF16 : f32ToBf16)(Float32Array.from(asNumbers()));
+  else {
+    const typed = new DTYPES[dtype].array(count); // float32, float64, int32, int8, uint8, bool
+    typed.set(asNumbers());
+    array = typed;
   }
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }

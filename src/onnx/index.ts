@@ -3,7 +3,7 @@
 export * from './dims.js';
 export { Graph, GraphBuilder, Value, encodeValues } from './graph.js';
 export type { AttributeValue, DataType, GraphIO, InitializerData, InitializerSpec, NodeSpec, ParameterSource } from './graph.js';
-export { onnxTypeCode, dataTypeOfCode } from './dtypes.js';
+export { onnxTypeCode, dataTypeOfCode } from '../dtype.js';
 export { ExternalDataFile, modelToBytes, saveModel, EXTERNAL_ALIGNMENT, IR_VERSION } from './serialize.js';
 export type { ModelOptions, SaveOptions, SavedModel } from './serialize.js';
 export * as op from './ops/index.js';

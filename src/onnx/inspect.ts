@@ -7,7 +7,7 @@ import onnxProto from 'onnx-proto';
 import { invalidFile, notFound } from '../errors.js';
 import type { DataType } from '../tensor.js';
 import type { Dim } from './dims.js';
-import { dataTypeOfCode } from './dtypes.js';
+import { dataTypeOfCode } from '../dtype.js';
 
 const { onnx } = onnxProto;
 

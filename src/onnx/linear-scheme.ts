@@ -2,8 +2,10 @@
 // builder and recorded in metadata_props, so every tower's Linear follows it without plumbing.
 
 import { invalidArgument } from '../errors.js';
-import type { AccuracyLevel } from './ops/quant.js';
-import type { QuantBits } from '../weights/quantize.js';
+import type { QuantBits } from './quantize.js';
+
+/** How MatMulNBits computes: 0 = unset (fp32), 1 = fp32, 2 = fp16, 3 = bf16, 4 = int8 activations. */
+export type AccuracyLevel = 0 | 1 | 2 | 3 | 4;
 
 /** How a model's Linear layers are stored and computed. */
 export type LinearScheme =

@@ -4,8 +4,8 @@
 // initializers add a suffix (`….weight.codes`, `.scales`, `.zero_points`).
 
 import { invalidArgument } from '../errors.js';
-import { f32ToF16 } from '../weights/dtype.js';
-import { quantizeBlocks, quantizeChannels } from '../weights/quantize.js';
+import { f32ToF16 } from '../dtype.js';
+import { quantizeBlocks, quantizeChannels } from './quantize.js';
 import type { DataType, Graph, Value } from './graph.js';
 import { gemmTransB } from './ops/linalg.js';
 import { dynamicQuantizeMatMul, matMulNBits, nbitsLayout } from './ops/quant.js';

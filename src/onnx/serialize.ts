@@ -11,7 +11,7 @@ import { dirname, relative } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { graphBuild } from '../errors.js';
 import { BYTES_PER_ELEMENT } from '../tensor.js';
-import { onnxTypeCode } from './dtypes.js';
+import { onnxTypeCode } from '../dtype.js';
 import type { AttributeValue, Graph, GraphBuilder, GraphIO, InitializerSpec } from './graph.js';
 
 const { onnx } = onnxProto;

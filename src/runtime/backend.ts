@@ -2,13 +2,14 @@
 // addon (CPU or CUDA, IO binding, CUDA graphs; static-shape graphs only). No silent fallback:
 // asking for what a backend cannot do is an error that says what to use instead.
 
+import type { Device } from '../contract.js';
 import { invalidArgument } from '../errors.js';
-import { createNativeRunner, type NativeSessionOptions } from './native.js';
+import { createNativeRunner, type NativeSessionOptions } from './native/index.js';
 import type { Runner } from './runner.js';
 import { Session, type SessionOptions } from './session.js';
 
 export type Backend = 'ort-node' | 'native';
-export type Device = 'cpu' | 'cuda';
+export type { Device } from '../contract.js';
 
 export interface BackendOptions extends SessionOptions {
   /** Default: 'native' for CUDA, 'ort-node' for CPU. */
@@ -33,6 +34,14 @@ export function resolveBackend(options: BackendOptions): { backend: Backend; dev
     throw invalidArgument('backend', 'the native backend for device "cuda"', 'ort-node', { fixes: [{ option: 'backend', action: 'pass', value: 'native' }], then: '(onnxruntime-node has no CUDA IO binding or CUDA graphs; see README "GPU setup")' });
   }
   return { backend, device };
+}
+
+/**
+ * Whether a run uses a package's padded bucket graphs: asked for (`graphs: 'buckets'`), or the native
+ * backend (CUDA's default), which binds fixed shapes and so runs bucket graphs only.
+ */
+export function useBuckets(options: BackendOptions & { readonly graphs?: 'dynamic' | 'buckets' | undefined }): boolean {
+  return options.graphs === 'buckets' || resolveBackend(options).backend === 'native';
 }
 
 /** A factory that opens one graph file as a Runner on the chosen backend. */

@@ -2,10 +2,10 @@
 // pack several items into one run (greedy, order-preserving), split videos by frame group
 // when an item is larger than every bucket, and slice the padded outputs back to items.
 
-import { invalidArgument, unsupported } from '../errors.js';
+import { inputMismatch, invalidArgument, unsupported } from '../errors.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
 import type { Bucket, OutputSpec } from '../model.js';
-import type { GridRow } from './inputs.js';
+import type { GridRow } from './input-checks.js';
 
 /** Default grid rows per bucket: one per 64 patches, at least 1. */
 export const defaultMaxItems = (maxPatches: number): number => Math.max(1, Math.floor(maxPatches / 64));
@@ -166,4 +166,16 @@ export function splitTokens(out: EncoderOutputs, specs: readonly OutputSpec[], t
     at += n;
     return item;
   });
+}
+
+/** The padded path's own check: the units packed into one run fit the bucket's fixed shapes. */
+export function checkBucketFits(units: readonly Unit[], bucket: Bucket): void {
+  const rows = units.reduce((sum, u) => sum + u.rows, 0);
+  const exact = units.every((u) => u.rows === u.grid[0] * u.grid[1] * u.grid[2]);
+  if (units.length > bucket.maxItems || rows > bucket.maxPatches || !exact) {
+    throw inputMismatch(`bucket ${bucket.maxPatches}×${bucket.maxItems}: expected at most ${bucket.maxItems} items and ${bucket.maxPatches} rows with rows = t·h·w, got ${units.length} items and ${rows} rows`, undefined, {
+      items: units.length,
+      rows,
+    });
+  }
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GraphBuilder, modelToBytes, op } from '../onnx/index.js';
 import { resolveBackend, type BackendOptions } from './backend.js';
-import { NativeSession } from './native.js';
+import { NativeSession } from './native/index.js';
 
 /** Opset of the probe graph: one Add, understood by every ORT the addon supports. */
 const PROBE_OPSET = 17;

@@ -5,10 +5,11 @@ import { stat } from 'node:fs/promises';
 import { invalidArgument } from '../errors.js';
 import { inspectModel } from '../onnx/inspect.js';
 import type { HostTensor } from '../tensor.js';
-import { readSafetensors, writeSafetensors } from '../weights/index.js';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../weights/index.js';
+import { resolveBackend, useBuckets } from './backend.js';
 import { EncoderRuntime, type EncoderRuntimeOptions } from './encoder-runtime.js';
 import { benchFile, runFile, timeRuns, type BenchResult } from './files.js';
-import { INPUTS as IO } from './io.js';
+import { INPUTS as IO } from '../contract.js';
 
 export interface EncoderFileOptions extends EncoderRuntimeOptions {
   /** A .onnx file or a package directory. */
@@ -65,4 +66,35 @@ export async function benchModelFile(options: EncoderFileOptions & { runs?: numb
   } finally {
     await runtime.close();
   }
+}
+
+/** What a bench run times: the graph, the input size and the threads, stated beside the numbers. */
+export interface BenchSubject {
+  model: string;
+  graph: string;
+  /** pixel_values rows and grid_thw rows, for encoder inputs. */
+  patches?: number;
+  items?: number;
+  threads: number | 'default';
+  backend: string;
+  device: string;
+}
+
+/** The subject of `benchModelFile(options)`, read from the inputs' header (no weights are loaded). */
+export async function benchSubject(options: Pick<EncoderFileOptions, 'model' | 'inputs' | 'graphs' | 'backend' | 'device' | 'threads'>): Promise<BenchSubject> {
+  const { backend, device } = resolveBackend(options);
+  const isPackage = (await stat(options.model).catch(() => undefined))?.isDirectory() === true;
+  const graph = isPackage ? (useBuckets(options) ? 'padded bucket graphs (smallest that fits)' : 'dynamic graph') : 'the .onnx file';
+  const entries = (await readSafetensorsHeader(options.inputs)).entries;
+  const pixels = entries.get(IO.pixelValues)?.shape;
+  const grid = entries.get(IO.gridThw)?.shape;
+  return {
+    model: options.model,
+    graph,
+    ...(pixels ? { patches: pixels[0] } : {}),
+    ...(grid ? { items: grid[0] } : {}),
+    threads: options.threads ?? 'default',
+    backend,
+    device,
+  };
 }

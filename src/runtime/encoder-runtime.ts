@@ -5,12 +5,13 @@
 import { stat } from 'node:fs/promises';
 import { closedError, invalidArgument, runtimeError, unsupported } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
-import { oneFramePerRow, type Bucket, type OutputSpec } from '../model.js';
+import type { Bucket, OutputSpec } from '../model.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
-import { resolveBackend, runnerFactory, type BackendOptions } from './backend.js';
-import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
-import { checkBucketFits, checkEncoderInputs, type GridRow } from './inputs.js';
-import { graphDevice, INPUTS, recordedIO, TOKEN_COUNT, type EncoderIO } from './io.js';
+import { resolveBackend, runnerFactory, useBuckets, type BackendOptions } from './backend.js';
+import { checkBucketFits, concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
+import { graphDevice, INPUTS, oneFramePerRow, prepacksWeights, TOKEN_COUNT, type EncoderIO } from '../contract.js';
+import { checkEncoderInputs, type GridRow } from './input-checks.js';
+import { recordedIO } from './recorded-io.js';
 import { openPackage } from './package.js';
 import type { Runner } from './runner.js';
 
@@ -61,16 +62,17 @@ export class EncoderRuntime {
       });
     }
     // Quantized matmuls are only fast on prepacked weights; float ones lose nothing without (and load faster).
-    const prepack = options.prepackWeights ?? io?.quantization !== undefined;
+    const prepack = options.prepackWeights ?? prepacksWeights(io);
     const runnerOptions = { ...options, prepackWeights: prepack };
     const settings: EncoderRuntimeOptions = { ...runnerOptions, createRunner: options.createRunner ?? runnerFactory(runnerOptions), ...(native ? { oversize: 'error' } : {}) };
     const create = settings.createRunner!;
     if (pkg) {
-      const useBuckets = options.graphs === 'buckets' || native || !pkg.dynamic;
-      if (useBuckets && pkg.buckets.length === 0) {
+      // A caller's own runners decide nothing about the backend: only `graphs` picks the buckets then.
+      const buckets = useBuckets(options.createRunner ? { graphs: options.graphs } : options) || !pkg.dynamic;
+      if (buckets && pkg.buckets.length === 0) {
         throw invalidArgument(native ? 'backend' : 'graphs', `a package with padded bucket graphs for ${native ? 'the native backend' : 'bucket graphs'}`, model, 'Export a package with bucket sizes (vitgraph export --out <dir>, or exportModel to a directory)');
       }
-      return new EncoderRuntime(pkg.dynamic, useBuckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.io, settings);
+      return new EncoderRuntime(pkg.dynamic, buckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.io, settings);
     }
     const runner = await create(model);
     try {

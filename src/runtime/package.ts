@@ -9,13 +9,13 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidFile, notFound } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import type { Bucket } from '../model.js';
 import { inspectModel, type ModelSummary } from '../onnx/inspect.js';
-import { parseEncoderIO, type EncoderIO } from './io.js';
+import { isPrecision, parseEncoderIO, PRECISIONS, type EncoderIO, type Precision } from '../contract.js';
 
 export const MANIFEST = 'vitgraph.json';
 export const VERIFIED_STAMP = 'vitgraph.verified.json';
@@ -36,7 +36,8 @@ export interface Manifest {
   readonly vitgraph: string;
   /** The tower's descriptor id, e.g. 'qwen3-vl'. */
   readonly model: string;
-  readonly dtype: string;
+  /** The precision, as io.precision records it (written for readers of format version 2). */
+  readonly dtype: Precision;
   readonly opset: number;
   /** The tower's config as upstream names it. */
   readonly config: Record<string, unknown>;
@@ -114,6 +115,7 @@ function parseManifest(json: unknown, path: string): Manifest {
     return bad(`expected format ${FORMAT} version ${FORMAT_VERSION}, got ${String(m.format)} version ${String(m.formatVersion)}`);
   }
   if (typeof m.model !== 'string' || typeof m.dtype !== 'string' || !Number.isInteger(m.opset)) return bad('expected string model and dtype and an integer opset');
+  if (!isPrecision(m.dtype)) return bad(`dtype: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(m.dtype)}`);
   if (typeof m.config !== 'object' || m.config === null) return bad('config: expected an object');
   if (!Array.isArray(m.graphs) || m.graphs.length === 0 || m.graphs.length > 256) return bad('graphs: expected a non-empty list of graph entries');
   const graphs = m.graphs.map((g: unknown, i: number): GraphEntry => {
@@ -135,11 +137,14 @@ function parseManifest(json: unknown, path: string): Manifest {
     dtype: m.dtype,
     opset: m.opset as number,
     config: m.config as Record<string, unknown>,
-    io: parseEncoderIO(m.io, path),
+    io: withPrecision(parseEncoderIO(m.io, path), m.dtype),
     ...(weights ? { weights } : {}),
     graphs,
   };
 }
+
+/** A package from before `io.precision` was recorded: its manifest's dtype names the precision. */
+const withPrecision = (io: EncoderIO, dtype: Precision): EncoderIO => (io.precision === undefined ? { ...io, precision: dtype } : io);
 
 /** A package file is named by a plain file name: no directories, no `..`, nothing outside the package. */
 const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -218,4 +223,10 @@ export async function inspectPackage(dir: string): Promise<PackageSummary> {
     ...(manifest.weights ? { weights: { file: manifest.weights.file, bytes: manifest.weights.bytes } } : {}),
     graphs,
   };
+}
+
+/** `inspectPackage` for a package directory, `inspectModel` for a .onnx file. */
+export async function inspectPath(path: string): Promise<{ kind: 'package'; summary: PackageSummary } | { kind: 'model'; summary: ModelSummary }> {
+  const isDir = (await stat(path).catch(() => undefined))?.isDirectory() === true;
+  return isDir ? { kind: 'package', summary: await inspectPackage(path) } : { kind: 'model', summary: await inspectModel(path) };
 }

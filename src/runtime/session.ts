@@ -6,7 +6,8 @@ import './telemetry.js'; // first: before onnxruntime-node creates its environme
 import type ort from 'onnxruntime-node';
 import { closedError, invalidArgument, notFound, runtimeError } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
-import { hostTensor, type DataType, type HostTensor, type TypedArrayOf } from '../tensor.js';
+import { DATA_TYPES, type DataType } from '../dtype.js';
+import { hostTensor, type HostTensor, type TypedArrayOf } from '../tensor.js';
 import { access } from 'node:fs/promises';
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
@@ -140,16 +141,8 @@ function checkSignature(info: TensorInfo, t: HostTensor): void {
   if (!fixed) throw invalidArgument(`input "${info.name}" shape`, `[${info.shape.join(', ')}]`, [...t.shape]);
 }
 
-const ORT_TYPES: Partial<Record<DataType, ort.Tensor.Type>> = {
-  float32: 'float32',
-  float16: 'float16',
-  float64: 'float64',
-  int64: 'int64',
-  int32: 'int32',
-  int8: 'int8',
-  uint8: 'uint8',
-  bool: 'bool',
-};
+/** Every DataType but bfloat16, which onnxruntime-node's tensors do not carry. */
+const ORT_TYPES: Partial<Record<DataType, ort.Tensor.Type>> = Object.fromEntries(DATA_TYPES.filter((t) => t !== 'bfloat16').map((t) => [t, t]));
 
 function toOrt(runtime: Ort, t: HostTensor): ort.Tensor {
   const type = ORT_TYPES[t.dtype];

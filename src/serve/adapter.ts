@@ -5,17 +5,17 @@
 
 import { VitgraphError, invalidArgument } from '../errors.js';
 import type { VisionEncoder, VisionEncoderOptions } from '../encoder.js';
-import { preprocess, type PreprocessOptions, type VisualItem } from '../image/index.js';
-import { resolveBackend } from '../runtime/backend.js';
-import { DEFAULT_BUCKETS } from '../runtime/export.js';
-import { checkEncoderInputs } from '../runtime/inputs.js';
+import { preprocess, type PreprocessOptions, type ProcessorParams, type VisualItem } from '../image/index.js';
+import { resolveBackend, useBuckets } from '../runtime/backend.js';
+import { DEFAULT_BUCKETS } from '../export/export.js';
+import { checkEncoderInputs } from '../runtime/input-checks.js';
 import { hostTensor } from '../tensor.js';
 import type { BatchEncoder, EncodedItem, EncoderInfo, GridThw, PrepareLimits, PreparedItem, ServeInput } from './types.js';
 
 /** Wraps a loaded encoder; `options` are the ones it was loaded with (for the startup log). */
 export function batchEncoder(encoder: VisionEncoder, options: VisionEncoderOptions = {}): BatchEncoder {
   const { backend, device } = resolveBackend(options);
-  const buckets = options.graphs === 'buckets' || backend === 'native';
+  const buckets = useBuckets(options);
   const sizes = options.buckets ?? DEFAULT_BUCKETS;
   const info: EncoderInfo = {
     model: encoder.modelId,
@@ -62,7 +62,7 @@ class VisionBatchEncoder implements BatchEncoder {
       const grid = checkEncoderInputs({ pixelValues: hostTensor('float32', [rows.length / patchDim, patchDim], rows), gridThw: hostTensor('int64', [1, 3], BigInt64Array.from(input.gridThw.map(BigInt))) }, patchDim, spatialMergeSize)[0]!;
       return { kind: 'pixels', gridThw: grid, patches: grid[0] * grid[1] * grid[2], pixels: input.pixelValues };
     }
-    const options: PreprocessOptions = { processor: this.encoder.processor, maxInputPixels: limits.maxInputPixels, ...budget(input) };
+    const options: PreprocessOptions & { processor: ProcessorParams } = { processor: this.encoder.processor, maxInputPixels: limits.maxInputPixels, ...budget(input) };
     const item: VisualItem = input.kind === 'image' ? input.bytes : { frames: [...input.frames], ...(input.fps !== undefined ? { fps: input.fps } : {}) };
     const { pixelValues, items } = await preprocess([item], options);
     const [only] = items as [(typeof items)[number]];

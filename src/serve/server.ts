@@ -11,7 +11,7 @@ import { Batcher, type BatcherOptions } from './batcher.js';
 import { ServeError, cancelled, errorResponse, notReady, queueFull, shuttingDown, timedOut, tooLarge } from './errors.js';
 import { checkPort, listenError } from './port.js';
 import { UploadSlots, httpServerOptions, multipartParseError, requestError } from './guards.js';
-import { inputFromRaw, inputsFromJson, inputsFromParts, type InputLimits } from './inputs.js';
+import { inputFromRaw, inputsFromJson, inputsFromParts, type InputLimits } from './request-inputs.js';
 import { ServeMetrics } from './metrics.js';
 import { jsonResponse, safetensorsResponse, type Timings } from './outputs.js';
 import type { BatchEncoder, EncoderInfo, ServeInput } from './types.js';

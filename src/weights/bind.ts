@@ -3,7 +3,7 @@
 
 import { VitgraphError, formatShape } from '../errors.js';
 import type { Checkpoint } from './checkpoint.js';
-import type { FloatTarget } from './dtype.js';
+import type { FloatTarget } from '../dtype.js';
 
 export interface BoundWeight {
   name: string;

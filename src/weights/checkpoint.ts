@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { VitgraphError, invalidFile, notFound } from '../errors.js';
 import { confinedPath, readRegularText, regularFileStats, requirePath } from '../fs/confined.js';
-import { convertFloatBytes, type FloatSource, type FloatTarget } from './dtype.js';
+import { convertFloatBytes, dataTypeOfSafetensors, type FloatSource, type FloatTarget } from '../dtype.js';
 import { openExisting, readExactly, readSafetensorsHeader, type SafetensorsDType, type SafetensorsEntry } from './safetensors.js';
 
 export interface CheckpointTensor {
@@ -29,12 +29,7 @@ export type VisionPrefix = (typeof VISION_PREFIXES)[number];
 const SINGLE_FILE = 'model.safetensors';
 const INDEX_FILE = 'model.safetensors.index.json';
 
-const FLOAT_SOURCES: Partial<Record<SafetensorsDType, FloatSource>> = {
-  F64: 'float64',
-  F32: 'float32',
-  F16: 'float16',
-  BF16: 'bfloat16',
-};
+const FLOAT_SOURCES: readonly FloatSource[] = ['float64', 'float32', 'float16', 'bfloat16'];
 
 export class Checkpoint {
   private constructor(
@@ -79,7 +74,7 @@ export class Checkpoint {
     if (!tensor) {
       throw new VitgraphError('weight_binding', `${name}: not in the checkpoint's vision tensors (prefix "${this.prefix}")`, { name });
     }
-    const from = FLOAT_SOURCES[tensor.dtype];
+    const from = FLOAT_SOURCES.find((f) => f === dataTypeOfSafetensors(tensor.dtype));
     if (!from) {
       throw new VitgraphError('weight_binding', `${name}: expected a float dtype (F32, F16, BF16), got ${tensor.dtype}`, { name, dtype: tensor.dtype });
     }

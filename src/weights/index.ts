@@ -14,6 +14,6 @@ export {
   type SafetensorsHeader,
   type SafetensorsSpec,
 } from './safetensors.js';
-export { bf16ToF32, convertFloatBytes, f16ToF32, f32ToBf16, f32ToF16, type FloatSource, type FloatTarget } from './dtype.js';
+export { bf16ToF32, convertFloatBytes, f16ToF32, f32ToBf16, f32ToF16, type FloatSource, type FloatTarget } from '../dtype.js';
 export { Checkpoint, visionPrefix, type CheckpointTensor, type VisionPrefix } from './checkpoint.js';
 export { WeightBinder, type BoundWeight } from './bind.js';

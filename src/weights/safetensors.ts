@@ -9,11 +9,12 @@ import { endianness } from 'node:os';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { openRegularFile, readRegularFile, requirePath } from '../fs/confined.js';
-import { VitgraphError, formatShape, invalidArgument, invalidFile, notFound, unsupported } from '../errors.js';
+import { type VitgraphError, formatShape, invalidArgument, invalidFile, notFound, unsupported } from '../errors.js';
 import { firstDuplicateKey } from './json-duplicates.js';
-import { hostTensor, numel, tensorBytes, type DataType, type HostTensor, type TypedArrayOf } from '../tensor.js';
+import { dataTypeOfSafetensors, DTYPES, safetensorsDTypeOf, typedArrayOver, type DataType, type SafetensorsDType } from '../dtype.js';
+import { hostTensor, numel, tensorBytes, type HostTensor } from '../tensor.js';
 
-export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+export type { SafetensorsDType } from '../dtype.js';
 
 export interface SafetensorsEntry {
   name: string;
@@ -39,43 +40,10 @@ export interface SafetensorsSpec {
   shape: readonly number[];
 }
 
+/** Bytes per element of every safetensors dtype: the DataTypes' (src/dtype.ts), and I16. */
 export const SAFETENSORS_BYTES: Readonly<Record<SafetensorsDType, number>> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
+  ...(Object.fromEntries(Object.values(DTYPES).map((d) => [d.safetensors, d.bytes])) as Record<Exclude<SafetensorsDType, 'I16'>, number>),
   I16: 2,
-  I8: 1,
-  U8: 1,
-  BOOL: 1,
-};
-
-const TO_SAFETENSORS: Readonly<Record<DataType, SafetensorsDType>> = {
-  float64: 'F64',
-  float32: 'F32',
-  float16: 'F16',
-  bfloat16: 'BF16',
-  int64: 'I64',
-  int32: 'I32',
-  int8: 'I8',
-  uint8: 'U8',
-  bool: 'BOOL',
-};
-
-/** I16 has no DataType; reading it as a HostTensor is unsupported. */
-const FROM_SAFETENSORS: Readonly<Record<SafetensorsDType, DataType | undefined>> = {
-  F64: 'float64',
-  F32: 'float32',
-  F16: 'float16',
-  BF16: 'bfloat16',
-  I64: 'int64',
-  I32: 'int32',
-  I16: undefined,
-  I8: 'int8',
-  U8: 'uint8',
-  BOOL: 'bool',
 };
 
 /** Larger JSON headers are refused before allocating them: real ones are well under 1 MB. */
@@ -87,13 +55,13 @@ const METADATA_KEY = '__metadata__';
 if (endianness() !== 'LE') throw unsupported('safetensors on a big-endian host');
 
 export function toSafetensorsDType(t: DataType): SafetensorsDType {
-  const dtype = TO_SAFETENSORS[t];
-  if (!dtype) throw invalidArgument('tensor dtype', Object.keys(TO_SAFETENSORS).join(' | '), t);
+  const dtype = safetensorsDTypeOf(t);
+  if (!dtype) throw invalidArgument('tensor dtype', Object.keys(DTYPES).join(' | '), t);
   return dtype;
 }
 
 export function fromSafetensorsDType(dtype: SafetensorsDType): DataType {
-  const t = FROM_SAFETENSORS[dtype];
+  const t = dataTypeOfSafetensors(dtype);
   if (!t) throw unsupported(`safetensors dtype ${dtype} has no vitgraph DataType`, 'convert the tensor to I32 or I64');
   return t;
 }
@@ -125,7 +93,7 @@ export async function readSafetensors(path: string): Promise<Map<string, HostTen
     // Copy into a fresh, aligned ArrayBuffer: file offsets need not be aligned, and a Buffer's
     // slice() would share (pooled) memory instead of copying.
     const data = new Uint8Array(bytes.subarray(entry.offset, entry.offset + entry.byteLength)).buffer;
-    tensors.set(entry.name, hostTensor(dtype, entry.shape, typedArray(dtype, data)));
+    tensors.set(entry.name, hostTensor(dtype, entry.shape, typedArrayOver(dtype, data)));
   }
   return tensors;
 }
@@ -318,27 +286,6 @@ function parseEntry(path: string, name: string, value: unknown, dataSize: number
     throw bad(`expected ${expected} bytes for ${safeDType} ${formatShape(shape as number[])}, got data_offsets spanning ${end - begin}`);
   }
   return { name, dtype: safeDType, shape: shape as number[], byteLength: end - begin, begin };
-}
-
-function typedArray(dtype: DataType, buffer: ArrayBuffer): TypedArrayOf[DataType] {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buffer);
-    case 'float64':
-      return new Float64Array(buffer);
-    case 'float16':
-    case 'bfloat16':
-      return new Uint16Array(buffer);
-    case 'int64':
-      return new BigInt64Array(buffer);
-    case 'int32':
-      return new Int32Array(buffer);
-    case 'int8':
-      return new Int8Array(buffer);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buffer);
-  }
 }
 
 /** Opens a regular file for reading (ENOENT is not_found; a FIFO or device is refused unopened). */

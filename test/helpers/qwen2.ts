@@ -10,7 +10,7 @@ import { saveModel } from '../../src/onnx/index.js';
 import { Session } from '../../src/runtime/session.js';
 import { hostTensor, type HostTensor } from '../../src/tensor.js';
 import { Checkpoint, readSafetensors, writeSafetensors } from '../../src/weights/index.js';
-import { checkpointParameters } from '../../src/runtime/checkpoint.js';
+import { checkpointParameters } from '../../src/export/model-directory.js';
 import type { GridRow } from '../reference/qwen3vl.js';
 import { qwen2ReferenceConfig, type Qwen2ReferenceConfig } from '../reference/qwen2vl.js';
 import { normal, rng } from './random.js';

@@ -2,7 +2,7 @@
 
 import { graphBuild } from '../../errors.js';
 import { broadcastShapes, formatDims, type Shape } from '../dims.js';
-import { onnxTypeCode } from '../dtypes.js';
+import { onnxTypeCode } from '../../dtype.js';
 import type { DataType, Value } from '../graph.js';
 import { expectDType, expectSameDType, FLOATS, graphOf, NUMERIC } from './check.js';
 

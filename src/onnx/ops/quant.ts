@@ -5,12 +5,12 @@
 import { graphBuild } from '../../errors.js';
 import { formatDims } from '../dims.js';
 import type { Value } from '../graph.js';
+import type { AccuracyLevel } from '../linear-scheme.js';
 import { expectDType, expectRank, expectSameDType, graphOf } from './check.js';
 
 const CONTRIB = 'com.microsoft';
 
-/** How MatMulNBits computes: 0 = unset (fp32), 1 = fp32, 2 = fp16, 3 = bf16, 4 = int8 activations. */
-export type AccuracyLevel = 0 | 1 | 2 | 3 | 4;
+export type { AccuracyLevel } from '../linear-scheme.js';
 
 export interface MatMulNBitsOptions {
   /** Bits per weight code: 4 or 8 (2 exists in ORT but not on every CPU path). */

@@ -5,7 +5,7 @@
 import { graphBuild } from '../../errors.js';
 import { addDims, broadcastShapes, formatDims, inferReshapeDim, isStatic, numelOf, type Dim, type Shape } from '../dims.js';
 import { encodeValues, type DataType, type Value } from '../graph.js';
-import { expectDType, expectRank, expectSameDType, graphOf, INTEGERS, normalizeAxis } from './check.js';
+import { expectDType, expectRank, expectSameDType, graphOf, normalizeAxis } from './check.js';
 
 const INDEX: readonly DataType[] = ['int64', 'int32'];
 

@@ -57,30 +57,6 @@ namespace {
 std::shared_mutex g_cuda_capture;
 constexpr int kCaptureRuns = 3;  // ORT: 2 warm-up runs per gpu_graph_id, capture on the 3rd
 
-size_t ElementSize(ONNXTensorElementDataType type) {
-  switch (type) {
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32:
-      return 4;
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL:
-      return 1;
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16:
-      return 2;
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64:
-    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
 [[noreturn]] void ThrowArgument(const std::string& message) { throw NativeError(ErrorKind::Argument, message); }
 
 std::vector<std::pair<std::string, std::string>> StringEntries(const Napi::Value& value, const char* what) {
@@ -112,8 +88,12 @@ std::vector<PortSpec> PortSpecs(const Napi::Value& value, const char* what) {
     PortSpec spec;
     spec.name = obj.Get("name").ToString().Utf8Value();
     spec.type = static_cast<ONNXTensorElementDataType>(IntField(obj, "type", 0));
-    const size_t elem = ElementSize(spec.type);
-    if (elem == 0) ThrowArgument(std::string(what) + " \"" + spec.name + "\": unsupported element type");
+    // Element sizes come from the TypeScript side's one dtype table (src/dtype.ts), with the type.
+    const int bytes_per_element = IntField(obj, "bytesPerElement", 0);
+    if (bytes_per_element != 1 && bytes_per_element != 2 && bytes_per_element != 4 && bytes_per_element != 8) {
+      ThrowArgument(std::string(what) + " \"" + spec.name + "\": expected bytesPerElement 1, 2, 4 or 8");
+    }
+    const size_t elem = static_cast<size_t>(bytes_per_element);
     const auto shape = obj.Get("shape").As<Napi::Array>();
     size_t count = 1;
     for (uint32_t d = 0; d < shape.Length(); ++d) {

@@ -14,35 +14,20 @@ import { invalidArgument, unsupported } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import { invalidConfig } from '../errors.js';
 import { loadProcessor, type ProcessorParams } from '../image/processor.js';
-import type { Bucket, ExportDType, GraphDevice, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
+import { encoderIO, isPrecision, PRECISION, PRECISIONS, quantizationOf, type Device, type EncoderIO, type Precision } from '../contract.js';
+import type { Bucket, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
-import { describeLinearScheme, FLOAT_LINEAR, LINEAR_SCHEME_KEY, type LinearScheme } from '../onnx/linear-scheme.js';
+import { describeLinearScheme, LINEAR_SCHEME_KEY } from '../onnx/linear-scheme.js';
 import { VITGRAPH_VERSION } from '../version.js';
-import { bucket } from './buckets.js';
-import { checkpointParameters, openModelDirectory, type ModelDirectory } from './checkpoint.js';
-import { encoderIO, type EncoderIO } from './io.js';
-import { fileEntry, FORMAT, FORMAT_VERSION, MANIFEST, type GraphEntry, type Manifest } from './package.js';
+import { bucket } from '../runtime/buckets.js';
+import { checkpointParameters, openModelDirectory, type ModelDirectory } from './model-directory.js';
+import { fileEntry, FORMAT, FORMAT_VERSION, MANIFEST, type GraphEntry, type Manifest } from '../runtime/package.js';
 
 export const DEFAULT_OPSET = 21;
 export const MIN_OPSET = 20; // Gelu-20
 export const MAX_OPSET = 24;
 /** Buckets of a package when none are given: 256², 512², 1024² px images (at 16-px patches). */
 export const DEFAULT_BUCKETS: readonly number[] = [256, 1024, 4096];
-
-/**
- * What each export dtype stores. int8: every Linear as int8 weights with one scale per output
- * channel, run by ORT's DynamicQuantizeMatMul (activations quantized per tensor at run time; the
- * fastest int8 kernel measured here, bench/quant-kernels.md). int4: 4-bit blocks of 32 with zero
- * points via MatMulNBits (accuracy_level 4 = int8 compute): half int8's weight bytes, less accurate.
- * Patch embedding, positions, norms, rotary, softmax and attention stay float32.
- */
-export const PRECISION: Readonly<Record<ExportDType, { readonly float: 'float32' | 'float16' | 'bfloat16'; readonly linear: LinearScheme }>> = {
-  float32: { float: 'float32', linear: FLOAT_LINEAR },
-  float16: { float: 'float16', linear: FLOAT_LINEAR },
-  bfloat16: { float: 'bfloat16', linear: FLOAT_LINEAR },
-  int8: { float: 'float32', linear: { kind: 'dynamic-int8' } },
-  int4: { float: 'float32', linear: { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 } },
-};
 
 export interface ExportOptions {
   /** Hugging Face model directory: config.json + model.safetensors (or a sharded index). */
@@ -56,13 +41,13 @@ export interface ExportOptions {
   /** grid_thw rows per bucket (default: maxPatches / 64). */
   maxItems?: number | undefined;
   /** 'bfloat16' needs device 'cuda' (ONNX Runtime's CPU provider has almost no bf16 kernels). */
-  dtype?: ExportDType | undefined;
+  dtype?: Precision | undefined;
   /**
    * The device the graphs are for (default 'cpu', runs anywhere). 'cuda' allows bfloat16 and keeps
    * float32 one-item buckets on the bias form ORT's CUDA provider runs memory-efficiently;
    * recorded in the I/O contract, and refused on other devices when loaded.
    */
-  device?: GraphDevice | undefined;
+  device?: Device | undefined;
   opset?: number | undefined;
   attention?: 'looped' | 'dense' | undefined;
   /** For a .onnx output; packages always keep weights in one shared file. */
@@ -84,8 +69,8 @@ export interface ExportResult {
 
 interface Plan {
   readonly source: ModelDirectory;
-  readonly dtype: ExportDType;
-  readonly device: GraphDevice;
+  readonly dtype: Precision;
+  readonly device: Device;
   readonly opset: number;
   readonly io: EncoderIO;
 }
@@ -97,13 +82,13 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
   const isFile = options.out.endsWith('.onnx');
   const dtype = options.dtype ?? 'float32';
-  if (!Object.hasOwn(PRECISION, dtype)) throw invalidArgument('dtype', Object.keys(PRECISION).join(', '), dtype);
+  if (!isPrecision(dtype)) throw invalidArgument('dtype', PRECISIONS.join(', '), dtype);
   const device = options.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw invalidArgument('device', '"cpu" or "cuda"', device);
   if (dtype === 'bfloat16' && device !== 'cuda') {
-    throw unsupported('dtype bfloat16 for device cpu: ONNX Runtime\'s CPU provider has no bfloat16 kernels for most of the tower', { fixes: [{ option: 'device', action: 'pass', value: 'cuda' }], otherwise: 'use float16 or float32 on CPU' });
+    throw unsupported("dtype bfloat16 for device cpu: ONNX Runtime's CPU provider has no bfloat16 kernels for most of the tower", { fixes: [{ option: 'device', action: 'pass', value: 'cuda' }], otherwise: 'use float16 or float32 on CPU' });
   }
-  if (device === 'cuda' && PRECISION[dtype].linear !== FLOAT_LINEAR) {
+  if (device === 'cuda' && quantizationOf(dtype) !== undefined) {
     throw unsupported(`dtype ${dtype} for device cuda: the quantized Linear kernels are CPU ones`, { fixes: [{ option: 'dtype', action: 'pass', value: 'float16' }], otherwise: 'or bfloat16 / float32 on CUDA' });
   }
   await removeStaleTemporaries(options.out);
@@ -111,8 +96,7 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   const source = await openModelDirectory(models, options.model);
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
   if (isFile) checkFileVariant(options, buckets);
-  const linear = PRECISION[dtype].linear;
-  const io = encoderIO(source.config, source.model.outputs(source.config), await processorOf(source), linear === FLOAT_LINEAR ? undefined : describeLinearScheme(linear), device);
+  const io = encoderIO(source.config, source.model.outputs(source.config), dtype, await processorOf(source), device);
   const plan: Plan = { source, dtype, device, opset, io };
   return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
 }

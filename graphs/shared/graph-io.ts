@@ -1,23 +1,20 @@
 // The graph inputs every tower takes, declared and checked once: pixel_values [N, C·Tp·P²]
 // float32 and grid_thw [I, 3] int64 (dynamic), or their fixed-shape bucket forms (padded).
 
-import type { GraphBuilder, Value } from '../../src/onnx/index.js';
-import { op } from '../../src/onnx/index.js';
-import type { Bucket, GraphDevice } from '../../src/model.js';
+import { GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
+import type { Bucket, FloatDType } from '../../src/model.js';
 import type { LinearScheme } from '../../src/onnx/linear-scheme.js';
-import { MAX_GRID_VALUE, MAX_ITEM_ROWS } from '../../src/runtime/inputs.js';
-import { INPUTS as IO, TOKEN_COUNT } from '../../src/runtime/io.js';
+import { INPUTS as IO, MAX_GRID_VALUE, MAX_ITEM_ROWS, TOKEN_COUNT } from '../../src/contract.js';
 import type { AttentionKind } from './attention.js';
+import { patchCoordinates, type PatchCoordinates } from './layout.js';
 
 export type { Bucket } from '../../src/model.js';
 
-/** Weights and matmuls in this dtype; norms' statistics, rotary and interpolation stay float32. */
-export type GraphDType = 'float32' | 'float16' | 'bfloat16';
-
 export interface PaddedGraphOptions {
-  dtype?: GraphDType;
-  /** The device the bucket is for (default 'cpu'): 'cuda' attends by variable-length segments. */
-  device?: GraphDevice | undefined;
+  /** Weights and matmuls in this dtype (default float32); norms' statistics, rotary and interpolation stay float32. */
+  dtype?: FloatDType;
+  /** The device the bucket is for (default 'cpu'; see src/contract.ts `oneFramePerRow` and graphs/shared/attention.ts). */
+  device?: 'cpu' | 'cuda' | undefined;
   /** How Linear layers store weights (default float in `dtype`; quantized: see src/onnx/linear-scheme.ts). */
   linear?: LinearScheme | undefined;
 }
@@ -32,6 +29,33 @@ export interface InputShape {
   readonly patchDim: number; // C·Tp·P²
   readonly spatialMergeSize: number; // m
   readonly mergeUnit: number; // m²
+}
+
+/** A graph under construction: the builder, its float precision and its inputs (pixels not yet cast). */
+export interface TowerGraph {
+  readonly g: GraphBuilder;
+  readonly dtype: FloatDType;
+  readonly pixels: Value;
+  readonly grid: Value;
+  readonly rowIndex: Value;
+}
+
+const towerBuilder = (name: string, params: ParameterSource, options: PaddedGraphOptions): { g: GraphBuilder; dtype: FloatDType } => {
+  const dtype = options.dtype ?? 'float32';
+  return { g: new GraphBuilder({ name, params, paramDType: dtype, linearScheme: options.linear }), dtype };
+};
+
+/** `<family>_vision_dynamic` with its checked dynamic inputs. */
+export function dynamicGraph(family: string, shape: InputShape, params: ParameterSource, options: PaddedGraphOptions): TowerGraph {
+  const { g, dtype } = towerBuilder(`${family}_vision_dynamic`, params, options);
+  return { g, dtype, ...dynamicInputs(g, shape) };
+}
+
+/** `<family>_vision_padded_<Nmax>` with the bucket's inputs and each row's place in the grid. */
+export function paddedGraph(family: string, shape: InputShape, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions): TowerGraph & { coords: PatchCoordinates } {
+  const { g, dtype } = towerBuilder(`${family}_vision_padded_${bucket.maxPatches}`, params, options);
+  const inputs = paddedInputs(g, shape, bucket);
+  return { g, dtype, ...inputs, coords: patchCoordinates(g, shape, inputs.grid, inputs.rowIndex) };
 }
 
 /** The dynamic inputs, checked; `rowIndex` [N] int64 = 0..N−1. */

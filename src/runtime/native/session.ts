@@ -7,344 +7,45 @@
 // - Each session owns one native worker thread. Every ORT and CUDA call of the session runs there,
 //   in request order, so Node's event loop never blocks and captured CUDA graphs (kept per host
 //   thread by ORT) are found again on replay.
-// - The native surface is declared once, here; the rest of vitgraph imports only this module.
+// - The native surface is declared once, in surface.ts; loader.ts loads the addon; this file holds
+//   the session, its bindings and the Runner over them. The rest of vitgraph imports index.ts.
 //   Without the addon, onnxruntime-node serves everything on CPU.
 
-import './telemetry.js'; // first: before the addon opens ONNX Runtime
-import { existsSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 
-import { VitgraphError, formatShape, invalidArgument, notFound, runtimeError, unsupported } from '../errors.js';
-import { dataTypeOfCode, onnxTypeCode } from '../onnx/dtypes.js';
-import { hostTensor, numel, type DataType, type HostTensor, type TypedArrayOf } from '../tensor.js';
-import type { Runner } from './runner.js';
-import type { TensorInfo } from './session.js';
-
-// ---------------------------------------------------------------------------------------------
-// The addon's own surface (vitgraph_native.node), exactly as the C++ side defines it.
-
-/** Error objects thrown or rejected by the addon carry the kind of failure. */
-interface AddonError extends Error {
-  kind?: 'unsupported' | 'argument' | 'closed' | 'runtime';
-  ortCode?: number;
-}
-
-interface AddonRuntimeInfo {
-  path: string;
-  coreDir: string;
-  version: string;
-  apiVersion: number;
-  providers: string[];
-}
-
-interface AddonValueInfo {
-  name: string;
-  type: number; // ONNX TensorProto.DataType code; -1 for non-tensors
-  dims: (number | string)[];
-}
-
-interface AddonPortSpec {
-  name: string;
-  type: number;
-  shape: number[];
-}
-
-/** How host data reaches bound tensors: plain host memory (CPU), or via pinned or pageable host memory (CUDA). */
-export type NativeTransfer = 'host' | 'pinned' | 'pageable';
-/**
- * How the CUDA EP was added: provider options through SessionOptionsAppendExecutionProvider_CUDA_V2
- * (cores built with CUDA support), or, where the core cannot create CUDA provider options (a CPU
- * core beside a separately shipped CUDA provider), RegisterExecutionProviderLibrary + EP options.
- */
-export type NativeCudaApi = 'cuda-v2' | 'ep-library';
-
-interface AddonSessionOptions {
-  device: NativeDevice;
-  deviceId: number;
-  threads: number;
-  optimization: number; // GraphOptimizationLevel
-  logLevel: number; // OrtLoggingLevel, -1: ORT's default
-  profilePrefix?: string;
-  sessionConfig: Record<string, string>;
-  cudaOptions: Record<string, string>;
-}
-
-interface AddonSessionHandle {
-  open(): Promise<{ inputs: AddonValueInfo[]; outputs: AddonValueInfo[]; staging: NativeTransfer; cudaApi?: NativeCudaApi }>;
-  bind(inputs: AddonPortSpec[], outputs: AddonPortSpec[], graphId?: number): Promise<{ id: number; staging: NativeTransfer }>;
-  /** Copies `inputs` in, runs, copies into `outputs`; neither may change until the promise settles. */
-  run(bindingId: number, inputs: NativeTensorData[], outputs: NativeTensorData[]): Promise<void>;
-  releaseBinding(bindingId: number): Promise<void>;
-  endProfiling(): Promise<string>;
-  /** Rejects requests not yet started, waits for the running one, frees everything. Idempotent. */
-  close(): Promise<void>;
-  /** Requests submitted and not yet settled. */
-  pending(): number;
-}
-
-interface Addon {
-  /** ORT_API_VERSION of the headers the addon was built with. */
-  apiVersion: number;
-  loadRuntime(path: string): AddonRuntimeInfo;
-  runtimeInfo(): AddonRuntimeInfo | null;
-  NativeSessionHandle: new (modelPath: string, options: AddonSessionOptions) => AddonSessionHandle;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Public types
-
-export type NativeDevice = 'cpu' | 'cuda';
-export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
-export type NativeLogLevel = 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
-
-/** Host data for one bound tensor: the typed array vitgraph uses for its dtype (see tensor.ts). */
-export type NativeTensorData = TypedArrayOf[DataType];
-
-export interface NativeSessionOptions {
-  device: NativeDevice;
-  /** ONNX Runtime core library; default $VITGRAPH_ORT_LIB, else onnxruntime-node's own file. */
-  ortLibraryPath?: string;
-  /** CUDA device ordinal (default 0). */
-  deviceId?: number;
-  /** Intra-op threads (default: ORT's choice, one per physical core). */
-  threads?: number;
-  /** Default 'all'. */
-  graphOptimizationLevel?: GraphOptimizationLevel;
-  /** CUDA only: capture each binding's run as a CUDA graph (provider option enable_cuda_graph=1). */
-  cudaGraph?: boolean;
-  /**
-   * CUDA only: let float32 matmuls and convolutions use TF32 tensor cores (provider option
-   * use_tf32). Default false: float32 stays float32, as exact as on CPU; TF32 keeps a 10-bit
-   * significand in the products (README "GPU setup" has the measured error and speed-up).
-   */
-  tf32?: boolean;
-  /** CUDA only: more CUDA provider options (arena_extend_strategy, use_tf32, cudnn_conv_algo_search, ...). */
-  cudaOptions?: Record<string, string>;
-  /** Session config entries, e.g. { 'session.disable_cpu_ep_fallback': '1' }. */
-  sessionConfig?: Record<string, string>;
-  /** Enables ORT profiling; the JSON file name starts with this prefix (see endProfiling). */
-  profilePrefix?: string;
-  /** Session log severity (default: the environment's, warning). */
-  logLevel?: NativeLogLevel;
-  /**
-   * Most run() requests submitted to the worker at once (default 8). Further run() calls wait, in
-   * order, for a free slot before they copy or submit anything; they do not reject.
-   */
-  maxQueue?: number;
-}
-
-export interface NativeTensorSpec<T extends DataType = DataType> {
-  dtype: T;
-  shape: readonly number[];
-}
-
-/** The static shapes one binding serves; every model input must be listed, outputs may be a subset. */
-export interface NativeBindingSpec {
-  inputs: Readonly<Record<string, NativeTensorSpec>>;
-  outputs: Readonly<Record<string, NativeTensorSpec>>;
-}
-
-/** Typed arrays keyed like a spec's inputs or outputs, each of its tensor's dtype. */
-export type NativeArrays<M extends Readonly<Record<string, NativeTensorSpec>>> = {
-  [K in keyof M]: TypedArrayOf[M[K]['dtype']];
-};
-
-export interface NativeValueInfo {
-  name: string;
-  /** null for element types vitgraph does not move (strings, unsigned 16-64 bit) and non-tensors. */
-  dtype: DataType | null;
-  /** ONNX TensorProto.DataType code, -1 for a non-tensor value. */
-  elementType: number;
-  /** Symbolic dims as their names, unnamed dynamic dims as -1. */
-  shape: (number | string)[];
-}
-
-export interface NativeRuntimeInfo {
-  libraryPath: string;
-  /** Where the library path came from. */
-  source: 'option' | 'VITGRAPH_ORT_LIB' | 'onnxruntime-node';
-  /** Directory of the loaded core library, where ORT looks for provider libraries. */
-  coreDir: string;
-  version: string;
-  /** C API version requested (that of the headers the addon was built with). */
-  apiVersion: number;
-  /** Execution providers compiled into this ORT build (their libraries may still be missing). */
-  providers: string[];
-}
-
-export interface NativeBindOptions {
-  /**
-   * CUDA-graph id for this binding (`gpu_graph_id` run option); only with cudaGraph. Default: the
-   * next unused id from 1. Ids are single-use per session: ORT keeps a captured graph for the
-   * session's lifetime, so an id is never handed to a second binding. -1 runs without capture.
-   */
-  graphId?: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Loading
-
-const require = createRequire(import.meta.url);
-const ADDON_NAME = 'vitgraph_native.node';
-const SOURCE_BUILD = 'src/runtime/native/build/Release';
-const BUILD_HINT =
-  'Build it from source with `npm run build:native` (needs python3, make, g++, node-addon-api, node-gyp and the ONNX Runtime ' +
-  'C API headers: see README "Native addon")';
-const GPU_HINT =
-  'See README "GPU setup": for CUDA 12, `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` puts the CUDA ' +
-  "provider next to onnxruntime-node's library; for CUDA 13, set VITGRAPH_ORT_LIB to a core library with a matching " +
-  'libonnxruntime_providers_cuda.so beside it';
-
-/** Where a native addon file came from: $VITGRAPH_NATIVE_ADDON, the package's prebuilt binary, or a local source build. */
-export type NativeAddonSource = 'VITGRAPH_NATIVE_ADDON' | 'prebuilt' | 'source build';
-
-let addonState: { addon: Addon; file: NativeAddonFile } | { error: string } | undefined;
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return dir;
-}
-
-/** The prebuilds/ folder name for this machine, e.g. linux-x64-glibc (scripts/build-native.mjs names it the same way). */
-function platformKey(): string {
-  if (process.platform !== 'linux') return `${process.platform}-${process.arch}`;
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return `linux-${process.arch}-${header?.glibcVersionRuntime ? 'glibc' : 'musl'}`;
-}
-
-export interface NativeAddonFile {
-  path: string;
-  source: NativeAddonSource;
-  built: boolean;
-}
-
-/**
- * The addon files to try, in order: $VITGRAPH_NATIVE_ADDON alone when set; else the prebuilt
- * binary shipped in the package (prebuilds/<platform>/), then the node-gyp source build.
- */
-export function nativeAddonCandidates(): NativeAddonFile[] {
-  const file = (path: string, source: NativeAddonSource): NativeAddonFile => ({ path, source, built: existsSync(path) });
-  const override = process.env.VITGRAPH_NATIVE_ADDON;
-  if (override) return [file(override, 'VITGRAPH_NATIVE_ADDON')];
-  const root = packageRoot();
-  return [file(join(root, 'prebuilds', platformKey(), ADDON_NAME), 'prebuilt'), file(join(root, SOURCE_BUILD, ADDON_NAME), 'source build')];
-}
-
-/** The addon file the loader uses first: the first candidate that exists, else the last one looked for. */
-export function nativeAddonFile(): NativeAddonFile {
-  const candidates = nativeAddonCandidates();
-  return candidates.find((c) => c.built) ?? candidates[candidates.length - 1]!;
-}
-
-function loadAddon(): { addon: Addon; file: NativeAddonFile } | { error: string } {
-  if (addonState) return addonState;
-  const candidates = nativeAddonCandidates();
-  const failures: string[] = [];
-  if (process.platform !== 'linux') {
-    addonState = { error: `the vitgraph native addon supports Linux only (this is ${process.platform})` };
-    return addonState;
-  }
-  for (const file of candidates.filter((c) => c.built)) {
-    try {
-      addonState = { addon: require(file.path) as Addon, file };
-      return addonState;
-    } catch (error) {
-      failures.push(`the ${file.source} addon at ${file.path} cannot be loaded: ${(error as Error).message.split('\n')[0]}`);
-    }
-  }
-  addonState = {
-    error: failures.length > 0 ? failures.join('; ') : `no vitgraph native addon for ${platformKey()} (looked for ${candidates.map((c) => c.path).join(', ')}). ${BUILD_HINT}`,
-  };
-  return addonState;
-}
-
-function loaded(): { addon: Addon; file: NativeAddonFile } {
-  const state = loadAddon();
-  if ('error' in state) throw unsupported(`native backend: ${state.error}`);
-  return state;
-}
-
-function addon(): Addon {
-  return loaded().addon;
-}
-
-/** The ORT library the native backend would load: option, then $VITGRAPH_ORT_LIB, then onnxruntime-node's. */
-export function resolveOrtLibrary(ortLibraryPath?: string): { path: string; source: NativeRuntimeInfo['source'] } {
-  if (ortLibraryPath) return { path: resolve(ortLibraryPath), source: 'option' };
-  const fromEnv = process.env.VITGRAPH_ORT_LIB;
-  if (fromEnv) return { path: resolve(fromEnv), source: 'VITGRAPH_ORT_LIB' };
-  let pkg: string;
-  try {
-    pkg = dirname(require.resolve('onnxruntime-node/package.json'));
-  } catch {
-    throw unsupported(
-      'native backend: onnxruntime-node is not installed, so there is no default ONNX Runtime library',
-      'Install it (npm ci) or set VITGRAPH_ORT_LIB to a libonnxruntime.so',
-    );
-  }
-  return { path: join(pkg, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime.so.1'), source: 'onnxruntime-node' };
-}
-
-/**
- * Loads ONNX Runtime into the native backend (once per process) and describes it.
- * Throws VitgraphError 'unsupported' when the addon is not built or the library cannot be loaded.
- */
-export function loadNativeRuntime(ortLibraryPath?: string): NativeRuntimeInfo {
-  const native = addon();
-  const { path, source } = resolveOrtLibrary(ortLibraryPath);
-  const origin = source === 'option' ? 'ortLibraryPath' : source === 'VITGRAPH_ORT_LIB' ? 'VITGRAPH_ORT_LIB' : "onnxruntime-node's install";
-  if (!existsSync(path)) {
-    throw unsupported(
-      `native backend: ONNX Runtime library not found: ${path} (from ${origin})`,
-      source === 'onnxruntime-node'
-        ? 'Reinstall onnxruntime-node (npm ci) or set VITGRAPH_ORT_LIB to a libonnxruntime.so'
-        : `Point ${origin} at an existing libonnxruntime.so, or unset it to use onnxruntime-node's library`,
-    );
-  }
-  try {
-    const info = native.loadRuntime(path);
-    return { libraryPath: realpathSync(path), source, coreDir: info.coreDir, version: info.version, apiVersion: info.apiVersion, providers: info.providers };
-  } catch (error) {
-    throw fromAddon(error, 'native backend');
-  }
-}
-
-/**
- * Whether the native backend can be used here (addon loadable and ORT loadable), and which addon
- * file loaded (the package's prebuilt binary or a local source build); never throws.
- */
-export function nativeAvailable(options: { ortLibraryPath?: string } = {}): { ok: true; addon: NativeAddonFile; runtime: NativeRuntimeInfo } | { ok: false; reason: string } {
-  try {
-    const runtime = loadNativeRuntime(options.ortLibraryPath);
-    return { ok: true, addon: loaded().file, runtime };
-  } catch (error) {
-    return { ok: false, reason: (error as Error).message };
-  }
-}
+import { DTYPES, dataTypeOfCode, onnxTypeCode } from '../../dtype.js';
+import { VitgraphError, formatShape, invalidArgument, notFound, unsupported } from '../../errors.js';
+import { hostTensor, numel, type HostTensor } from '../../tensor.js';
+import type { Runner } from '../runner.js';
+import type { TensorInfo } from '../session.js';
+import { addon, GPU_HINT, loadNativeRuntime } from './loader.js';
+import {
+  fromAddon,
+  type AddonPortSpec,
+  type AddonSessionHandle,
+  type AddonSessionOptions,
+  type AddonValueInfo,
+  type GraphOptimizationLevel,
+  type NativeBindingSpec,
+  type NativeBindOptions,
+  type NativeCudaApi,
+  type NativeDevice,
+  type NativeLogLevel,
+  type NativeArrays,
+  type NativeRuntimeInfo,
+  type NativeSessionOptions,
+  type NativeTensorData,
+  type NativeTensorSpec,
+  type NativeTransfer,
+  type NativeValueInfo,
+} from './surface.js';
 
 // ---------------------------------------------------------------------------------------------
 // Sessions
 
 const OPTIMIZATION: Readonly<Record<GraphOptimizationLevel, number>> = { disabled: 0, basic: 1, extended: 2, all: 99 };
 const LOG_LEVEL: Readonly<Record<NativeLogLevel, number>> = { verbose: 0, info: 1, warning: 2, error: 3, fatal: 4 };
-const ARRAY_TYPE: Readonly<Record<DataType, new (length: number) => NativeTensorData>> = {
-  float32: Float32Array,
-  float16: Uint16Array,
-  bfloat16: Uint16Array,
-  float64: Float64Array,
-  int64: BigInt64Array,
-  int32: Int32Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  bool: Uint8Array,
-};
 /** Provider options the typed session options own. */
 const OWNED_CUDA_OPTIONS: Readonly<Record<string, string>> = { device_id: 'deviceId', enable_cuda_graph: 'cudaGraph', use_tf32: 'tf32' };
 
@@ -565,7 +266,7 @@ export class NativeBinding<S extends NativeBindingSpec = NativeBindingSpec> {
     const outs = await this.#ops.run(arrays, () =>
       this.#outputNames.map((name) => {
         const { dtype, shape } = this.spec.outputs[name]!;
-        return new ARRAY_TYPE[dtype](numel(shape));
+        return new DTYPES[dtype].array(numel(shape));
       }),
     );
     return Object.fromEntries(this.#outputNames.map((name, i) => [name, outs[i]])) as NativeArrays<S['outputs']>;
@@ -731,14 +432,14 @@ function checkPorts(
     if (shape.length !== info.shape.length || shape.some((d, i) => !Number.isSafeInteger(d) || d < 0 || (typeof info.shape[i] === 'number' && info.shape[i] !== -1 && info.shape[i] !== d))) {
       throw invalidArgument(`${what} shape`, `non-negative integers fitting the model's ${formatShape(info.shape)}`, formatShape(shape));
     }
-    return { name, type: onnxTypeCode(dtype), shape: [...shape] };
+    return { name, type: onnxTypeCode(dtype), bytesPerElement: DTYPES[dtype].bytes, shape: [...shape] };
   });
 }
 
 function checkData(name: string, spec: NativeTensorSpec, data: NativeTensorData | undefined): NativeTensorData {
   const what = `input "${name}"`;
   const expected = numel(spec.shape);
-  const Type = ARRAY_TYPE[spec.dtype];
+  const Type = DTYPES[spec.dtype].array;
   if (data === undefined) {
     throw new VitgraphError('invalid_argument', `${what}: missing (the binding needs ${expected} ${spec.dtype} elements)`, { what, expected });
   }
@@ -761,21 +462,4 @@ function valueInfo(info: AddonValueInfo): NativeValueInfo {
 
 function closedError(what: string): VitgraphError {
   return new VitgraphError('closed', `native ${what}: expected an open session, got a closed one. Load the model again`, { reason: 'closed' });
-}
-
-function fromAddon(error: unknown, context: string): VitgraphError {
-  if (error instanceof VitgraphError) return error;
-  const e = error as AddonError;
-  switch (e?.kind) {
-    case 'unsupported':
-      return new VitgraphError('unsupported', e.message, {}, { cause: e });
-    case 'argument':
-      return new VitgraphError('invalid_argument', e.message, {}, { cause: e });
-    case 'closed':
-      return new VitgraphError('closed', `${context}: ${e.message}`, { reason: 'closed' }, { cause: e });
-    default: {
-      const mapped = runtimeError(context, e);
-      return e?.ortCode === undefined ? mapped : new VitgraphError('runtime', mapped.message, { ortCode: e.ortCode }, { cause: e });
-    }
-  }
 }

@@ -9,7 +9,7 @@ import { invalidArgument } from '../errors.js';
 import type { ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { mulberry32 } from '../random.js';
 import { numel } from '../tensor.js';
-import { f32ToBf16 } from '../weights/dtype.js';
+import { f32ToBf16 } from '../dtype.js';
 import { writeSafetensorsStream, type SafetensorsSpec } from '../weights/safetensors.js';
 
 export interface SynthOptions {

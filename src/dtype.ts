@@ -1,10 +1,75 @@
-// Float format conversion between float32, IEEE float16 and bfloat16, over whole typed arrays.
-// Half types travel as raw bits in Uint16Array (as in tensor.ts). Every conversion is exact where
-// the target can hold the value, and rounds to nearest, ties to even, where it cannot.
-// The loops work on integer bit patterns (a Uint32Array view of the float32 data) so that they
-// allocate nothing per element.
+// Element types, once: the DataType names (as onnxruntime-node names them), bytes per element,
+// the ONNX TensorProto.DataType and safetensors codes, the typed array each travels in, and the
+// float format conversions between float32, IEEE float16 and bfloat16. Every other dtype table in
+// vitgraph (the builder's, the readers', the sessions', the native addon's) is derived from this one.
+//
+// Half types travel as raw bits in Uint16Array. Every conversion is exact where the target can hold
+// the value, and rounds to nearest, ties to even, where it cannot. The loops work on integer bit
+// patterns (a Uint32Array view of the float32 data) so that they allocate nothing per element.
 
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from './errors.js';
+
+/** Element types vitgraph moves around, named as onnxruntime-node names them. */
+export type DataType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8' | 'bool';
+
+/** The tag a safetensors header gives a tensor's dtype (I16 has no DataType). */
+export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+/** The typed array each DataType's elements travel in. */
+export interface TypedArrayOf {
+  float32: Float32Array;
+  float16: Uint16Array; // raw IEEE half bits
+  bfloat16: Uint16Array; // raw bfloat16 bits
+  float64: Float64Array;
+  int64: BigInt64Array;
+  int32: Int32Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
+  bool: Uint8Array;
+}
+
+interface DTypeFacts<T extends DataType> {
+  readonly bytes: number;
+  /** onnx.proto TensorProto.DataType. */
+  readonly onnx: number;
+  readonly safetensors: SafetensorsDType;
+  readonly array: new (length: number) => TypedArrayOf[T];
+}
+
+/** Every DataType's facts: the one table the others derive from. */
+export const DTYPES: { readonly [T in DataType]: DTypeFacts<T> } = {
+  float32: { bytes: 4, onnx: 1, safetensors: 'F32', array: Float32Array },
+  uint8: { bytes: 1, onnx: 2, safetensors: 'U8', array: Uint8Array },
+  int8: { bytes: 1, onnx: 3, safetensors: 'I8', array: Int8Array },
+  int32: { bytes: 4, onnx: 6, safetensors: 'I32', array: Int32Array },
+  int64: { bytes: 8, onnx: 7, safetensors: 'I64', array: BigInt64Array },
+  bool: { bytes: 1, onnx: 9, safetensors: 'BOOL', array: Uint8Array },
+  float16: { bytes: 2, onnx: 10, safetensors: 'F16', array: Uint16Array },
+  float64: { bytes: 8, onnx: 11, safetensors: 'F64', array: Float64Array },
+  bfloat16: { bytes: 2, onnx: 16, safetensors: 'BF16', array: Uint16Array },
+};
+
+export const DATA_TYPES = Object.keys(DTYPES) as DataType[];
+
+export const BYTES_PER_ELEMENT: Readonly<Record<DataType, number>> = mapTypes((t) => DTYPES[t].bytes);
+
+export const onnxTypeCode = (dtype: DataType): number => DTYPES[dtype].onnx;
+
+export const dataTypeOfCode = (code: number): DataType | undefined => DATA_TYPES.find((t) => DTYPES[t].onnx === code);
+
+export const safetensorsDTypeOf = (dtype: DataType): SafetensorsDType | undefined => DTYPES[dtype]?.safetensors;
+
+export const dataTypeOfSafetensors = (tag: SafetensorsDType): DataType | undefined => DATA_TYPES.find((t) => DTYPES[t].safetensors === tag);
+
+/** A typed array of `dtype` over a whole buffer (no copy). */
+export function typedArrayOver<T extends DataType>(dtype: T, buffer: ArrayBuffer): TypedArrayOf[T] {
+  const Array = DTYPES[dtype].array as unknown as new (buffer: ArrayBuffer) => TypedArrayOf[T];
+  return new Array(buffer);
+}
+
+function mapTypes<V>(f: (t: DataType) => V): Readonly<Record<DataType, V>> {
+  return Object.fromEntries(DATA_TYPES.map((t) => [t, f(t)])) as Record<DataType, V>;
+}
 
 /** Float types a checkpoint tensor may be stored in, and the types `convertFloatBytes` produces. */
 export type FloatSource = 'float64' | 'float32' | 'float16' | 'bfloat16';
@@ -81,8 +146,8 @@ export function convertFloatBytes(bytes: Uint8Array, from: FloatSource, to: Floa
   if (from === to) return bytes;
   const aligned = bytes.byteOffset % 8 === 0 ? bytes : new Uint8Array(bytes); // copy to align
   const { buffer, byteOffset } = aligned;
-  const n = aligned.byteLength / BYTES[from];
-  if (!Number.isInteger(n)) throw invalidArgument(`${from} bytes`, `a multiple of ${BYTES[from]} bytes`, aligned.byteLength);
+  const n = aligned.byteLength / BYTES_PER_ELEMENT[from];
+  if (!Number.isInteger(n)) throw invalidArgument(`${from} bytes`, `a multiple of ${BYTES_PER_ELEMENT[from]} bytes`, aligned.byteLength);
   let f32: Float32Array;
   if (from === 'float32') f32 = new Float32Array(buffer, byteOffset, n);
   else if (from === 'float64') f32 = Float32Array.from(new Float64Array(buffer, byteOffset, n));
@@ -92,7 +157,6 @@ export function convertFloatBytes(bytes: Uint8Array, from: FloatSource, to: Floa
   return asBytes(to === 'float16' ? f32ToF16(f32) : f32ToBf16(f32));
 }
 
-const BYTES: Readonly<Record<FloatSource, number>> = { float64: 8, float32: 4, float16: 2, bfloat16: 2 };
 
 const bitsOf = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const asBytes = (a: Float32Array | Uint16Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

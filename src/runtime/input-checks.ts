@@ -5,10 +5,8 @@
 // float64 (and no int64) represents, and a wrapped product must never pass for a match.
 
 import { VitgraphError, inputMismatch, invalidArgument } from '../errors.js';
-import type { Bucket } from '../model.js';
 import type { HostTensor } from '../tensor.js';
-import type { Unit } from './buckets.js';
-import { INPUTS as IO } from './io.js';
+import { INPUTS as IO, MAX_GRID_VALUE, MAX_ITEM_ROWS } from '../contract.js';
 
 export type GridRow = readonly [t: number, h: number, w: number];
 
@@ -16,15 +14,6 @@ export interface EncoderInputs {
   readonly pixelValues: HostTensor; // float32 [N, patchDim]
   readonly gridThw: HostTensor; // int64 [I, 3]
 }
-
-/**
- * Largest t, h or w a grid row may hold (2^20 patches: 16 Mi px per side at 16 px). Bounded
- * values keep t·h·w below 2^60, so the product is exact in int64, and the dynamic graph
- * checks the same bound in-graph.
- */
-export const MAX_GRID_VALUE = 2 ** 20;
-/** Most patch rows one item may have: t·h·w ≤ 2^31, so Σ over any feasible number of items stays far from int64 wrap. */
-export const MAX_ITEM_ROWS = 2 ** 31;
 
 /**
  * Grid rows (t, h, w) as numbers, after checking `inputs` against each other: every value in
@@ -94,17 +83,5 @@ function checkFinite(pixels: Float32Array, patchDim: number, grid: readonly (rea
       }
     }
     start = end;
-  }
-}
-
-/** The padded path's own check: the units packed into one run fit the bucket's fixed shapes. */
-export function checkBucketFits(units: readonly Unit[], bucket: Bucket): void {
-  const rows = units.reduce((sum, u) => sum + u.rows, 0);
-  const exact = units.every((u) => u.rows === u.grid[0] * u.grid[1] * u.grid[2]);
-  if (units.length > bucket.maxItems || rows > bucket.maxPatches || !exact) {
-    throw inputMismatch(`bucket ${bucket.maxPatches}×${bucket.maxItems}: expected at most ${bucket.maxItems} items and ${bucket.maxPatches} rows with rows = t·h·w, got ${units.length} items and ${rows} rows`, undefined, {
-      items: units.length,
-      rows,
-    });
   }
 }

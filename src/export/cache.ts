@@ -13,10 +13,11 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { invalidArgument } from '../errors.js';
 import { readRegularHead } from '../fs/confined.js';
-import type { ExportDType, GraphDevice, ModelRegistry } from '../model.js';
+import type { Device, Precision } from '../contract.js';
+import type { ModelRegistry } from '../model.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { exportModel, removeStaleTemporaries } from './export.js';
-import { openPackage, type Manifest } from './package.js';
+import { openPackage, type Manifest } from '../runtime/package.js';
 
 export interface CacheOptions {
   /** Cache root (default $VITGRAPH_CACHE, else $XDG_CACHE_HOME/vitgraph, else ~/.cache/vitgraph). */
@@ -28,9 +29,9 @@ export function cacheRoot(options: CacheOptions = {}): string {
 }
 
 export interface CachedExportOptions extends CacheOptions {
-  dtype?: ExportDType | undefined;
-  /** 'cuda': the CUDA form of the buckets (variable-length attention), cached apart from the CPU form. */
-  device?: GraphDevice | undefined;
+  dtype?: Precision | undefined;
+  /** 'cuda': graphs exported for CUDA (bfloat16, float32 buckets on the bias form), cached apart from the CPU ones. */
+  device?: Device | undefined;
   /** Bucket sizes the caller needs (none: the dynamic graph is enough). */
   buckets?: readonly number[] | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
