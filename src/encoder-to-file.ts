@@ -73,7 +73,7 @@ export async function encodeToFile(model: string | undefined, inputs: readonly E
     }
     const merged = concatTokens(results.map((r) => r.outputs), encoder.outputs);
     const grid = results.flatMap((r) => Array.from(r.gridThw.data));
-    await writeSafetensors(options.out, { ...merged, grid_thw: hostTensor('int64', [grid.length / 3, 3], BigInt64Array.from(grid)) }, { producer: 'vitgraph encode', model: encoder.modelPath });
+    await writeSafetensors(options.out, { ...merged, grid_thw: hostTensor('int64', [grid.length / 3, 3], BigInt64Array.from(grid)) }, { producer: 'vitgraph encode', model: encoder.modelId });
     return {
       items: results.flatMap((r) => r.items.map((it) => ({ kind: it.kind, grid_thw: it.gridThw, tokens: it.tokens }))),
       tokens: results.reduce((s, r) => s + r.items.reduce((n, it) => n + it.tokens, 0), 0),

@@ -19,6 +19,7 @@ export type { SynthOptions } from './export/synth.js';
 export { EncoderRuntime } from './runtime/encoder-runtime.js';
 export type { EncoderOutputs, EncoderRuntimeOptions } from './runtime/encoder-runtime.js';
 export { benchModelFile, benchSubject, runModelFile } from './runtime/encoder-files.js';
+export { profileMarkdown, readProfiles, summarizeProfile, type ProfileSummary } from './runtime/profile.js';
 export type { BenchSubject, EncoderFileOptions } from './runtime/encoder-files.js';
 export type { BenchResult } from './runtime/files.js';
 export { INPUTS, PRECISIONS, TOKEN_COUNT } from './contract.js';

@@ -19,7 +19,7 @@ test('the precision is read from io.precision, and from io.quantization in files
   t.like(parseEncoderIO({ ...IO, quantization: quantizationOf('int4') }, 'x'), { precision: 'int4' });
   t.is(parseEncoderIO(IO, 'x').precision, undefined);
   const error = t.throws(() => parseEncoderIO({ ...IO, precision: 'int3' }, 'x'), { instanceOf: VitgraphError });
-  t.regex(error?.message ?? '', /precision: expected one of float32, float16, int8, int4/);
+  t.regex(error?.message ?? '', /precision: expected one of float32, float16, bfloat16, int8, int4/);
   t.deepEqual(Object.keys(PRECISION), [...PRECISIONS]);
 });
 

@@ -3,6 +3,8 @@
 // kernels run asynchronously, so a node's time is its launch unless CUDA_LAUNCH_BLOCKING=1 makes
 // every launch wait for its kernel; the report says which kind it holds.
 
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { invalidFile } from '../errors.js';
 
 export interface OpTime {
@@ -105,4 +107,27 @@ export function profileMarkdown(p: ProfileSummary, title: string): string {
     ...p.topNodes.map((x) => `| \`${x.node}\` | ${x.op} | ${f(x.ms)} | ${pct(x.share)} |`),
     '',
   ].join('\n');
+}
+
+/**
+ * The profiles sessions wrote with `profilePrefix` since `since` (ms since the epoch), summarized:
+ * ORT names them `<prefix>_<date>.json`, one per session.
+ */
+export async function readProfiles(prefix: string, since: number, options: { skipRuns?: number } = {}): Promise<{ file: string; summary: ProfileSummary }[]> {
+  const dir = dirname(prefix);
+  const stem = `${basename(prefix)}_`;
+  const found: { file: string; summary: ProfileSummary }[] = [];
+  for (const name of (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith(stem) && n.endsWith('.json')).sort()) {
+    const file = join(dir, name);
+    const info = await stat(file);
+    if (!info.isFile() || info.mtimeMs < since) continue;
+    let trace: unknown;
+    try {
+      trace = JSON.parse(await readFile(file, 'utf8'));
+    } catch {
+      throw invalidFile(file, 'is not a JSON trace (was the run interrupted while writing it?)');
+    }
+    found.push({ file, summary: summarizeProfile(trace, options) });
+  }
+  return found;
 }

@@ -317,7 +317,7 @@ export async function createNativeRunner(modelPath: string, options: NativeSessi
       );
     }
   }
-  return new NativeRunner(session);
+  return new NativeRunner(session, options.profilePrefix !== undefined);
 }
 
 class NativeRunner implements Runner {
@@ -326,7 +326,11 @@ class NativeRunner implements Runner {
   readonly #session: NativeSession;
   readonly #bindings = new Map<string, Promise<NativeBinding>>();
 
-  constructor(session: NativeSession) {
+  constructor(
+    session: NativeSession,
+    /** Write the ORT profile when closing, as onnxruntime-node sessions do. */
+    private readonly profiling = false,
+  ) {
     this.#session = session;
     const info = (v: NativeValueInfo): TensorInfo => ({ name: v.name, dtype: v.dtype ?? `onnx type ${v.elementType}`, shape: v.shape });
     this.inputs = session.inputs.map(info);
@@ -356,7 +360,8 @@ class NativeRunner implements Runner {
     );
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.profiling) await this.#session.endProfiling().catch(() => undefined); // writes <profilePrefix>_<date>.json
     return this.#session.close();
   }
 }
