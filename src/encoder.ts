@@ -6,6 +6,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
+import { resolveHubModel } from './fs/hub.js';
+import { fileSystemError } from './fs/system-errors.js';
 import { patchDim, preprocess, QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
 import type { ExportDType, ModelRegistry, OutputSpec } from './model.js';
 import { resolveBackend, type BackendOptions } from './runtime/backend.js';
@@ -35,6 +37,8 @@ export interface VisionEncoderOptions extends PreprocessOptions, BackendOptions 
   createRunner?: (path: string) => Promise<Runner>;
   /** Progress while a checkpoint is exported on first load. */
   onExportProgress?: (done: number, total: number) => void;
+  /** Progress while a checkpoint's weights are hashed for its cache key (once per file version; bytes done, in all). */
+  onHashProgress?: (done: number, total: number) => void;
   /** For a checkpoint exported on first use: weight precision, float32 (default), float16, int8 or int4 (cached per dtype). */
   dtype?: ExportDType;
   /** The towers a checkpoint directory can be exported with ('vitgraph' passes its registry). */
@@ -181,8 +185,11 @@ function rawPieces(input: RawPixels, patchDim: number): { pixels: Float32Array; 
 
 async function resolveModel(model: string, options: VisionEncoderOptions): Promise<string> {
   if (typeof model !== 'string' || model === '') throw invalidArgument('model', 'a .onnx file, package directory or checkpoint directory path', model);
-  const info = await stat(model).catch(() => undefined);
-  if (!info) throw notFound('model', model, 'Pass a .onnx file, an exported package directory, or a Hugging Face checkpoint directory');
+  model = await resolveHubModel(model); // a hub repository folder (or repo@revision) → its snapshot
+  const info = await stat(model).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fileSystemError(error, model, 'read'); // ELOOP, EACCES
+  });
+  if (!info) throw notFound('model', model, 'Pass a .onnx file, an exported package directory, or a Hugging Face checkpoint directory (or hub repository folder)');
   if (!info.isDirectory()) return model;
   const entries = await readdir(model);
   if (entries.includes(MANIFEST)) return model;
@@ -191,5 +198,5 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   }
   if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
   const buckets = options.graphs === 'buckets' || resolveBackend(options).backend === 'native' ? (options.buckets ?? DEFAULT_BUCKETS) : [];
-  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, buckets, onProgress: options.onExportProgress });
+  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, buckets, onProgress: options.onExportProgress, onHashProgress: options.onHashProgress });
 }

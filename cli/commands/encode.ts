@@ -1,5 +1,6 @@
 import { VisionEncoder, type EncodeInput, type EncodeResult } from '../../index.js';
 import { invalidArgument } from '../../src/errors.js';
+import { checkSafetensorsOutput } from '../../src/fs/vitgraph-files.js';
 import { concatTokens } from '../../src/runtime/buckets.js';
 import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
@@ -63,11 +64,13 @@ export const encodeCommand: Command = {
     const quiet = flag(args, 'quiet');
     const model = str(args, 'model');
     const dtype = exportDType(args);
+    const out = requiredStr(args, 'out');
+    await checkSafetensorsOutput(out); // before minutes of export or encoding
     const encoder = await VisionEncoder.load(model, {
       ...backend,
       ...(graphs ? { graphs } : {}),
       ...(dtype ? { dtype } : {}),
-      ...(quiet ? {} : { onExportProgress: byteProgress('exporting checkpoint (first use)') }),
+      ...(quiet ? {} : { onHashProgress: byteProgress('hashing weights (first use)'), onExportProgress: byteProgress('exporting checkpoint (first use)') }),
     });
     const progress = itemProgress('encoding', inputs.length, { quiet });
     try {
@@ -79,7 +82,6 @@ export const encodeCommand: Command = {
       progress.stop();
       const merged = concatTokens(results.map((r) => r.outputs), encoder.outputs);
       const grid = results.flatMap((r) => Array.from(r.gridThw.data));
-      const out = requiredStr(args, 'out');
       await writeSafetensors(out, { ...merged, grid_thw: hostTensor('int64', [grid.length / 3, 3], BigInt64Array.from(grid)) }, { producer: 'vitgraph encode', model: encoder.modelPath });
       const summary = {
         items: results.flatMap((r) => r.items.map((it) => ({ kind: it.kind, grid_thw: it.gridThw, tokens: it.tokens }))),

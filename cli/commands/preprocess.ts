@@ -1,4 +1,5 @@
 import { modelProcessor } from '../../index.js';
+import { checkSafetensorsOutput } from '../../src/fs/vitgraph-files.js';
 import { preprocess } from '../../src/image/index.js';
 import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
@@ -17,14 +18,19 @@ export const preprocessCommand: Command = {
   },
   async run(args) {
     const inputs = visualInputs(args);
+    const out = requiredStr(args, 'out');
+    await checkSafetensorsOutput(out);
     const model = str(args, 'model');
     const processor = model === undefined ? {} : { processor: await modelProcessor(model) };
     const pre = await preprocess(inputs as Parameters<typeof preprocess>[0], { ...processor, ...pixelBudget(args) });
-    const out = requiredStr(args, 'out');
-    await writeSafetensors(out, {
-      pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),
-      grid_thw: hostTensor('int64', [pre.items.length, 3], pre.gridThw),
-    });
+    await writeSafetensors(
+      out,
+      {
+        pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),
+        grid_thw: hostTensor('int64', [pre.items.length, 3], pre.gridThw),
+      },
+      { producer: 'vitgraph preprocess' },
+    );
     const summary = pre.items.map((it) => ({ kind: it.kind, grid_thw: it.gridThw, resized: it.resized }));
     if (flag(args, 'json')) process.stdout.write(`${JSON.stringify({ items: summary })}\n`);
     else process.stderr.write(`${summary.length} item(s), ${pre.pixelValues.length / pre.patchDim} patch rows → ${out}\n`);

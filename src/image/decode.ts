@@ -3,10 +3,11 @@
 // `image_utils.load_image` + `ImageOps.exif_transpose`, then `image_transforms.convert_to_rgb`).
 // sharp (libvips) decodes; the compositing is done here, in Pillow's integer arithmetic.
 
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
 import { VitgraphError, invalidArgument, notFound, unsupported } from '../errors.js';
 import { openRegularFile, readRegularFile, readRegularHead } from '../fs/confined.js';
+import { fileSystemError } from '../fs/system-errors.js';
 
 /** A file path, encoded bytes (a Buffer is a Uint8Array), or a sharp pipeline to read pixels from. */
 export type ImageSource = string | Uint8Array | Sharp;
@@ -230,6 +231,7 @@ async function checkInput(source: ImageSource, label: string | undefined): Promi
       size = info.size;
     } catch (cause) {
       if (cause instanceof VitgraphError) throw cause;
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw fileSystemError(cause, source, 'read'); // ELOOP, EACCES
       throw notFound('image', source, 'Check the path');
     }
     if (size === 0) throw emptyInput(source);
@@ -369,15 +371,9 @@ function fileProblem(label: string, problem: string, hint: string, cause?: unkno
 async function leadingBytes(source: ImageSource): Promise<string | undefined> {
   let head: Uint8Array;
   if (typeof source === 'string') {
-    const file = await open(source, 'r').catch(() => undefined);
-    if (!file) return undefined;
-    try {
-      const buffer = new Uint8Array(8);
-      const { bytesRead } = await file.read(buffer, 0, 8, 0);
-      head = buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
+    const read = await readRegularHead(source, 8, 'image').catch(() => undefined);
+    if (!read) return undefined;
+    head = read;
   } else if (source instanceof Uint8Array) {
     head = source.subarray(0, 8);
   } else {

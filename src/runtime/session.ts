@@ -3,10 +3,9 @@
 // concurrent callers are safe and each run gets the intra-op thread pool to itself.
 
 import ort from 'onnxruntime-node';
-import { closedError, invalidArgument, notFound, runtimeError } from '../errors.js';
-import { requirePath } from '../fs/confined.js';
+import { closedError, invalidArgument, runtimeError } from '../errors.js';
+import { regularFileStats, requirePath } from '../fs/confined.js';
 import { hostTensor, type DataType, type HostTensor, type TypedArrayOf } from '../tensor.js';
-import { access } from 'node:fs/promises';
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 
@@ -57,9 +56,7 @@ export class Session {
 
   static async load(path: string, options: SessionOptions = {}): Promise<Session> {
     requirePath(path, 'ONNX model path');
-    await access(path).catch(() => {
-      throw notFound('ONNX model', path);
-    });
+    await regularFileStats(path, 'ONNX model'); // not_found, or a FIFO / directory refused before ORT opens it
     try {
       return new Session(await ort.InferenceSession.create(path, ortSessionOptions(options)), path, options.profilePrefix !== undefined);
     } catch (error) {
