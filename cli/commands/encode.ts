@@ -47,6 +47,7 @@ export const encodeCommand: Command = {
     ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
     ...DTYPE_OPTION,
+    'cache-dir': { type: 'string', value: '<dir>', description: 'where a checkpoint is exported on first use (default $VITGRAPH_CACHE, else ~/.cache/vitgraph)' },
     batch: { type: 'string', value: '<n>', description: 'inputs per encoder call (default 1 on the dynamic graph, 8 on buckets, which pack several per run)' },
     json: { type: 'boolean', description: 'print a JSON summary: items, tokens, ms' },
     quiet: { type: 'boolean', short: 'q', description: 'no progress or summary on stderr (progress shows only on a terminal, after 1 s)' },
@@ -65,11 +66,13 @@ export const encodeCommand: Command = {
     const model = str(args, 'model');
     const dtype = exportDType(args);
     const out = requiredStr(args, 'out');
+    const cacheDir = str(args, 'cache-dir');
     await checkSafetensorsOutput(out); // before minutes of export or encoding
     const encoder = await VisionEncoder.load(model, {
       ...backend,
       ...(graphs ? { graphs } : {}),
       ...(dtype ? { dtype } : {}),
+      ...(cacheDir ? { cacheDir } : {}),
       ...(quiet ? {} : { onHashProgress: byteProgress('hashing weights (first use)'), onExportProgress: byteProgress('exporting checkpoint (first use)') }),
     });
     const progress = itemProgress('encoding', inputs.length, { quiet });

@@ -5,10 +5,11 @@
 // (a folder of user files, a symbolic link, a socket) is refused. Errors name the user's path.
 
 import { constants, fstatSync, type Stats } from 'node:fs';
-import { access, lstat, open, readdir, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { lstat, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { invalidArgument, type Remedy } from '../errors.js';
 import { fileSystemError } from './system-errors.js';
+import { temporaryPath } from './temporary.js';
 
 /** What an existing output is, as found before any work. */
 export type OutputState =
@@ -68,7 +69,7 @@ export async function checkOutput(path: string, check: OutputCheck): Promise<Out
     return { kind: 'new' };
   }
   if (!(await check.ownedByVitgraph(path, info!))) {
-    const what = info!.isDirectory() ? 'a directory vitgraph did not write (not a vitgraph package, or one holding other files)' : 'an existing file vitgraph did not write';
+    const what = info!.isDirectory() ? 'a directory that is not a vitgraph package, or holds other files too' : 'an existing file vitgraph did not write';
     return refuse(check.shape === 'file' ? 'a new file or one vitgraph wrote' : 'a new or empty directory, or a vitgraph package', what, 'Choose another path; vitgraph never replaces files it did not write');
   }
   if (!check.overwrite) return refuse(check.shape === 'file' ? 'a file that does not exist yet' : 'a new or empty directory', 'it exists', FORCE);
@@ -109,10 +110,15 @@ async function checkParentWritable(path: string, createsParents: boolean): Promi
   }
 }
 
+/** Creates and removes a temporary in `dir`: the one test of writability that also holds for root and read-only mounts. */
 async function checkWritable(dir: string, path: string): Promise<void> {
-  await access(dir, constants.W_OK | constants.X_OK).catch((error: unknown) => {
-    throw fileSystemError(error, path, 'write', 'Choose a writable location');
-  });
+  const probe = temporaryPath(join(dir, basename(path)));
+  try {
+    await (await open(probe, 'wx')).close();
+  } catch (error) {
+    throw fileSystemError(error, path, 'write');
+  }
+  await rm(probe, { force: true });
 }
 
 /**

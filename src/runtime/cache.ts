@@ -94,7 +94,7 @@ async function ensureEntry(models: ModelRegistry, checkpointDir: string, options
   return dir;
 }
 
-const CACHE_REMEDY = 'Pass --cache-dir (cacheDir) or set VITGRAPH_CACHE to a writable directory, or free space there';
+const CACHE_REMEDY = 'Pass --cache-dir (cacheDir) or set VITGRAPH_CACHE to a writable directory with free space, or free space there';
 
 /** The bucket sizes of a complete cache entry, or undefined when there is none (or it is from another version, or damaged: re-exported over). */
 async function cachedBuckets(dir: string): Promise<number[] | undefined> {
