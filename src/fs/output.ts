@@ -36,8 +36,8 @@ const FORCE: Remedy = { fixes: [{ option: 'overwrite', action: 'pass' }], then: 
 
 /** Checks `path` as an output before any work: one-line errors naming it, nothing touched. */
 export async function checkOutput(path: string, check: OutputCheck): Promise<OutputState> {
-  const refuse = (expected: string, got: string, hint?: string | Remedy): never => {
-    throw invalidArgument('out', expected, `${path} (${got})`, hint);
+  const refuse = (expected: string, got: string | undefined, hint?: string | Remedy): never => {
+    throw invalidArgument('out', expected, got ? `${path} (${got})` : path, hint);
   };
   const link = await lstat(path).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -72,7 +72,7 @@ export async function checkOutput(path: string, check: OutputCheck): Promise<Out
     const what = info!.isDirectory() ? 'a directory that is not a vitgraph package, or holds other files too' : 'an existing file vitgraph did not write';
     return refuse(check.shape === 'file' ? 'a new file or one vitgraph wrote' : 'a new or empty directory, or a vitgraph package', what, 'Choose another path; vitgraph never replaces files it did not write');
   }
-  if (!check.overwrite) return refuse(check.shape === 'file' ? 'a file that does not exist yet' : 'a new or empty directory', 'it exists', FORCE);
+  if (!check.overwrite) return refuse(check.shape === 'file' ? 'a file that does not exist yet' : 'a new or empty directory', undefined, FORCE);
   await checkParentWritable(path, false);
   return { kind: 'replace' };
 }
