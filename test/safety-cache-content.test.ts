@@ -9,7 +9,8 @@ import { cp, mkdir, open, readFile, stat, symlink, utimes, writeFile } from 'nod
 import { join } from 'node:path';
 import { VisionEncoder } from '../index.js';
 import { checkpointKey, listCache } from '../src/runtime/cache.js';
-import { readSafetensorsHeader } from '../src/weights/safetensors.js';
+import { hostTensor } from '../src/tensor.js';
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../src/weights/safetensors.js';
 import { ENCODER_FIXTURES, loadGolden, tempDir } from './helpers/files.js';
 import { assertClose } from './helpers/numeric.js';
 import { loadQwen2Golden } from './helpers/qwen2.js';
@@ -85,7 +86,8 @@ test('a checkpoint edited in place (mtime restored) is hashed again and re-expor
 test('weights are hashed once per file version, with progress; a copy hashes its own bytes to the same key', async (t) => {
   const cacheDir = await tempDir(t);
   const dir = await copyOf(t, TINY);
-  const size = (await stat(join(dir, 'model.safetensors'))).size;
+  const header = await readSafetensorsHeader(join(dir, 'model.safetensors'));
+  const size = [...header.entries.values()].reduce((sum, e) => sum + e.byteLength, 0); // every tensor byte, no header
   const calls: [number, number][] = [];
   const key = await checkpointKey(dir, { cacheDir, onHashProgress: (done, total) => calls.push([done, total]) });
   t.deepEqual(calls.at(-1), [size, size], 'progress ends at every byte');
@@ -98,6 +100,20 @@ test('weights are hashed once per file version, with progress; a copy hashes its
   // The key moves with config.json and with preprocessor_config.json.
   await writeFile(join(copy, 'preprocessor_config.json'), JSON.stringify({ max_pixels: 500_000 }));
   t.not(await checkpointKey(copy, { cacheDir }), key);
+});
+
+test('the key covers the vision tensors of a full VLM file and skips its language model', async (t) => {
+  const cacheDir = await tempDir(t);
+  const dir = await copyOf(t, TINY);
+  const path = join(dir, 'model.safetensors');
+  const tensors = await readSafetensors(path);
+  const language = hostTensor('float32', [4], Float32Array.from([1, 2, 3, 4]));
+  await writeSafetensors(path, new Map([...tensors, ['model.language_model.embed_tokens.weight', language]]));
+  const key = await checkpointKey(dir, { cacheDir });
+  await writeSafetensors(path, new Map([...tensors, ['model.language_model.embed_tokens.weight', hostTensor('float32', [4], Float32Array.from([5, 6, 7, 8]))]]));
+  t.is(await checkpointKey(dir, { cacheDir }), key, 'language bytes never reach the graph');
+  await editInPlace(dir, 1);
+  t.not(await checkpointKey(dir, { cacheDir }), key);
 });
 
 /** `source` laid out as the hub cache leaves it: snapshots/<rev>/* are links into ../../blobs/<sha256>. */

@@ -58,17 +58,26 @@ export async function writeStamp(path: string, value: unknown): Promise<void> {
     .catch(() => rm(tmp, { force: true }));
 }
 
-/** sha256 of a regular file's bytes (never a FIFO or a device: refused unopened); `onBytes` sees each chunk's size. */
-export async function sha256File(path: string, what: string, onBytes?: (bytes: number) => void): Promise<string> {
+/** A byte range of a file: [offset, length]. */
+export type ByteRange = readonly [offset: number, length: number];
+
+/**
+ * sha256 of a regular file's bytes (never a FIFO or a device: refused unopened): all of them, or
+ * only `ranges` in the order given. `onBytes` sees each chunk's size.
+ */
+export async function sha256File(path: string, what: string, onBytes?: (bytes: number) => void, ranges?: readonly ByteRange[]): Promise<string> {
   const hash = createHash('sha256');
   const file = await openRegularFile(path, what);
   try {
     const buffer = Buffer.allocUnsafe(8 << 20);
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      onBytes?.(bytesRead);
+    for (const [offset, length] of ranges ?? [[0, Number.POSITIVE_INFINITY] as const]) {
+      for (let done = 0; done < length; ) {
+        const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, length - done), offset + done);
+        if (bytesRead === 0) break;
+        hash.update(buffer.subarray(0, bytesRead));
+        onBytes?.(bytesRead);
+        done += bytesRead;
+      }
     }
   } catch (error) {
     throw fileSystemError(error, path, 'read');

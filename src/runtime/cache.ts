@@ -5,7 +5,7 @@
 //
 // Entries are keyed by content, not path or mtime: the bytes of config.json and
 // preprocessor_config.json, each vision tensor's name, dtype, shape, file and offset, and the sha256
-// of every byte of each file holding vision tensors. Copying or moving a checkpoint hits the same
+// of every vision tensor's bytes (all that reaches the graph; a full VLM's language model is skipped). Copying or moving a checkpoint hits the same
 // entry; a fine-tune with the same shapes, or a file edited in place, gets its own. A file's hash
 // is stamped under `.hashes/` with its state (src/fs/stamp.ts), so it is computed once per version.
 
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { VitgraphError, invalidArgument, invalidFile } from '../errors.js';
 import { readRegularHead } from '../fs/confined.js';
 import { resolveHubModel } from '../fs/hub.js';
-import { fileState, readStamp, sameState, sha256File, writeStamp, type FileState } from '../fs/stamp.js';
+import { fileState, readStamp, sameState, sha256File, writeStamp, type ByteRange, type FileState } from '../fs/stamp.js';
 import { fileSystemError, onFileSystem } from '../fs/system-errors.js';
 import { parseTemporary } from '../fs/temporary.js';
 import type { ExportDType, ModelRegistry } from '../model.js';
@@ -143,7 +143,9 @@ async function checkpointContent(dir: string, options: CheckpointContentOptions)
   const tensors = [...checkpoint.tensors.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
   const weightFiles = [...new Set(tensors.map((t) => t.file))].sort();
   for (const t of tensors) hash.update(`${t.key}\0${t.dtype}\0${t.shape.join(',')}\0${weightFiles.indexOf(t.file)}\0${t.offset}\0`);
-  const digests = await weightDigests(weightFiles, join(cacheRoot(options), HASH_STAMPS), options.onHashProgress);
+  // Only the vision tensors' bytes reach the graph: a VLM file's language model is not read.
+  const sources = weightFiles.map((path) => ({ path, ranges: tensors.filter((t) => t.file === path).map((t): ByteRange => [t.offset, t.byteLength]).sort((a, b) => a[0] - b[0]) }));
+  const digests = await weightDigests(sources, join(cacheRoot(options), HASH_STAMPS), options.onHashProgress);
   for (const [i, path] of weightFiles.entries()) {
     hash.update(`${digests[i]!.sha256}\0`);
     files.push({ path, state: digests[i]!.state });
@@ -155,27 +157,31 @@ const MAX_CONFIG_BYTES = 1 << 24;
 /** Per-file hash stamps, inside the cache root (`.`: never listed as an entry). */
 const HASH_STAMPS = '.hashes';
 
-/** Each file's sha256: from its stamp when the file's state is the stamped one, else hashed (with progress) and stamped. */
-async function weightDigests(paths: readonly string[], stampDir: string, onProgress: CheckpointContentOptions['onHashProgress']): Promise<{ sha256: string; state: FileState }[]> {
+/**
+ * Each file's sha256 over its vision tensors' byte ranges: from its stamp when the file's state
+ * and the ranges are the stamped ones, else hashed (with progress) and stamped.
+ */
+async function weightDigests(sources: readonly { path: string; ranges: readonly ByteRange[] }[], stampDir: string, onProgress: CheckpointContentOptions['onHashProgress']): Promise<{ sha256: string; state: FileState }[]> {
   const known = await Promise.all(
-    paths.map(async (path) => {
+    sources.map(async ({ path, ranges }) => {
       const state = await fileState(path);
       const stampPath = join(stampDir, `${state.dev}-${state.ino}.json`);
-      const stamp = (await readStamp(stampPath)) as { state?: FileState; sha256?: unknown } | undefined;
-      const sha256 = stamp?.state && sameState(stamp.state, state) && typeof stamp.sha256 === 'string' ? stamp.sha256 : undefined;
-      return { path, state, stampPath, sha256 };
+      const ranged = createHash('sha256').update(JSON.stringify(ranges)).digest('hex');
+      const stamp = (await readStamp(stampPath)) as { state?: FileState; ranges?: unknown; sha256?: unknown } | undefined;
+      const sha256 = stamp?.state && sameState(stamp.state, state) && stamp.ranges === ranged && typeof stamp.sha256 === 'string' ? stamp.sha256 : undefined;
+      return { path, ranges, ranged, state, stampPath, sha256, bytes: ranges.reduce((sum, [, length]) => sum + length, 0) };
     }),
   );
-  const total = known.reduce((sum, k) => sum + (k.sha256 ? 0 : Number(k.state.size)), 0);
+  const total = known.reduce((sum, k) => sum + (k.sha256 ? 0 : k.bytes), 0);
   let done = 0;
   if (total > 0) onProgress?.(0, total);
   return Promise.all(
     known.map(async (k) => {
       if (k.sha256) return { sha256: k.sha256, state: k.state };
-      const sha256 = await sha256File(k.path, 'checkpoint weights', (bytes) => onProgress?.((done += bytes), total));
+      const sha256 = await sha256File(k.path, 'checkpoint weights', (bytes) => onProgress?.((done += bytes), total), k.ranges);
       if (!sameState(await fileState(k.path), k.state)) throw invalidFile(k.path, 'expected the file to stay the same while it was hashed, got one that changed', 'Load it again once it is no longer being written');
       await mkdir(stampDir, { recursive: true }).catch(() => undefined);
-      await writeStamp(k.stampPath, { state: k.state, sha256 });
+      await writeStamp(k.stampPath, { state: k.state, ranges: k.ranged, sha256 });
       return { sha256, state: k.state };
     }),
   );
