@@ -41,8 +41,8 @@ export const encodeCommand: Command = {
   summary: 'Images (or frame lists) → visual tokens: every graph output (image_embeds; Qwen3-VL adds deepstack_embeds) and grid_thw as safetensors.',
   positionals: '<image…>',
   options: {
-    model: { type: 'string', value: '<m>', description: 'a .onnx, an exported package dir, or a Hugging Face checkpoint dir (default: the embedded tiny tower)' },
-    out: { type: 'string', value: '<file.safetensors>', required: true, description: 'where to write the outputs (image_embeds, deepstack_embeds for Qwen3-VL) and grid_thw' },
+    model: { type: 'string', value: '<m>', description: 'a .onnx, an exported package dir, or a Hugging Face checkpoint dir or hub folder models--org--name[@revision] (default: the embedded tiny tower)' },
+    out: { type: 'string', value: '<file.safetensors>', required: true, description: 'where to write the outputs (image_embeds, deepstack_embeds for Qwen3-VL) and grid_thw: a new file, one vitgraph wrote, or /dev/stdout' },
     ...PIXEL_OPTIONS,
     ...BACKEND_OPTIONS,
     graphs: { type: 'string', value: 'dynamic|buckets', description: 'for a package: the dynamic graph (default) or the padded buckets' },
