@@ -162,3 +162,27 @@ test('the library writer replaces a regular file but never a FIFO or a directory
   await t.throwsAsync(writeSafetensors(dir, tensors), { instanceOf: VitgraphError, message: /a directory/ });
   t.true((await lstat(fifo)).isFIFO());
 });
+
+test('run and synth never replace a user file either', async (t) => {
+  const { dir, notes } = await userFiles(t);
+  const inputs = join(dir, 'in.safetensors');
+  await writeSafetensors(inputs, { x: hostTensor('float32', [1], Float32Array.from([1])) });
+  const run = await runBin(['run', '--onnx', join(pkg, 'dynamic.onnx'), '--inputs', inputs, '--out', notes]);
+  t.is(run.code, 1);
+  oneLine(t, run.stderr, notes);
+  t.is(await readFile(notes, 'utf8'), 'my thesis');
+  // A real checkpoint's weights are not synth's: --force does not replace them.
+  const checkpoint = join(dir, 'ckpt');
+  await mkdir(checkpoint);
+  await writeSafetensors(join(checkpoint, 'model.safetensors'), { 'model.visual.w': hostTensor('float32', [1], Float32Array.from([7])) });
+  await writeFile(join(checkpoint, 'config.json'), '{"mine": true}');
+  const synth = await runBin(['synth', '--preset', 'tiny', '--out', checkpoint, '--force', '-q']);
+  t.is(synth.code, 1);
+  oneLine(t, synth.stderr, join(checkpoint, 'config.json'));
+  t.is(await readFile(join(checkpoint, 'config.json'), 'utf8'), '{"mine": true}');
+  // Synth's own output is replaced with --force.
+  const own = join(dir, 'synth');
+  t.is((await runBin(['synth', '--preset', 'tiny', '--out', own, '-q'])).code, 0);
+  const again = await runBin(['synth', '--preset', 'tiny', '--out', own, '--force', '-q']);
+  t.is(again.code, 0, again.stderr);
+});

@@ -115,7 +115,7 @@ async function realpathOf(path: string, what: string): Promise<string> {
 function openError(error: unknown, path: string, what: string): VitgraphError {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return notFound(what, path);
-  return fileSystemError(error, path, `read ${what}`);
+  return fileSystemError(error, path, 'read'); // the path names the file; ELOOP, EACCES, EMFILE, ...
 }
 
 function notRegular(path: string, what: string, info: Stats): VitgraphError {
