@@ -101,6 +101,13 @@ test('a config.json that is /etc/passwd is refused without printing a byte of it
   await cp(join(TINY, 'config.json'), join(dir, 'config.json'));
   const processor = await rejects(t, exportModel({ model: dir, out: join(dir, 'x.onnx') }), 'invalid_file', 'preprocessor_config.json');
   t.false(processor.message.includes('secret'), processor.message);
+  // An image path that is /etc/passwd: "not an image", and not a byte of it.
+  const image = join(dir, 'photo.png');
+  await symlink('/etc/passwd', image);
+  const encoder = await VisionEncoder.load(undefined, { cacheDir: await tempDir(t), threads: 1, models: MODELS });
+  const notImage = await rejects(t, encoder.encode([image]), 'invalid_file', 'got text in no supported format');
+  await encoder.close();
+  t.notRegex(notImage.message, /root|72 6f 6f 74/);
 });
 
 test('symbolic link loops are typed errors naming the path', async (t) => {

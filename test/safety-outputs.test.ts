@@ -81,6 +81,18 @@ test('export --force replaces a vitgraph .onnx but never a user file named .onnx
   t.is(await readFile(join(dir, 'fresh.onnx.data'), 'utf8'), 'user bytes');
 });
 
+test('export never writes to or replaces a device, stdout, a link or a link loop', async (t) => {
+  const { dir } = await userFiles(t);
+  await t.throwsAsync(exportModel({ model: TINY, out: '/dev/null', overwrite: true }), { instanceOf: VitgraphError, message: /\/dev\/null \(a device\)/ });
+  t.true((await stat('/dev/null')).isCharacterDevice());
+  await t.throwsAsync(exportModel({ model: TINY, out: '/dev/stdout', overwrite: true }), { instanceOf: VitgraphError, message: /standard output|a device/ });
+  await symlink(join(dir, 'loop.onnx'), join(dir, 'loop.onnx'));
+  await t.throwsAsync(exportModel({ model: TINY, out: join(dir, 'loop.onnx'), overwrite: true }), { instanceOf: VitgraphError, message: /symbolic link/ });
+  await symlink(join(dir, 'notes.txt'), join(dir, 'link.onnx'));
+  await t.throwsAsync(exportModel({ model: TINY, out: join(dir, 'link.onnx'), overwrite: true }), { instanceOf: VitgraphError, message: /vitgraph replaces no links/ });
+  t.is(await readFile(join(dir, 'notes.txt'), 'utf8'), 'my thesis');
+});
+
 test('only vitgraph-marked temporaries of dead processes are cleaned; look-alike user files stay', async (t) => {
   const { dir } = await userFiles(t);
   const lookalikes = ['model.v2.20240101.tmp', 'model.onnx.notes.123456789.tmp', 'model.onnx.4242.tmp', '.model.onnx.vitgraph-tmp-notes', '.model.onnx.vitgraph-tmp-1-nothex!!'];

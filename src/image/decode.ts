@@ -345,8 +345,8 @@ async function decodeError(
 ): Promise<VitgraphError> {
   const message = cause instanceof Error ? cause.message : String(cause);
   if (/unsupported image format/i.test(message)) {
-    const head = await leadingBytes(source);
-    const got = head ? `data starting ${head}` : 'data in an unrecognised format';
+    const kind = await leadingKind(source);
+    const got = kind ? `${kind} in no supported format` : 'data in an unrecognised format';
     return fileProblem(label, `not a decodable image: expected ${FORMATS}, got ${got}`, 'Check the file type', cause);
   }
   if (/buffer is empty/i.test(message)) return emptyInput(label);
@@ -367,8 +367,11 @@ function fileProblem(label: string, problem: string, hint: string, cause?: unkno
   return new VitgraphError('invalid_file', `${label}: ${problem}. ${hint}`, { path: label }, { cause });
 }
 
-/** The first bytes of a path or buffer, as hex and printable text, for "not an image" messages. */
-async function leadingBytes(source: ImageSource): Promise<string | undefined> {
+/**
+ * What the first bytes of a path or buffer look like ('text' or 'binary data'), for "not an
+ * image" messages: never the bytes themselves (a path linked to /etc/passwd must not print it).
+ */
+async function leadingKind(source: ImageSource): Promise<string | undefined> {
   let head: Uint8Array;
   if (typeof source === 'string') {
     const read = await readRegularHead(source, 8, 'image').catch(() => undefined);
@@ -379,7 +382,5 @@ async function leadingBytes(source: ImageSource): Promise<string | undefined> {
   } else {
     return undefined;
   }
-  const hex = Array.from(head, (b) => b.toString(16).padStart(2, '0')).join(' ');
-  const text = Array.from(head, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
-  return `${hex} ("${text}")`;
+  return head.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d) ? 'text' : 'binary data';
 }
