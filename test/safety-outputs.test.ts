@@ -87,7 +87,7 @@ test('export never writes to or replaces a device, stdout, a link or a link loop
   t.true((await stat('/dev/null')).isCharacterDevice());
   await t.throwsAsync(exportModel({ model: TINY, out: '/dev/stdout', overwrite: true }), { instanceOf: VitgraphError, message: /standard output|a device/ });
   await symlink(join(dir, 'loop.onnx'), join(dir, 'loop.onnx'));
-  await t.throwsAsync(exportModel({ model: TINY, out: join(dir, 'loop.onnx'), overwrite: true }), { instanceOf: VitgraphError, message: /symbolic link/ });
+  await t.throwsAsync(exportModel({ model: TINY, out: join(dir, 'loop.onnx'), overwrite: true }), { instanceOf: VitgraphError, message: /a symbolic link loop/ });
   await symlink(join(dir, 'notes.txt'), join(dir, 'link.onnx'));
   await t.throwsAsync(exportModel({ model: TINY, out: join(dir, 'link.onnx'), overwrite: true }), { instanceOf: VitgraphError, message: /vitgraph replaces no links/ });
   t.is(await readFile(join(dir, 'notes.txt'), 'utf8'), 'my thesis');

@@ -41,13 +41,14 @@ export async function checkOutput(path: string, check: OutputCheck): Promise<Out
   };
   const link = await lstat(path).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fileSystemError(error, path, 'check the output path');
+    throw fileSystemError(error, path, 'inspect'); // ELOOP through a parent, EACCES, ...
   });
   if (!link) {
     await checkParentWritable(path, check.createsParents === true);
     return { kind: 'new' };
   }
-  const info = link.isSymbolicLink() ? await stat(path).catch(() => undefined) : link;
+  let loop = false;
+  const info = link.isSymbolicLink() ? await stat(path).catch((error: unknown) => void (loop = (error as NodeJS.ErrnoException).code === 'ELOOP')) : link;
   if (info && isStdout(info)) {
     if (check.streamable) return { kind: 'stream' };
     return refuse('a path that can hold a file', 'standard output', 'Write to a file, then copy it');
@@ -57,7 +58,7 @@ export async function checkOutput(path: string, check: OutputCheck): Promise<Out
     return refuse(`a ${check.shape === 'file' ? 'file' : 'directory'} path`, 'a device', 'Choose a path on a file system');
   }
   if (link.isSymbolicLink()) {
-    return refuse('a path that is not a symbolic link', info ? 'a symbolic link; vitgraph replaces no links' : 'a dangling symbolic link', 'Give the path the link points to, or another path');
+    return refuse('a path that is not a symbolic link', info ? 'a symbolic link; vitgraph replaces no links' : loop ? 'a symbolic link loop' : 'a dangling symbolic link', 'Give the path the link points to, or another path');
   }
   if (!info!.isFile() && !info!.isDirectory()) {
     return refuse('a regular file or a new path', info!.isFIFO() ? 'a named pipe' : info!.isSocket() ? 'a socket' : 'a device', 'Write to a file (or, for safetensors, /dev/stdout)');
