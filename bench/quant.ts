@@ -1,7 +1,9 @@
 // `npm run bench:quant`: float32 vs int8 vs int4 graphs of the 2B-shaped Qwen3-VL tower (random
 // weights) on CPU at 448² and 1024², each case in its own process, beside llama.cpp's mmproj
-// encoder (F32, F16, BF16, Q8_0) timed on the same machine and the same pixels by
-// ../shared/anchors/llamacpp/anchor.sh. Writes bench/quant-results.md and .json.
+// encoder (F32, F16, BF16, Q8_0) timed on the same machine and the same pixels by a llama.cpp
+// anchor script that VITGRAPH_LLAMA_ANCHOR names (it builds llama.cpp, converts the checkpoint and
+// times it; not part of this repository: without it the llama.cpp rows are left out, as with
+// --no-llama). Writes bench/quant-results.md and .json.
 //
 //   node dist/bench/quant.js [--threads N] [--runs N] [--rounds N] [--sizes 448,1024] [--no-llama]
 //
@@ -22,9 +24,10 @@ const threads = Number(option('--threads', '2'));
 const runs = Number(option('--runs', '3'));
 const rounds = Number(option('--rounds', '2'));
 const sizes = option('--sizes', '448,1024').split(',').map(Number);
-const withLlama = !flagged('--no-llama');
+const ANCHOR = process.env.VITGRAPH_LLAMA_ANCHOR;
+const withLlama = !flagged('--no-llama') && ANCHOR !== undefined;
+if (!flagged('--no-llama') && ANCHOR === undefined) console.error('VITGRAPH_LLAMA_ANCHOR is not set: no llama.cpp rows');
 const DTYPES: readonly ExportDType[] = ['float32', 'int8', 'int4'];
-const ANCHOR = join(root, '..', 'shared', 'anchors', 'llamacpp', 'anchor.sh');
 
 
 interface Case {
@@ -153,7 +156,7 @@ async function accuracy(size: number): Promise<Accuracy[]> {
 async function llama(): Promise<LlamaRow[]> {
   const types = 'f32,f16,bf16,q8_0';
   log(`llama.cpp anchor: types ${types}, sizes ${sizes.join(',')}, ${threads} threads, ${runs} runs (builds on first use: ~3 min)`);
-  const { stdout } = await run('bash', [ANCHOR, '--checkpoint', join(work, 'ckpt-2b'), '--work', join(work, 'llamacpp'), '--types', types, '--sizes', sizes.join(','), '--threads', String(threads), '--runs', String(runs)], { maxBuffer: 1 << 24 });
+  const { stdout } = await run('bash', [ANCHOR!, '--checkpoint', join(work, 'ckpt-2b'), '--work', join(work, 'llamacpp'), '--types', types, '--sizes', sizes.join(','), '--threads', String(threads), '--runs', String(runs)], { maxBuffer: 1 << 24 });
   return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LlamaRow);
 }
 

@@ -1,20 +1,15 @@
-// Progress on stderr: bytes written (a live line on a terminal, a line per 10% otherwise), and
-// items encoded (time-based, terminals only).
+// Progress on stderr, on a terminal only (logs and pipes get the command's one summary line, not a
+// stream of progress lines): bytes written as a live line, and items encoded (time-based).
 
-export function byteProgress(label: string, stream: NodeJS.WriteStream = process.stderr): (done: number, total: number) => void {
-  let lastDecile = -1;
+/** "label: 42% (10/24 MiB, 1.3 s)" redrawn in place on a terminal; nothing when the stream is not one. */
+export function byteProgress(label: string, stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'> = process.stderr): (done: number, total: number) => void {
   const start = performance.now();
+  if (stream.isTTY !== true) return () => undefined;
   return (done, total) => {
     const fraction = total > 0 ? done / total : 1;
     const mb = (b: number): string => (b / 2 ** 20).toFixed(0);
     const line = `${label}: ${(fraction * 100).toFixed(0).padStart(3)}% (${mb(done)}/${mb(total)} MiB, ${((performance.now() - start) / 1000).toFixed(1)} s)`;
-    if (stream.isTTY) {
-      stream.write(`\r${line}${fraction >= 1 ? '\n' : ''}`);
-    } else {
-      const decile = Math.floor(fraction * 10);
-      if (decile !== lastDecile) stream.write(`${line}\n`);
-      lastDecile = decile;
-    }
+    stream.write(`\r${line}${fraction >= 1 ? '\n' : ''}`);
   };
 }
 

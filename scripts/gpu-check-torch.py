@@ -1,5 +1,6 @@
 """PyTorch eager baseline for the GPU check: upstream transformers Qwen3VLVisionModel with the
-2B tower shape (random weights), timed per image side on the same card, fp32 and fp16.
+2B tower shape (random weights), timed per image side on the same card, fp32, fp16 and bf16
+(fp32 with TF32 off, PyTorch's default for matmuls, as vitgraph's default).
 Prints one JSON object; prints {"skipped": reason} when torch/transformers/CUDA are missing.
 Inputs are already on the device, so times exclude the host→device copy vitgraph's include.
 
@@ -29,7 +30,10 @@ def main() -> None:
         out_hidden_size=2048, deepstack_visual_indexes=[5, 11, 17],
     )
     results = []
-    for dtype in (torch.float32, torch.float16):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    names = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
         torch.manual_seed(0)
         model = Qwen3VLVisionModel._from_config(config, torch_dtype=dtype).to("cuda").eval()
         for side in sizes:
@@ -48,7 +52,7 @@ def main() -> None:
                     times.append((time.perf_counter() - start) * 1000)
             times.sort()
             results.append({
-                "case": f"2b {side}² {'fp32' if dtype == torch.float32 else 'fp16'}",
+                "case": f"2b {side}² {names[dtype]}",
                 "median_ms": times[len(times) // 2],
                 "min_ms": times[0],
                 "runs": runs,

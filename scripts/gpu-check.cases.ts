@@ -1,99 +1,169 @@
-// The encoder's cases for scripts/gpu-check.ts (the one-burst GPU check): the tiny goldens
-// through exact-size padded buckets at fp32 and fp16, and latency of the 2B-shape tower
-// (random weights) at each image side in its own bucket. No onnxruntime-node or sharp here:
-// on the GPU machine only the native addon and protobuf packages are carried.
+// The encoder's cases for scripts/gpu-check.ts (the one-burst GPU check):
+// - goldens: the tiny towers through exact-size buckets (multi-item: block-diagonal bias;
+//   one-item: key length), exported for CPU and for CUDA, fp32/fp16/bf16, plus fp32 with TF32 on
+//   (informational: its error is what the README quotes);
+// - latency: the 2B-shape Qwen3-VL tower (random weights) per image side, one image per bucket,
+//   in each dtype and form, TF32 and attention-kernel variants, and 16 × 448² in one bucket.
+// No onnxruntime-node or sharp here: on the GPU machine only the native addon and protobuf
+// packages are carried. Exports are skipped when the file is already in the work directory, so
+// a second pass (the serialized profile) reuses the first one's.
 
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IO } from '../graphs/qwen3-vl/io.js';
 import { exportModel, synthCheckpoint } from '../index.js';
-import { padInputs, unitsOf, type GridRow } from '../src/runtime/buckets.js';
+import type { Bucket } from '../src/model.js';
+import { padInputs, unitsOf, type GridRow, type Unit } from '../src/runtime/buckets.js';
 import type { HostTensor } from '../src/tensor.js';
 import { readSafetensors } from '../src/weights/index.js';
-import type { CheckCaseEntry, CheckCaseOptions, CheckCaseSource, CheckDtype } from './gpu-check.models.js';
+import type { CheckCase, CheckCaseEntry, CheckCaseOptions, CheckCaseSource, CheckDtype, CheckSessionVariant } from './gpu-check.models.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/encoder/', import.meta.url));
+const PATCH_DIM = 1536; // the 2B tower: 3 · 2 · 16²
+const OUT_WIDTH = 2048;
+const DEEPSTACK = 3;
 
-/** fp32 must match the float64 reference like the CPU path; fp16 within its precision. */
+/** fp32 must match the float64 reference like the CPU path; half precision within its own. */
 const TOLERANCE: Readonly<Record<CheckDtype, { atol: number; rtol: number }>> = {
   float32: { atol: 1e-4, rtol: 0 },
   float16: { atol: 1e-2, rtol: 1e-2 },
+  bfloat16: { atol: 5e-2, rtol: 5e-2 },
 };
 
-const rowsOf = (flat: readonly number[]): GridRow[] => Array.from({ length: flat.length / 3 }, (_, i) => [flat[3 * i]!, flat[3 * i + 1]!, flat[3 * i + 2]!]);
+/** The device a case's graph is exported for (export --device). */
+type Form = 'cuda' | 'cpu';
 
-function goldenCase(name: 'tiny' | 'tiny_single', dtype: CheckDtype): CheckCaseEntry {
+const short = (d: CheckDtype): string => ({ float32: 'fp32', float16: 'fp16', bfloat16: 'bf16' })[d];
+const rowsOf = (flat: readonly number[]): GridRow[] => Array.from({ length: flat.length / 3 }, (_, i) => [flat[3 * i]!, flat[3 * i + 1]!, flat[3 * i + 2]!]);
+const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+
+/** Every frame group as its own unit: exact in every tower, and what CUDA-form buckets take. */
+const frameUnits = (grid: readonly GridRow[]): Unit[] =>
+  unitsOf(grid).flatMap((u) => Array.from({ length: u.grid[0] }, (_, f) => ({ grid: [1, u.grid[1], u.grid[2]] as GridRow, firstRow: u.firstRow + f * u.grid[1] * u.grid[2], rows: u.grid[1] * u.grid[2] })));
+
+async function exportOnce(model: string, out: string, bucket: Bucket, dtype: CheckDtype, form: Form): Promise<void> {
+  if (await exists(out)) return;
+  await exportModel({ model, out, variant: 'padded', maxPatches: [bucket.maxPatches], maxItems: bucket.maxItems, dtype, device: form, externalData: 'always', overwrite: true });
+}
+
+function goldenCase(name: 'tiny' | 'tiny_single', dtype: CheckDtype, form: Form, session?: CheckSessionVariant): CheckCaseEntry {
+  const tf32 = session?.tf32 ? ' tf32' : '';
   return {
-    name: `golden ${name} ${dtype === 'float32' ? 'fp32' : 'fp16'}`,
+    name: `golden ${name} ${short(dtype)} ${form}-form${tf32}`,
     kind: 'golden',
     dtype,
+    ...(session ? { session } : {}),
+    ...(session?.tf32 ? { informational: true } : {}),
     async prepare(dir) {
       const io = await readSafetensors(join(FIXTURES, name, 'io.safetensors'));
       const pixels = io.get(IO.pixelValues) as HostTensor<'float32'>;
-      const grid = Array.from(io.get(IO.gridThw)!.data as BigInt64Array, Number);
+      const grid = rowsOf(Array.from(io.get(IO.gridThw)!.data as BigInt64Array, Number));
       const rows = pixels.shape[0]!;
-      const bucket = { maxPatches: rows, maxItems: grid.length / 3 }; // exact size: every output row is real
-      const out = join(dir, `${name}-${dtype}-${rows}.onnx`);
-      await exportModel({ model: join(FIXTURES, name), out, variant: 'padded', maxPatches: [rows], maxItems: bucket.maxItems, dtype, overwrite: true });
-      const padded = padInputs(pixels.data, pixels.shape[1]!, unitsOf(rowsOf(grid)), bucket);
+      // A one-item bucket takes one frame group; multi-item buckets take items as they are.
+      const units = grid.length === 1 ? frameUnits(grid) : unitsOf(grid);
+      const bucket = { maxPatches: rows, maxItems: units.length }; // exact size: every output row is real
+      const out = join(dir, `${name}-${dtype}-${form}-${rows}x${units.length}.onnx`);
+      await exportOnce(join(FIXTURES, name), out, bucket, dtype, form);
+      const padded = padInputs(pixels.data, pixels.shape[1]!, units, bucket);
       const k = [...io.keys()].filter((key) => key.startsWith('expected.deepstack_embeds.')).length;
-      const deep = new Float32Array(k * (rows / 4) * (io.get('expected.image_embeds')!.shape[1] ?? 0));
+      const width = io.get('expected.image_embeds')!.shape[1]!;
+      const deep = new Float32Array(k * (rows / 4) * width);
       for (let j = 0; j < k; j++) deep.set(io.get(`expected.deepstack_embeds.${j}`)!.data as Float32Array, (j * deep.length) / k);
       return {
         modelPath: out,
         spec: {
           inputs: { [IO.pixelValues]: { dtype: 'float32', shape: padded.pixels.shape }, [IO.gridThw]: { dtype: 'int64', shape: padded.grid.shape } },
           outputs: {
-            [IO.imageEmbeds]: { dtype: 'float32', shape: [rows / 4, io.get('expected.image_embeds')!.shape[1]!] },
-            [IO.deepstackEmbeds]: { dtype: 'float32', shape: [k, rows / 4, io.get('expected.image_embeds')!.shape[1]!] },
+            [IO.imageEmbeds]: { dtype: 'float32', shape: [rows / 4, width] },
+            [IO.deepstackEmbeds]: { dtype: 'float32', shape: [k, rows / 4, width] },
             token_count: { dtype: 'int64', shape: [] },
           },
         },
         inputs: { [IO.pixelValues]: padded.pixels.data, [IO.gridThw]: padded.grid.data },
         expected: { [IO.imageEmbeds]: io.get('expected.image_embeds')!.data as Float32Array, [IO.deepstackEmbeds]: deep },
-        tolerance: TOLERANCE[dtype],
+        tolerance: session?.tf32 ? { atol: 1e-2, rtol: 0 } : TOLERANCE[dtype],
       };
     },
   };
 }
 
-function latencyCase(side: number, dtype: CheckDtype): CheckCaseEntry {
+interface LatencyVariant {
+  side: number;
+  dtype: CheckDtype;
+  form: Form;
+  /** Images of `side`² in one bucket (default 1). */
+  images?: number;
+  session?: CheckSessionVariant;
+  label?: string;
+}
+
+function latencyCase({ side, dtype, form, images = 1, session, label }: LatencyVariant): CheckCaseEntry {
   const grid = side / 16;
-  const rows = grid * grid;
+  const perImage = grid * grid;
+  const rows = perImage * images;
+  const tag = [images > 1 ? `${images}×` : '', `${side}²`].join('');
   return {
-    name: `2b ${side}² ${dtype === 'float32' ? 'fp32' : 'fp16'}`,
+    name: `2b ${tag} ${short(dtype)} ${form}-form${label ? ` ${label}` : ''}`,
     kind: 'latency',
     dtype,
     imageSize: side,
-    async prepare(dir) {
+    images,
+    ...(session ? { session } : {}),
+    async prepare(dir): Promise<CheckCase> {
       const ckpt = join(dir, 'ckpt-2b');
       await readFile(join(ckpt, 'config.json')).catch(() => synthCheckpoint(ckpt, '2b', { overwrite: true }));
-      const out = join(dir, `2b-${dtype}-${rows}.onnx`);
-      await exportModel({ model: ckpt, out, variant: 'padded', maxPatches: [rows], maxItems: 1, dtype, externalData: 'always', overwrite: true });
-      const pixels = new Float32Array(rows * 1536).map((_, i) => Math.sin(i * 0.001));
+      const out = join(dir, `2b-${dtype}-${form}-${rows}x${images}.onnx`);
+      await exportOnce(ckpt, out, { maxPatches: rows, maxItems: images }, dtype, form);
+      const pixels = new Float32Array(rows * PATCH_DIM).map((_, i) => Math.sin(i * 0.001));
+      const gridThw = new BigInt64Array(3 * images);
+      for (let i = 0; i < images; i++) gridThw.set([1n, BigInt(grid), BigInt(grid)], 3 * i);
       return {
         modelPath: out,
         spec: {
-          inputs: { [IO.pixelValues]: { dtype: 'float32', shape: [rows, 1536] }, [IO.gridThw]: { dtype: 'int64', shape: [1, 3] } },
+          inputs: { [IO.pixelValues]: { dtype: 'float32', shape: [rows, PATCH_DIM] }, [IO.gridThw]: { dtype: 'int64', shape: [images, 3] } },
           outputs: {
-            [IO.imageEmbeds]: { dtype: 'float32', shape: [rows / 4, 2048] },
-            [IO.deepstackEmbeds]: { dtype: 'float32', shape: [3, rows / 4, 2048] },
+            [IO.imageEmbeds]: { dtype: 'float32', shape: [rows / 4, OUT_WIDTH] },
+            [IO.deepstackEmbeds]: { dtype: 'float32', shape: [DEEPSTACK, rows / 4, OUT_WIDTH] },
             token_count: { dtype: 'int64', shape: [] },
           },
         },
-        inputs: { [IO.pixelValues]: pixels, [IO.gridThw]: BigInt64Array.of(1n, BigInt(grid), BigInt(grid)) },
+        inputs: { [IO.pixelValues]: pixels, [IO.gridThw]: gridThw },
       };
     },
   };
 }
 
+/** ORT's attention backends (provider option sdpa_kernel, a bit mask): which one MultiHeadAttention may use. */
+const SDPA = { flash: '1', efficient: '2', cudnn: '8' } as const;
+
 export const checkSource: CheckCaseSource = {
   name: 'qwen3-vl vision (tiny goldens; 2B shape, random weights)',
-  cases({ sizes, dtypes }: CheckCaseOptions): CheckCaseEntry[] {
-    return [
-      ...dtypes.flatMap((d) => [goldenCase('tiny', d), goldenCase('tiny_single', d)]),
-      ...dtypes.flatMap((d) => sizes.map((s) => latencyCase(s, d))),
-    ];
+  cases({ device, sizes, dtypes }: CheckCaseOptions): CheckCaseEntry[] {
+    const goldens: CheckCaseEntry[] = [];
+    for (const dtype of dtypes) {
+      // bf16 graphs are CUDA-only; the CPU form is what CPUs (and the CPU check) run.
+      const forms: Form[] = device === 'cuda' ? (dtype === 'bfloat16' ? ['cuda'] : ['cpu', 'cuda']) : dtype === 'bfloat16' ? [] : ['cpu'];
+      for (const form of forms) goldens.push(goldenCase('tiny', dtype, form), goldenCase('tiny_single', dtype, form));
+    }
+    if (device === 'cuda' && dtypes.includes('float32')) goldens.push(goldenCase('tiny', 'float32', 'cpu', { tf32: true }));
+
+    const latency: CheckCaseEntry[] = [];
+    const form: Form = device === 'cuda' ? 'cuda' : 'cpu';
+    for (const dtype of dtypes) {
+      if (dtype === 'bfloat16' && device !== 'cuda') continue;
+      for (const side of sizes) latency.push(latencyCase({ side, dtype, form }));
+    }
+    if (device === 'cuda') {
+      const big = sizes.filter((s) => s >= 1024);
+      if (dtypes.includes('float16') && sizes.includes(448)) latency.push(latencyCase({ side: 448, dtype: 'float16', form, images: 16 }));
+      if (dtypes.includes('float32')) for (const side of big) latency.push(latencyCase({ side, dtype: 'float32', form, session: { tf32: true }, label: 'tf32' }));
+      if (dtypes.includes('float16')) {
+        // One-item buckets attend with MultiHeadAttention and a key length: each backend ORT has for it.
+        const largest = Math.max(...sizes);
+        for (const [name, mask] of Object.entries(SDPA)) latency.push(latencyCase({ side: largest, dtype: 'float16', form, session: { cudaOptions: { sdpa_kernel: mask } }, label: `sdpa=${name}` }));
+      }
+    }
+    return [...goldens, ...latency];
   },
 };

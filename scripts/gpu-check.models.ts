@@ -20,7 +20,13 @@ const { onnx } = onnxProto;
 // ---------------------------------------------------------------------------------------------
 // The interface a case source implements
 
-export type CheckDtype = 'float32' | 'float16';
+export type CheckDtype = 'float32' | 'float16' | 'bfloat16';
+
+/** How a case's sessions are made beyond the device: TF32 and extra CUDA provider options. */
+export interface CheckSessionVariant {
+  tf32?: boolean;
+  cudaOptions?: Record<string, string>;
+}
 
 /** One bucket of one model: an ONNX file, the static shapes to bind, and the data to feed. */
 export interface CheckCase {
@@ -41,6 +47,12 @@ export interface CheckCaseEntry {
   dtype: CheckDtype;
   /** Image side in pixels, for latency cases (224, 448, 1024, 2048). */
   imageSize?: number;
+  /** Images per run (latency cases; default 1). */
+  images?: number;
+  /** Session variant (default: the device's defaults, TF32 off). */
+  session?: CheckSessionVariant;
+  /** Golden cases only reported, never failing the check (e.g. TF32's error, measured for the README). */
+  informational?: boolean;
   /** Writes the model (cases sharing a modelPath share one session) and returns the case. */
   prepare(dir: string): Promise<CheckCase>;
 }

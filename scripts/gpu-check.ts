@@ -9,11 +9,12 @@
 // failed, 2 cannot start (addon/ORT missing), 3 --device cuda asked but CUDA is unusable.
 //
 // node dist/scripts/gpu-check.js [--device cuda|cpu|auto] [--models synthetic|<module.js>]
-//   [--sizes 224,448,1024,2048] [--dtypes float32,float16] [--runs N] [--warmup N] [--budget-s S] [--out DIR]
+//   [--sizes 224,448,1024,2048] [--dtypes float32,float16,bfloat16] [--runs N] [--warmup N]
+//   [--budget-s S] [--only REGEX] [--skip REGEX] [--profile [REGEX]] [--work-dir DIR] [--out DIR]
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,7 +31,8 @@ import {
 } from '../src/runtime/native.js';
 import type { DataType } from '../src/tensor.js';
 import { bf16ToF32, f16ToF32 } from '../src/weights/dtype.js';
-import { syntheticSource, type CheckCase, type CheckCaseEntry, type CheckCaseSource, type CheckDtype } from './gpu-check.models.js';
+import { profileMarkdown, summarizeProfile, type ProfileSummary } from '../src/runtime/profile.js';
+import { syntheticSource, type CheckCase, type CheckCaseEntry, type CheckCaseSource, type CheckDtype, type CheckSessionVariant } from './gpu-check.models.js';
 
 export const DEFAULT_MODELS_MODULE = 'dist/scripts/gpu-check.cases.js';
 const FALLBACK_KEY = 'session.disable_cpu_ep_fallback';
@@ -50,8 +52,15 @@ export interface CheckOptions {
   warmup?: number;
   /** Cases not started after this many seconds are skipped. */
   budgetS?: number;
-  /** Directory for model files (default: a temp dir, removed at the end). */
+  /** Directory for model files (default: a temp dir, removed at the end); kept when given, so a second pass reuses the exports. */
   workDir?: string;
+  /** Only the cases whose name matches, and none whose name matches `skip`. */
+  only?: RegExp;
+  skip?: RegExp;
+  /** Called after each case with the report so far (written out, so a crash keeps what ran). */
+  onCase?: (report: CheckReport) => Promise<void>;
+  /** Also write ORT's profile of each latency case (or those whose name matches) and report time by op type and the top nodes. */
+  profile?: boolean | RegExp;
   log?: (line: string) => void;
 }
 
@@ -87,6 +96,12 @@ export interface CaseReport {
   /** CUDA: the capture run and a replay against the eager result. */
   graphReplay?: Comparison[];
   latency?: { eager: Stats; graph?: Stats };
+  /** Images per run (latency). */
+  images?: number;
+  /** ORT's profile of the eager session (host-side node times; see gpu-profile notes). */
+  profile?: ProfileSummary;
+  /** Golden comparison reported but not required (e.g. TF32). */
+  informational?: boolean;
   skipped?: string;
   error?: string;
   pass: boolean;
@@ -105,6 +120,8 @@ export interface CheckReport {
     runtime?: NativeRuntimeInfo;
     transfer?: string;
     cudaApi?: string;
+    /** CUDA_LAUNCH_BLOCKING=1: every kernel waited for, so profile times are GPU times per node. */
+    serialized: boolean;
   };
   source: string;
   cases: CaseReport[];
@@ -120,7 +137,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
     device: options.device === 'cuda' ? 'cuda' : 'cpu',
     status: 'passed',
     notes: [],
-    environment: { node: process.version, platform: `${process.platform}-${process.arch}` },
+    environment: { node: process.version, platform: `${process.platform}-${process.arch}`, serialized: process.env.CUDA_LAUNCH_BLOCKING === '1' },
     source: '',
     cases: [],
   };
@@ -149,8 +166,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
   await mkdir(workDir, { recursive: true });
   try {
     const dtypes = options.dtypes ?? ['float32', 'float16'];
-    const casesFor = (device: 'cpu' | 'cuda'): Promise<CheckCaseEntry[]> | CheckCaseEntry[] =>
-      source.cases({ device, sizes: options.sizes ?? DEFAULT_SIZES[device], dtypes });
+    const casesFor = async (device: 'cpu' | 'cuda'): Promise<CheckCaseEntry[]> =>
+      (await source.cases({ device, sizes: options.sizes ?? DEFAULT_SIZES[device], dtypes })).filter((c) => (!options.only || options.only.test(c.name)) && !options.skip?.test(c.name));
     let source: CheckCaseSource;
     let device: 'cpu' | 'cuda' = options.device === 'cpu' ? 'cpu' : 'cuda';
     let entries: CheckCaseEntry[];
@@ -193,7 +210,10 @@ export async function runCheck(options: CheckOptions): Promise<CheckReport> {
           log(`- ${entry.name}: skipped (time budget used up)`);
           continue;
         }
-        report.cases.push(await runCase(entry, { device, runtime: available.runtime, workDir, runs, warmup, pool, log }));
+        const profile = options.profile instanceof RegExp ? options.profile.test(entry.name) : options.profile === true;
+        log(`> ${entry.name}`);
+        report.cases.push(await runCase(entry, { device, runtime: available.runtime, workDir, runs, warmup, pool, log, profile }));
+        await options.onCase?.(report);
         report.environment.transfer ??= pool.transfer;
         report.environment.cudaApi ??= pool.cudaApi;
       }
@@ -218,11 +238,14 @@ interface CaseContext {
   warmup: number;
   pool: SessionPool;
   log: (line: string) => void;
+  profile: boolean;
 }
 
 async function runCase(entry: CheckCaseEntry, ctx: CaseContext): Promise<CaseReport> {
   const out: CaseReport = { name: entry.name, kind: entry.kind, dtype: entry.dtype, pass: true };
   if (entry.imageSize) out.imageSize = entry.imageSize;
+  if (entry.images) out.images = entry.images;
+  if (entry.informational) out.informational = true;
   const bindings: NativeBinding[] = [];
   try {
     const t0 = performance.now();
@@ -231,7 +254,7 @@ async function runCase(entry: CheckCaseEntry, ctx: CaseContext): Promise<CaseRep
     out.model = basename(c.modelPath);
     out.shapes = Object.fromEntries(Object.entries(c.spec.inputs).map(([k, v]) => [k, v.shape]));
 
-    const eager = await ctx.pool.eager(c.modelPath);
+    const eager = await ctx.pool.eager(c.modelPath, entry.session);
     out.allNodesOnDevice = eager.allOnDevice;
     if (eager.fallbackError) out.fallbackError = eager.fallbackError;
     const binding = await eager.session.bind(c.spec);
@@ -245,7 +268,7 @@ async function runCase(entry: CheckCaseEntry, ctx: CaseContext): Promise<CaseRep
 
     let graphBinding: NativeBinding | undefined;
     if (ctx.device === 'cuda') {
-      const graph = await ctx.pool.graph(c.modelPath, eager.allOnDevice === true);
+      const graph = await ctx.pool.graph(c.modelPath, eager.allOnDevice === true, entry.session);
       graphBinding = await graph.bind(c.spec);
       bindings.push(graphBinding);
       let last: Record<string, NativeTensorData> = {};
@@ -259,8 +282,10 @@ async function runCase(entry: CheckCaseEntry, ctx: CaseContext): Promise<CaseRep
     if (entry.kind === 'latency') {
       out.latency = { eager: await time(binding, c, ctx.warmup, ctx.runs) };
       if (graphBinding) out.latency.graph = await time(graphBinding, c, 0, ctx.runs);
+      if (ctx.profile) out.profile = await profileCase(c, ctx, entry.session);
     }
-    out.pass = [out.golden, out.reference, out.graphReplay].every((list) => (list ?? []).every((x) => x.pass)) && out.allNodesOnDevice !== false;
+    const golden = out.informational ? [] : (out.golden ?? []);
+    out.pass = [golden, out.reference, out.graphReplay].every((list) => (list ?? []).every((x) => x.pass)) && out.allNodesOnDevice !== false;
   } catch (error) {
     out.error = error instanceof Error ? error.message : String(error);
     out.pass = false;
@@ -284,7 +309,25 @@ async function time(binding: NativeBinding, c: CheckCase, warmup: number, runs: 
   return { runs, minMs: round(ms[0]!, 3), medianMs: round(at(0.5), 3), p90Ms: round(at(0.9), 3), meanMs: round(ms.reduce((a, b) => a + b, 0) / ms.length, 3) };
 }
 
-/** Sessions per model file: one eager, one CUDA-graph; a new model closes the previous model's. */
+/** ORT's profile of a few eager runs of the case (a session of its own, closed after). */
+async function profileCase(c: CheckCase, ctx: CaseContext, variant: CheckSessionVariant | undefined): Promise<ProfileSummary> {
+  const prefix = join(ctx.workDir, `profile-${basename(c.modelPath, '.onnx')}`);
+  const options: NativeSessionOptions = ctx.device === 'cuda' ? { ...cudaOptions(false, false, variant), profilePrefix: prefix } : { device: 'cpu', profilePrefix: prefix };
+  const session = await NativeSession.create(c.modelPath, options);
+  try {
+    const binding = await session.bind(c.spec);
+    for (let i = 0; i < 2 + PROFILED_RUNS; i++) await binding.run(c.inputs);
+    await binding.release();
+    const file = await session.endProfiling();
+    return summarizeProfile(JSON.parse(await readFile(file, 'utf8')) as unknown, { skipRuns: 2 });
+  } finally {
+    await session.close();
+  }
+}
+
+const PROFILED_RUNS = 3;
+
+/** Sessions per model file and session variant: one eager, one CUDA-graph; a new one closes the previous pair. */
 class SessionPool {
   #model: string | undefined;
   #eager: { session: NativeSession; allOnDevice: boolean | null; fallbackError?: string } | undefined;
@@ -302,27 +345,29 @@ class SessionPool {
     return this.#eager?.session.cudaApi;
   }
 
-  async eager(modelPath: string): Promise<{ session: NativeSession; allOnDevice: boolean | null; fallbackError?: string }> {
-    if (this.#model !== modelPath) await this.#switch(modelPath);
+  async eager(modelPath: string, variant?: CheckSessionVariant): Promise<{ session: NativeSession; allOnDevice: boolean | null; fallbackError?: string }> {
+    const key = poolKey(modelPath, variant);
+    if (this.#model !== key) await this.#switch(key);
     if (!this.#eager) {
       if (this.device === 'cpu') {
         this.#eager = { session: await NativeSession.create(modelPath, { device: 'cpu' }), allOnDevice: null };
       } else {
         try {
-          this.#eager = { session: await NativeSession.create(modelPath, cudaOptions(false, true)), allOnDevice: true };
+          this.#eager = { session: await NativeSession.create(modelPath, cudaOptions(false, true, variant)), allOnDevice: true };
         } catch (error) {
           if (!(error instanceof VitgraphError) || !CPU_FALLBACK_REFUSED.test(error.message)) throw error;
           // Some node would fall back to CPU: report it, and keep measuring without the guard.
-          this.#eager = { session: await NativeSession.create(modelPath, cudaOptions(false, false)), allOnDevice: false, fallbackError: error.message };
+          this.#eager = { session: await NativeSession.create(modelPath, cudaOptions(false, false, variant)), allOnDevice: false, fallbackError: error.message };
         }
       }
     }
     return this.#eager;
   }
 
-  async graph(modelPath: string, guard: boolean): Promise<NativeSession> {
-    if (this.#model !== modelPath) await this.#switch(modelPath);
-    this.#graph ??= await NativeSession.create(modelPath, cudaOptions(true, guard));
+  async graph(modelPath: string, guard: boolean, variant?: CheckSessionVariant): Promise<NativeSession> {
+    const key = poolKey(modelPath, variant);
+    if (this.#model !== key) await this.#switch(key);
+    this.#graph ??= await NativeSession.create(modelPath, cudaOptions(true, guard, variant));
     return this.#graph;
   }
 
@@ -339,12 +384,17 @@ class SessionPool {
   }
 }
 
-function cudaOptions(cudaGraph: boolean, guard: boolean): NativeSessionOptions {
+const poolKey = (modelPath: string, variant: CheckSessionVariant | undefined): string => `${modelPath}\0${JSON.stringify(variant ?? {})}`;
+
+/** CUDA session options: no option = the defaults every user gets (TF32 off). */
+function cudaOptions(cudaGraph: boolean, guard: boolean, variant: CheckSessionVariant = {}): NativeSessionOptions {
+  // The arena grows by exactly what is asked, so allocations after warm-up show up as failures.
+  const provider = { ...(cudaGraph ? { arena_extend_strategy: 'kSameAsRequested' } : {}), ...variant.cudaOptions };
   return {
     device: 'cuda',
     cudaGraph,
-    // The arena grows by exactly what is asked, so allocations after warm-up show up as failures.
-    ...(cudaGraph ? { cudaOptions: { arena_extend_strategy: 'kSameAsRequested' } } : {}),
+    ...(variant.tf32 ? { tf32: true } : {}),
+    ...(Object.keys(provider).length > 0 ? { cudaOptions: provider } : {}),
     ...(guard ? { sessionConfig: { [FALLBACK_KEY]: '1' } } : {}),
   };
 }
@@ -476,17 +526,34 @@ export function reportMarkdown(r: CheckReport): string {
     const eager = c.latency?.eager.medianMs;
     const graph = c.latency?.graph?.medianMs;
     lines.push(
-      `| ${c.name} | ${c.skipped ? `skipped: ${c.skipped}` : c.pass ? 'ok' : `FAILED${c.error ? `: ${c.error.replaceAll('|', '/')}` : ''}`} | ${c.allNodesOnDevice === undefined ? '' : c.allNodesOnDevice === null ? 'n/a (cpu)' : c.allNodesOnDevice ? 'yes' : 'NO'} | ${c.golden ? fmt(c.golden) : ''} | ${c.reference ? fmt(c.reference) : ''} | ${c.graphReplay ? (c.graphReplay.every((x) => x.bitExact) ? 'bit-exact' : fmt(c.graphReplay)) : ''} | ${eager ?? ''} | ${graph ?? ''} | ${eager && graph ? `${round(eager / graph, 2)}×` : ''} |`,
+      `| ${c.name} | ${c.skipped ? `skipped: ${c.skipped}` : c.informational ? 'measured' : c.pass ? 'ok' : `FAILED${c.error ? `: ${c.error.replaceAll('|', '/')}` : ''}`} | ${c.allNodesOnDevice === undefined ? '' : c.allNodesOnDevice === null ? 'n/a (cpu)' : c.allNodesOnDevice ? 'yes' : 'NO'} | ${c.golden ? fmt(c.golden) : ''} | ${c.reference ? fmt(c.reference) : ''} | ${c.graphReplay ? (c.graphReplay.every((x) => x.bitExact) ? 'bit-exact' : fmt(c.graphReplay)) : ''} | ${eager ?? ''} | ${graph ?? ''} | ${eager && graph ? `${round(eager / graph, 2)}×` : ''} |`,
     );
   }
   const latency = r.cases.filter((c) => c.latency);
   if (latency.length > 0) {
-    lines.push('', 'Latency is end-to-end `run()` (host→device copy, run, device→host copy), ms over the timed runs:', '', '| case | mode | runs | min | median | p90 | mean |', '|---|---|---|---|---|---|---|');
+    lines.push('', 'Latency is end-to-end `run()` (host→device copy, run, device→host copy), ms over the timed runs:', '', '| case | mode | runs | min | median | p90 | mean | images/s |', '|---|---|---|---|---|---|---|---|');
     for (const c of latency) {
-      for (const [mode, s] of Object.entries(c.latency!)) lines.push(`| ${c.name} | ${mode} | ${s.runs} | ${s.minMs} | ${s.medianMs} | ${s.p90Ms} | ${s.meanMs} |`);
+      for (const [mode, s] of Object.entries(c.latency!)) lines.push(`| ${c.name} | ${mode} | ${s.runs} | ${s.minMs} | ${s.medianMs} | ${s.p90Ms} | ${s.meanMs} | ${round((1000 * (c.images ?? 1)) / s.medianMs, 1)} |`);
     }
+    lines.push(...batchingGain(latency));
+  }
+  for (const c of r.cases.filter((x) => x.profile)) {
+    lines.push('', profileMarkdown(c.profile!, `Profile: ${c.name} (${r.environment.serialized ? 'CUDA_LAUNCH_BLOCKING=1: GPU time per node' : 'host time per node; CUDA kernels are asynchronous'})`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Images/s of each batched case against the same side and dtype run one image at a time (best mode of each). */
+function batchingGain(latency: readonly CaseReport[]): string[] {
+  const best = (c: CaseReport): number => Math.min(c.latency!.eager.medianMs, c.latency!.graph?.medianMs ?? Infinity);
+  const rows: string[] = [];
+  for (const batch of latency.filter((c) => (c.images ?? 1) > 1)) {
+    const single = latency.find((c) => (c.images ?? 1) === 1 && c.imageSize === batch.imageSize && c.dtype === batch.dtype && c.name.endsWith(batch.name.split(' ').slice(3).join(' ')));
+    if (!single) continue;
+    const gain = (batch.images! / best(batch)) / (1 / best(single));
+    rows.push(`| ${batch.name} vs ${single.name} | ${round(batch.images! * 1000 / best(batch), 1)} vs ${round(1000 / best(single), 1)} images/s | ${round(gain, 2)}× |`);
+  }
+  return rows.length > 0 ? ['', '| batching | throughput | gain |', '|---|---|---|', ...rows] : [];
 }
 
 function nvidiaSmi(): string | undefined {
@@ -521,6 +588,17 @@ function parseArgs(argv: string[]): CheckOptions & { out: string } {
   if (warmup !== undefined) opts.warmup = warmup;
   const budget = num('--budget-s');
   if (budget !== undefined) opts.budgetS = budget;
+  const only = get('--only');
+  if (only) opts.only = new RegExp(only);
+  const skip = get('--skip');
+  if (skip) opts.skip = new RegExp(skip);
+  const work = get('--work-dir');
+  if (work) opts.workDir = resolve(work);
+  const profile = argv.indexOf('--profile');
+  if (profile >= 0) {
+    const filter = argv[profile + 1];
+    opts.profile = filter && !filter.startsWith('--') ? new RegExp(filter) : true;
+  }
   return opts;
 }
 
@@ -528,11 +606,15 @@ const EXIT: Readonly<Record<CheckReport['status'], number>> = { passed: 0, faile
 
 async function main(): Promise<void> {
   const { out, ...options } = parseArgs(process.argv.slice(2));
-  const report = await runCheck(options);
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'gpu-check.json'), `${JSON.stringify(report, null, 2)}\n`);
-  const md = reportMarkdown(report);
-  await writeFile(join(out, 'gpu-check.md'), md);
+  const write = async (report: CheckReport): Promise<string> => {
+    await writeFile(join(out, 'gpu-check.json'), `${JSON.stringify(report, null, 2)}\n`);
+    const md = reportMarkdown(report);
+    await writeFile(join(out, 'gpu-check.md'), md);
+    return md;
+  };
+  const report = await runCheck({ ...options, onCase: async (r) => void (await write(r)) });
+  const md = await write(report);
   console.log(`\n${md}`);
   process.exitCode = EXIT[report.status];
 }

@@ -3,7 +3,9 @@
 // once into the cache); with no model it uses the tiny Qwen3-VL tower that ships with vitgraph.
 
 import { readdir, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkModelOptions } from './encoder-options.js';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
 import { resolveHubModel } from './fs/hub.js';
@@ -78,6 +80,12 @@ export class VisionEncoder {
     private readonly runtime: EncoderRuntime,
     readonly modelPath: string,
     private readonly options: VisionEncoderOptions,
+    /**
+     * What to record as the model in outputs and logs: the path as the caller gave it, or, for a
+     * checkpoint exported through the cache, `vitgraph-cache:<content key>-<dtype>`. Never the cache's
+     * absolute path, which would put the user's home directory into every file written.
+     */
+    readonly modelId: string = modelPath,
   ) {}
 
   /** The graph outputs every result carries, with their token axes. */
@@ -114,7 +122,7 @@ export class VisionEncoder {
       await runtime.close();
       throw error;
     }
-    return new VisionEncoder(runtime, path, options);
+    return new VisionEncoder(runtime, path, options, path === model ? model : `vitgraph-cache:${basename(path)}`);
   }
 
   /** Preprocesses `inputs` (in order) and encodes them in one request. Safe to call concurrently. */
@@ -190,13 +198,20 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fileSystemError(error, model, 'read'); // ELOOP, EACCES
   });
   if (!info) throw notFound('model', model, 'Pass a .onnx file, an exported package directory, or a Hugging Face checkpoint directory (or hub repository folder)');
-  if (!info.isDirectory()) return model;
+  if (!info.isDirectory()) {
+    checkModelOptions('onnx', options);
+    return model;
+  }
   const entries = await readdir(model);
-  if (entries.includes(MANIFEST)) return model;
+  if (entries.includes(MANIFEST)) {
+    checkModelOptions('package', options);
+    return model;
+  }
   if (!entries.includes('config.json')) {
     throw invalidArgument('model directory', `a package (${MANIFEST}) or a Hugging Face checkpoint (config.json + *.safetensors)`, model);
   }
   if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
   const buckets = options.graphs === 'buckets' || resolveBackend(options).backend === 'native' ? (options.buckets ?? DEFAULT_BUCKETS) : [];
-  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, buckets, onProgress: options.onExportProgress, onHashProgress: options.onHashProgress });
+  const device = resolveBackend(options).device;
+  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, device, buckets, onProgress: options.onExportProgress, onHashProgress: options.onHashProgress });
 }

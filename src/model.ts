@@ -11,7 +11,7 @@ import type { LinearScheme } from './onnx/linear-scheme.js';
  * Precision of exported weights and matmuls (statistics, softmax, rotary stay float32). int8 / int4
  * quantize the Linear layers only (CPU graphs; see src/onnx/linear-scheme.ts); the rest stays float32.
  */
-export type ExportDType = 'float32' | 'float16' | 'int8' | 'int4';
+export type ExportDType = 'float32' | 'float16' | 'bfloat16' | 'int8' | 'int4';
 
 /** The facts of a parsed tower config that the core needs, whatever the tower. */
 export interface TowerConfig {
@@ -35,6 +35,23 @@ export interface OutputSpec {
   readonly tokenAxis: number;
 }
 
+/**
+ * The device a graph is built for: 'cpu' graphs run anywhere; 'cuda' graphs may use what only the
+ * CUDA provider runs well or at all (bfloat16, memory-efficient float32 attention) and are
+ * refused elsewhere.
+ */
+export type GraphDevice = 'cpu' | 'cuda';
+
+/**
+ * Whether a bucket takes one frame group per grid_thw row, so that its real rows are a single
+ * attention segment: the bias-free one-item buckets need it. The host then splits a multi-frame
+ * item into its frames, which is exact: frames never attend to each other in any tower. One rule,
+ * read by the graph builders and the bucket packer.
+ */
+export function oneFramePerRow(bucket: Bucket): boolean {
+  return bucket.maxItems === 1;
+}
+
 /** One padded graph's fixed shape. */
 export interface Bucket {
   /** Pre-merge patch rows (Nmax), a multiple of the merge unit. */
@@ -45,7 +62,9 @@ export interface Bucket {
 
 export interface GraphOptions {
   /** Float precision of weights and matmuls. */
-  readonly dtype: 'float32' | 'float16';
+  readonly dtype: 'float32' | 'float16' | 'bfloat16';
+  /** Padded graphs: the device the bucket is for (default 'cpu'; see `oneFramePerRow`). */
+  readonly device?: GraphDevice | undefined;
   /** How Linear layers store weights (default: float in `dtype`). */
   readonly linear?: LinearScheme | undefined;
   /** Dynamic graphs: 'looped' (default) fused attention per segment, or 'dense' with an [N, N] mask. */

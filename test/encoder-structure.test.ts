@@ -151,10 +151,15 @@ test('graph inputs and outputs: names, dtypes and shapes', (t) => {
       ['token_count', 'int64', []],
     ],
   });
-  // float16 weights: the I/O stays float32 (casts inside).
+  // float16 weights: the I/O stays float32 (casts inside); the norms read the float32 residual
+  // stream, so their parameters alone stay float32.
   const half = buildDynamicGraph(configOf(TINY), zeroParameters, { dtype: 'float16' });
   t.deepEqual(io(half).outputs.map(([, dtype]) => dtype), ['float32', 'float32']);
-  t.true(half.initializers.filter((i) => i.kind === 'param').every((i) => i.dtype === 'float16'));
+  const params = half.initializers.filter((i) => i.kind === 'param');
+  const isNorm = (name: string): boolean => /\.(norm\d?|ln_q)\.(weight|bias)$/.test(name);
+  t.true(params.filter((i) => !isNorm(i.name)).every((i) => i.dtype === 'float16'));
+  t.true(params.filter((i) => isNorm(i.name)).every((i) => i.dtype === 'float32'));
+  t.true(params.some((i) => isNorm(i.name)));
 });
 
 test('initializer names are the checkpoint keys of spec §2.1, with their shapes', (t) => {

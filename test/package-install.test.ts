@@ -11,7 +11,7 @@
 
 import anyTest from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './helpers/files.js';
@@ -46,15 +46,15 @@ function pack(): { tgz: string; files: string[] } | { error: string } {
 }
 
 /** Installs the tarball (+ @types/node for the consumer's tsc) into a fresh app, from npm's cache. */
-async function install(tgz: string): Promise<{ ok: true } | { ok: false; offline: boolean; output: string }> {
+async function install(tgz: string): Promise<{ ok: true; output: string } | { ok: false; offline: boolean; output: string }> {
   await mkdir(app, { recursive: true });
   await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   const args = ['install', '--no-audit', '--no-fund', tgz, '@types/node@20'];
   const env = { ONNXRUNTIME_NODE_INSTALL: 'skip' };
   const offline = sh('npm', [...args, '--offline'], app, env);
-  if (offline.ok) return { ok: true };
+  if (offline.ok) return { ok: true, output: offline.output };
   const preferOffline = sh('npm', [...args, '--prefer-offline'], app, env);
-  if (preferOffline.ok) return { ok: true };
+  if (preferOffline.ok) return { ok: true, output: preferOffline.output };
   const unreachable = /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|network/i.test(preferOffline.output);
   return { ok: false, offline: unreachable, output: preferOffline.output };
 }
@@ -77,6 +77,21 @@ anyTest.serial('the tarball holds the prebuilt addon and the embedded tower, no 
   t.true(packed.files.includes('fixtures/encoder/tiny/model.safetensors'), 'embedded model weights');
   t.deepEqual(packed.files.filter((f) => f.endsWith('.map')), [], 'no sourcemaps (their sources are not shipped)');
   t.deepEqual(packed.files.filter((f) => /io\.safetensors$|^dist\/test\/|^test\//.test(f)), [], 'no goldens or tests');
+});
+
+test('the consumer install prints no EBADENGINE, resolves the tested onnxruntime-node, and npm pack builds once', async (t) => {
+  if (!installed?.ok) return t.fail(`npm install of the tarball failed:\n${installed?.output}`);
+  t.notRegex(installed.output, /EBADENGINE|Unknown (project|user) config/, installed.output);
+  const manifest = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; engines: { node: string }; scripts: Record<string, string> };
+  const versionIn = async (name: string): Promise<string> => (JSON.parse(await readFile(join(app, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  t.is(manifest.dependencies['onnxruntime-node'], '1.30.0', 'pinned: the version the native addon and the tests run against');
+  t.is(await versionIn('onnxruntime-node'), '1.30.0');
+  // Every installed package supports the Node versions vitgraph claims (cookie 2 wants node >= 22).
+  t.is(manifest.engines.node, '>=20');
+  t.regex(await versionIn('cookie'), /^1\./);
+  // prepare builds dist/ (npm runs it for pack too); prepack only adds the prebuilt addon.
+  t.regex(manifest.scripts.prepare!, /npm run build/);
+  t.notRegex(manifest.scripts.prepack!, /npm run build|\btsc\b/);
 });
 
 const CONSUMER = `import { VisionEncoder, nativeAvailable, type EncodeResult } from 'vitgraph';

@@ -1,11 +1,12 @@
 import { VisionEncoder, type EncodeInput, type EncodeResult } from '../../index.js';
 import { invalidArgument } from '../../src/errors.js';
 import { checkSafetensorsOutput } from '../../src/fs/vitgraph-files.js';
+import { QWEN2_VL_PROCESSOR, QWEN3_VL_PROCESSOR } from '../../src/image/index.js';
 import { concatTokens } from '../../src/runtime/buckets.js';
 import { hostTensor } from '../../src/tensor.js';
 import { writeSafetensors } from '../../src/weights/index.js';
 import { choice, flag, int, requiredStr, str, type Command, type ParsedArgs } from '../args.js';
-import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
+import { BACKEND_OPTIONS, backendOptions, bucketNotice } from '../backend.js';
 import { byteProgress, itemProgress } from '../progress.js';
 
 /** Positional images and `--video a,b,c` frame lists, as encoder inputs in command-line order. */
@@ -25,16 +26,16 @@ export function pixelBudget(args: ParsedArgs): { minPixels?: number; maxPixels?:
 
 export const PIXEL_OPTIONS = {
   video: { type: 'string', multiple: true, value: '<f1,f2,…>', description: 'frames of one video, comma-separated (repeatable); animated GIF/WebP files are videos already' },
-  'min-pixels': { type: 'string', value: '<n>', description: 'smallest resized image area in pixels (default 65536)' },
-  'max-pixels': { type: 'string', value: '<n>', description: 'largest resized image area in pixels (default 16777216)' },
+  'min-pixels': { type: 'string', value: '<n>', description: `smallest resized image area in pixels (default: the model's processor; ${QWEN3_VL_PROCESSOR.minPixels} for Qwen3-VL and Qwen3.5, ${QWEN2_VL_PROCESSOR.minPixels} for Qwen2-VL and Qwen2.5-VL)` },
+  'max-pixels': { type: 'string', value: '<n>', description: `largest resized image area in pixels (default: the model's processor; ${QWEN3_VL_PROCESSOR.maxPixels} for Qwen3-VL and Qwen3.5, ${QWEN2_VL_PROCESSOR.maxPixels} for Qwen2-VL and Qwen2.5-VL)` },
 } as const;
 
 /** `--dtype` for commands that export a checkpoint on first use (encode, serve). */
 export const DTYPE_OPTION = {
-  dtype: { type: 'string', value: 'float32|float16|int8|int4', description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, cached separately)' },
+  dtype: { type: 'string', value: 'float32|float16|bfloat16|int8|int4', description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, float16/bfloat16 the CUDA ones; cached separately)' },
 } as const;
 
-export const exportDType = (args: ParsedArgs): 'float32' | 'float16' | 'int8' | 'int4' | undefined => choice(args, 'dtype', ['float32', 'float16', 'int8', 'int4'] as const);
+export const exportDType = (args: ParsedArgs): 'float32' | 'float16' | 'bfloat16' | 'int8' | 'int4' | undefined => choice(args, 'dtype', ['float32', 'float16', 'bfloat16', 'int8', 'int4'] as const);
 
 export const encodeCommand: Command = {
   name: 'encode',
@@ -68,6 +69,7 @@ export const encodeCommand: Command = {
     const out = requiredStr(args, 'out');
     const cacheDir = str(args, 'cache-dir');
     await checkSafetensorsOutput(out); // before minutes of export or encoding
+    bucketNotice(backend, graphs, quiet);
     const encoder = await VisionEncoder.load(model, {
       ...backend,
       ...(graphs ? { graphs } : {}),
@@ -85,7 +87,7 @@ export const encodeCommand: Command = {
       progress.stop();
       const merged = concatTokens(results.map((r) => r.outputs), encoder.outputs);
       const grid = results.flatMap((r) => Array.from(r.gridThw.data));
-      await writeSafetensors(out, { ...merged, grid_thw: hostTensor('int64', [grid.length / 3, 3], BigInt64Array.from(grid)) }, { producer: 'vitgraph encode', model: encoder.modelPath });
+      await writeSafetensors(out, { ...merged, grid_thw: hostTensor('int64', [grid.length / 3, 3], BigInt64Array.from(grid)) }, { producer: 'vitgraph encode', model: encoder.modelId });
       const summary = {
         items: results.flatMap((r) => r.items.map((it) => ({ kind: it.kind, grid_thw: it.gridThw, tokens: it.tokens }))),
         tokens: results.reduce((s, r) => s + r.items.reduce((n, it) => n + it.tokens, 0), 0),

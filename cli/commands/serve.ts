@@ -2,8 +2,9 @@ import { DTYPE_OPTION, exportDType } from './encode.js';
 import { availableParallelism } from 'node:os';
 import { loadBatchEncoder } from '../../index.js';
 import { DEFAULT_LIMITS, serveProcess } from '../../src/serve/index.js';
+import { checkPort } from '../../src/serve/port.js';
 import { choice, flag, int, str, type Command } from '../args.js';
-import { BACKEND_OPTIONS, backendOptions } from '../backend.js';
+import { BACKEND_OPTIONS, backendOptions, bucketNotice } from '../backend.js';
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -23,7 +24,8 @@ export const serveCommand: Command = {
     'max-body-bytes': { type: 'string', value: '<n>', description: `request body limit, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})` },
     'max-items': { type: 'string', value: '<n>', description: `items per request (default ${DEFAULT_LIMITS.maxItems})` },
     'max-image-pixels': { type: 'string', value: '<n>', description: `pixels per decoded image, and the largest min/max_pixels a client may ask (default ${DEFAULT_LIMITS.maxImagePixels})` },
-    'request-timeout-ms': { type: 'string', value: '<ms>', description: `arrival to response; 504 beyond (default ${DEFAULT_LIMITS.requestTimeoutMs})` },
+    'request-timeout-ms': { type: 'string', value: '<ms>', description: `arrival to response; 504 beyond; also bounds receiving the body (408) (default ${DEFAULT_LIMITS.requestTimeoutMs})` },
+    'max-uploads': { type: 'string', value: '<n>', description: `request bodies received at once, over all clients; 503 busy beyond (default ${DEFAULT_LIMITS.maxUploads})` },
     'shutdown-timeout-ms': { type: 'string', value: '<ms>', description: 'on SIGTERM/SIGINT, most time to finish in-flight requests (default 30000)' },
   },
   details:
@@ -40,13 +42,14 @@ export const serveCommand: Command = {
     const buckets = graphs === 'buckets' || backend.backend === 'native' || backend.device === 'cuda';
     const model = str(args, 'model');
     const dtype = exportDType(args);
+    bucketNotice(backend, graphs, false);
     const maxBatch = int(args, 'max-batch-patches', 1);
     const limit = (name: string): number | undefined => int(args, name, 1);
     await serveProcess({
       load: () => loadBatchEncoder(model, { ...backend, ...(threads ? { threads } : {}), ...(graphs ? { graphs } : {}), ...(dtype ? { dtype } : {}), ...(buckets ? { warmup: true } : {}) }),
       workers,
       host: str(args, 'host') ?? '127.0.0.1',
-      port: int(args, 'port', 0) ?? 8080,
+      port: checkPort(int(args, 'port', 0) ?? 8080),
       batcher: {
         maxWaitMs: int(args, 'max-wait-ms', 0) ?? (buckets ? 2 : 0),
         ...(maxBatch ? { maxBatchPatches: maxBatch } : {}),
@@ -58,6 +61,7 @@ export const serveCommand: Command = {
         ...(limit('max-items') ? { maxItems: limit('max-items')! } : {}),
         ...(limit('max-image-pixels') ? { maxImagePixels: limit('max-image-pixels')! } : {}),
         ...(limit('request-timeout-ms') ? { requestTimeoutMs: limit('request-timeout-ms')! } : {}),
+        ...(limit('max-uploads') ? { maxUploads: limit('max-uploads')! } : {}),
       },
       ...(limit('shutdown-timeout-ms') ? { shutdownTimeoutMs: limit('shutdown-timeout-ms')! } : {}),
     });

@@ -11,7 +11,7 @@ export const synthCommand: Command = {
     seed: { type: 'string', value: '<n>', description: 'random seed (default 0)' },
     dtype: { type: 'string', value: 'float32|bfloat16', description: 'stored weight dtype (default float32)' },
     force: { type: 'boolean', description: 'replace an existing checkpoint in --out' },
-    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr' },
+    quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr (progress shows only on a terminal)' },
   },
   async run(args) {
     const seed = int(args, 'seed', 0);

@@ -4,7 +4,7 @@
 // (graphs/shared/attention.ts).
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
-import { blockDiagonalAttention } from '../shared/attention.js';
+import { paddedAttention } from '../shared/attention.js';
 import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
 import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
@@ -21,7 +21,7 @@ export function buildPaddedGraph(config: Qwen2VLConfig, params: ParameterSource,
   const g = new GraphBuilder({ name: `qwen2_vl_vision_padded_${bucket.maxPatches}`, params, paramDType: dtype, linearScheme: options.linear });
   const { pixels, grid, rowIndex } = paddedInputs(g, config, bucket);
   const coords = patchCoordinates(g, config, grid, rowIndex);
-  const attention = blockDiagonalAttention(g, config, coords.segment, dtype);
+  const attention = paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype);
   declareImageEmbeds(g, visionTower(g, config, op.cast(pixels, dtype), rotaryLayout(g, config, coords, rowIndex), attention));
   declareTokenCount(g, config, coords.valid);
   return g;

@@ -4,25 +4,27 @@
 // Mirrors transformers `Qwen2VisionTransformerPretrainedModel.forward` (modeling_qwen2_vl.py
 // @ 00b676f8). The graph variant supplies the rotary tables and the per-frame attention.
 
-import type { Graph, Value } from '../../src/onnx/index.js';
+import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { groupMergeUnits, layerNorm, linear, MERGER_LINEAR, patchEmbed, selfAttention } from '../shared/layers.js';
+import { groupMergeUnits, layerNorm, linear, MERGER_LINEAR, mlpOutputScale, patchEmbed, residualAdd, scaledLinear, selfAttention, STREAM, unscaled } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
 
 /** Runs the tower on `pixelValues` [N, C·Tp·P²] (dtype = the export dtype) → merged tokens [N/4, O]. */
 export function visionTower(g: Graph, config: Qwen2VLConfig, pixelValues: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
-  let x = patchEmbed(g, config, pixelValues, false); // [N, E]
-  for (let i = 0; i < config.depth; i++) x = g.scope('blocks', () => g.scope(i, () => visionBlock(g, config, x, rotary, attention)));
-  return g.scope('merger', () => patchMerger(g, config, layerNorm(g, 'ln_q', x, config.layerNormEps)));
+  const dtype = pixelValues.dtype;
+  let x = op.cast(patchEmbed(g, config, pixelValues, false), STREAM); // [N, E] float32 stream
+  for (let i = 0; i < config.depth; i++) x = g.scope('blocks', () => g.scope(i, () => visionBlock(g, config, x, rotary, attention, dtype)));
+  return g.scope('merger', () => patchMerger(g, config, op.cast(layerNorm(g, 'ln_q', x, config.layerNormEps), dtype)));
 }
 
-/** `Qwen2VLVisionBlock`: x + attn(norm1(x)), then + mlp(norm2(x)). */
-function visionBlock(g: Graph, config: Qwen2VLConfig, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
-  const h = op.add(x, selfAttention(g, config, layerNorm(g, 'norm1', x, config.layerNormEps), rotary, attention));
-  const normed2 = layerNorm(g, 'norm2', h, config.layerNormEps);
-  return op.add(h, g.scope('mlp', () => linear(g, 'fc2', quickGelu(g, linear(g, 'fc1', normed2, config.intermediateSize)), config.hiddenSize)));
+/** `Qwen2VLVisionBlock`: x + attn(norm1(x)), then + mlp(norm2(x)); x float32, branches in `dtype`. */
+function visionBlock(g: Graph, config: Qwen2VLConfig, x: Value, rotary: RotaryLayout, attention: SegmentAttention, dtype: DataType): Value {
+  const h = residualAdd(x, selfAttention(g, config, op.cast(layerNorm(g, 'norm1', x, config.layerNormEps), dtype), rotary, attention));
+  const normed2 = op.cast(layerNorm(g, 'norm2', h, config.layerNormEps), dtype);
+  const scale = mlpOutputScale(dtype);
+  return residualAdd(h, g.scope('mlp', () => unscaled(g, scaledLinear(g, 'fc2', quickGelu(g, linear(g, 'fc1', normed2, config.intermediateSize)), config.hiddenSize, scale), scale)));
 }
 
 /** `QuickGELUActivation`: z·σ(1.702·z). */

@@ -4,7 +4,7 @@
 // blocks in fullatt_block_indexes. Padding rows form their own segment in both.
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
-import { blockDiagonalAttention } from '../shared/attention.js';
+import { blockDiagonalAttention, paddedAttention } from '../shared/attention.js';
 import { declareImageEmbeds, declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
 import { patchCoordinates, rotaryLayout } from '../shared/layout.js';
 import type { Qwen25VLConfig } from './config.js';
@@ -25,7 +25,7 @@ export function buildPaddedGraph(config: Qwen25VLConfig, params: ParameterSource
   // A side holds at most Nmax patches, so Nmax + 1 exceeds any window count per side.
   const windows = windowIds(g, config, coords, bucket.maxPatches + 1);
   const attention = {
-    frame: g.scope('frames', () => blockDiagonalAttention(g, config, coords.segment, dtype)),
+    frame: g.scope('frames', () => paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype)),
     window: g.scope('windows', () => blockDiagonalAttention(g, config, windows, dtype)),
   };
   declareImageEmbeds(g, visionTower(g, config, op.cast(pixels, dtype), rotaryLayout(g, config, coords, rowIndex), attention));

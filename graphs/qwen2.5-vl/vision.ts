@@ -5,10 +5,10 @@
 // Mirrors transformers `Qwen2_5_VisionTransformerPretrainedModel.forward` (modeling_qwen2_5_vl.py
 // @ 00b676f8). The graph variant supplies the rows' order, rotary tables and both attentions.
 
-import type { Graph, Value } from '../../src/onnx/index.js';
+import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { linear, patchEmbed, rmsNorm, selfAttention } from '../shared/layers.js';
+import { linear, mlpOutputScale, patchEmbed, residualAdd, rmsNorm, scaledLinear, selfAttention, STREAM, unscaled } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import { patchMerger } from '../qwen2-vl/vision.js';
 import type { Qwen25VLConfig } from './config.js';
@@ -21,24 +21,26 @@ export interface WindowedAttention {
 
 /** Runs the tower on `pixelValues` [N, C·Tp·P²] (rows in any order that keeps merge units whole) → [N/4, O]. */
 export function visionTower(g: Graph, config: Qwen25VLConfig, pixelValues: Value, rotary: RotaryLayout, attention: WindowedAttention): Value {
-  let x = patchEmbed(g, config, pixelValues, false); // [N, E]
+  const dtype = pixelValues.dtype;
+  let x = op.cast(patchEmbed(g, config, pixelValues, false), STREAM); // [N, E] float32 stream
   for (let i = 0; i < config.depth; i++) {
     const restriction = config.fullAttBlockIndexes.includes(i) ? attention.frame : attention.window;
-    x = g.scope('blocks', () => g.scope(i, () => visionBlock(g, config, x, rotary, restriction)));
+    x = g.scope('blocks', () => g.scope(i, () => visionBlock(g, config, x, rotary, restriction, dtype)));
   }
-  return g.scope('merger', () => patchMerger(g, config, rmsNorm(g, 'ln_q', x, config.rmsNormEps)));
+  return g.scope('merger', () => patchMerger(g, config, op.cast(rmsNorm(g, 'ln_q', x, config.rmsNormEps), dtype)));
 }
 
-/** `Qwen2_5_VLVisionBlock`: x + attn(norm1(x)), then + mlp(norm2(x)). */
-function visionBlock(g: Graph, config: Qwen25VLConfig, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
-  const h = op.add(x, selfAttention(g, config, rmsNorm(g, 'norm1', x, config.rmsNormEps), rotary, attention));
-  const normed2 = rmsNorm(g, 'norm2', h, config.rmsNormEps);
-  return op.add(h, g.scope('mlp', () => gatedMlp(g, config, normed2)));
+/** `Qwen2_5_VLVisionBlock`: x + attn(norm1(x)), then + mlp(norm2(x)); x float32, branches in `dtype`. */
+function visionBlock(g: Graph, config: Qwen25VLConfig, x: Value, rotary: RotaryLayout, attention: SegmentAttention, dtype: DataType): Value {
+  const h = residualAdd(x, selfAttention(g, config, op.cast(rmsNorm(g, 'norm1', x, config.rmsNormEps), dtype), rotary, attention));
+  const normed2 = op.cast(rmsNorm(g, 'norm2', h, config.rmsNormEps), dtype);
+  return residualAdd(h, g.scope('mlp', () => gatedMlp(g, config, normed2)));
 }
 
-/** `Qwen2_5_VLMLP`: down_proj(silu(gate_proj(x)) ⊙ up_proj(x)), SiLU(z) = z·σ(z). */
+/** `Qwen2_5_VLMLP`: down_proj(silu(gate_proj(x)) ⊙ up_proj(x)), SiLU(z) = z·σ(z) → float32 (down_proj at mlpOutputScale). */
 function gatedMlp(g: Graph, config: Qwen25VLConfig, x: Value): Value {
+  const scale = mlpOutputScale(x.dtype);
   const gate = linear(g, 'gate_proj', x, config.intermediateSize);
   const up = linear(g, 'up_proj', x, config.intermediateSize);
-  return linear(g, 'down_proj', op.mul(op.mul(gate, op.sigmoid(gate)), up), config.hiddenSize);
+  return unscaled(g, scaledLinear(g, 'down_proj', op.mul(op.mul(gate, op.sigmoid(gate)), up), config.hiddenSize, scale), scale);
 }

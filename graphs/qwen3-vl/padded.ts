@@ -9,7 +9,7 @@
 // every Reshape/Expand target a constant; grid_thw only ever feeds values, never shapes.
 
 import { GraphBuilder, op, type ParameterSource } from '../../src/onnx/index.js';
-import { blockDiagonalAttention } from '../shared/attention.js';
+import { paddedAttention } from '../shared/attention.js';
 import { declareTokenCount, paddedInputs, type Bucket, type PaddedGraphOptions } from '../shared/inputs.js';
 import type { VisionConfig } from './config.js';
 import { declareOutputs } from './dynamic.js';
@@ -30,7 +30,7 @@ export function buildPaddedGraph(config: VisionConfig, params: ParameterSource, 
   const g = new GraphBuilder({ name: `qwen3_vl_vision_padded_${bucket.maxPatches}`, params, paramDType: dtype, linearScheme: options.linear });
   const { pixels, grid, rowIndex } = paddedInputs(g, config, bucket);
   const coords = patchCoordinates(g, config, grid, rowIndex);
-  const attention = blockDiagonalAttention(g, config, coords.segment, dtype);
+  const attention = paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype);
   declareOutputs(g, config, visionTower(g, config, op.cast(pixels, dtype), patchLayout(g, config, coords, rowIndex), attention));
   declareTokenCount(g, config, coords.valid);
   return g;

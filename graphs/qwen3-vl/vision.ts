@@ -5,10 +5,10 @@
 // Graph-variant specifics (where the patch layout and attention segments come from) are
 // passed in as a `PatchLayout` and a `SegmentAttention`; the layers are graphs/shared/layers.ts.
 
-import type { Graph, Value } from '../../src/onnx/index.js';
+import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { groupMergeUnits, layerNorm, linear, MERGER_LINEAR, patchEmbed, selfAttention } from '../shared/layers.js';
+import { groupMergeUnits, layerNorm, linear, MERGER_LINEAR, mlpOutputScale, patchEmbed, residualAdd, scaledLinear, selfAttention, STREAM, unscaled } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import type { VisionConfig } from './config.js';
 
@@ -27,15 +27,15 @@ export interface TowerOutputs {
 
 /** Runs the tower on `pixelValues` [N, C·Tp·P²] (dtype = the export dtype). */
 export function visionTower(g: Graph, config: VisionConfig, pixelValues: Value, layout: PatchLayout, attention: SegmentAttention): TowerOutputs {
-  let x = op.add(patchEmbed(g, config, pixelValues, true), positionEmbedding(g, config, layout)); // [N, H]
+  let x = op.add(op.cast(patchEmbed(g, config, pixelValues, true), STREAM), positionEmbedding(g, config, layout)); // [N, H] float32 stream
   const deepstack: Value[] = [];
   for (let i = 0; i < config.depth; i++) {
-    x = g.scope('blocks', () => g.scope(i, () => visionBlock(g, config, x, layout, attention)));
+    x = g.scope('blocks', () => g.scope(i, () => visionBlock(g, config, x, layout, attention, pixelValues.dtype)));
     // Upstream appends deepstack features in block order; merger j belongs to the j-th listed index.
     const tap = config.deepstackVisualIndexes.indexOf(i);
-    if (tap >= 0) deepstack.push(g.scope('deepstack_merger_list', () => g.scope(tap, () => patchMerger(g, config, x, 'postshuffle'))));
+    if (tap >= 0) deepstack.push(g.scope('deepstack_merger_list', () => g.scope(tap, () => patchMerger(g, config, x, 'postshuffle', pixelValues.dtype))));
   }
-  const merged = g.scope('merger', () => patchMerger(g, config, x, 'preshuffle'));
+  const merged = g.scope('merger', () => patchMerger(g, config, x, 'preshuffle', pixelValues.dtype));
   return { merged, deepstack };
 }
 
@@ -44,19 +44,22 @@ function positionEmbedding(g: Graph, config: VisionConfig, layout: PatchLayout):
   return g.scope('pos_embed', () => {
     const table = g.param('weight', [config.numPositionEmbeddings, config.hiddenSize]); // [G², H]
     const terms = layout.positionTaps.map(({ index, weight }) => op.mul(op.cast(op.gather(table, index), 'float32'), weight)); // 4 × [N, H]
-    return op.cast(terms.reduce((sum, term) => op.add(sum, term)), table.dtype);
+    // Upstream sums in the table's dtype; a half-precision table gets the sum rounded once more.
+    return op.cast(op.cast(terms.reduce((sum, term) => op.add(sum, term)), table.dtype), STREAM);
   });
 }
 
-/** Pre-norm transformer block: x + attn(norm1(x)), then + mlp(norm2(x)). */
-function visionBlock(g: Graph, config: VisionConfig, x: Value, layout: PatchLayout, attention: SegmentAttention): Value {
-  const h = op.add(x, selfAttention(g, config, layerNorm(g, 'norm1', x, config.layerNormEps), layout, attention));
-  const normed2 = layerNorm(g, 'norm2', h, config.layerNormEps);
-  return op.add(h, g.scope('mlp', () => mlp(g, config, normed2)));
+/** Pre-norm transformer block: x + attn(norm1(x)), then + mlp(norm2(x)); x [N, H] float32, branches in `dtype`. */
+function visionBlock(g: Graph, config: VisionConfig, x: Value, layout: PatchLayout, attention: SegmentAttention, dtype: DataType): Value {
+  const h = residualAdd(x, selfAttention(g, config, op.cast(layerNorm(g, 'norm1', x, config.layerNormEps), dtype), layout, attention));
+  const normed2 = op.cast(layerNorm(g, 'norm2', h, config.layerNormEps), dtype);
+  return residualAdd(h, g.scope('mlp', () => mlp(g, config, normed2)));
 }
 
+/** linear_fc2(gelu(linear_fc1(x))) → float32 [N, H] (computed at mlpOutputScale). */
 function mlp(g: Graph, config: VisionConfig, x: Value): Value {
-  return linear(g, 'linear_fc2', op.gelu(linear(g, 'linear_fc1', x, config.intermediateSize), config.blockGelu), config.hiddenSize);
+  const scale = mlpOutputScale(x.dtype);
+  return unscaled(g, scaledLinear(g, 'linear_fc2', op.gelu(linear(g, 'linear_fc1', x, config.intermediateSize), config.blockGelu), config.hiddenSize, scale), scale);
 }
 
 /**
@@ -64,9 +67,10 @@ function mlp(g: Graph, config: VisionConfig, x: Value): Value {
  * 'preshuffle' (final merger) normalizes each patch over H before grouping; 'postshuffle'
  * (deepstack mergers) normalizes the grouped row over 4H. Both use exact (erf) GELU.
  */
-function patchMerger(g: Graph, config: VisionConfig, x: Value, norm: 'preshuffle' | 'postshuffle'): Value {
+function patchMerger(g: Graph, config: VisionConfig, x: Value, norm: 'preshuffle' | 'postshuffle', dtype: DataType): Value {
   const width = config.hiddenSize * config.mergeUnit;
-  const grouped =
+  const normed =
     norm === 'preshuffle' ? groupMergeUnits(layerNorm(g, 'norm', x, config.layerNormEps), config.mergeUnit) : layerNorm(g, 'norm', groupMergeUnits(x, config.mergeUnit), config.layerNormEps);
+  const grouped = op.cast(normed, dtype); // [N/4, 4H]
   return linear(g, 'linear_fc2', op.gelu(linear(g, 'linear_fc1', grouped, width, MERGER_LINEAR), 'none'), config.outHiddenSize, MERGER_LINEAR); // [N/4, O]
 }

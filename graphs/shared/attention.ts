@@ -3,6 +3,7 @@
 // segments or into padding. Each builder returns a `SegmentAttention` taking rotated
 // q, k, v [N, H] → [N, H].
 
+import { oneFramePerRow, type Bucket, type GraphDevice } from '../../src/model.js';
 import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { Segments } from './layout.js';
@@ -38,7 +39,7 @@ export function loopedAttention(g: Graph, shape: AttentionShape, segments: Segme
         const at = (bounds: Value): Value => op.unsqueeze(op.gather(bounds, i), [0]); // [1]
         return op.unsqueeze(op.sliceDynamic(x, 0, at(starts), at(ends), 'L'), [0]); // [1, L, H]
       };
-      const o = op.multiHeadAttention(rows(q), rows(k), rows(v), { heads: shape.numHeads }); // [1, L, H]
+      const o = op.cast(op.multiHeadAttention(half(rows(q)), half(rows(k)), half(rows(v)), { heads: shape.numHeads }), q.dtype); // [1, L, H]
       return [op.concat([done!, op.squeeze(o, [0])], 0)]; // [rows so far + L, H]
     });
     return out!;
@@ -85,19 +86,72 @@ export const ATTENTION: Readonly<Record<AttentionKind, (g: Graph, shape: Attenti
  * as zeros, so they are finite but meaningless (the host runtime rejects non-finite pixels).
  */
 export function blockDiagonalAttention(g: Graph, shape: AttentionShape, segment: Value, dtype: DataType): SegmentAttention {
+  const kernel = kernelDType(dtype);
   const bias = g.scope('segments', () => {
     const same = op.equal(op.unsqueeze(segment, [1]), op.unsqueeze(segment, [0])); // [Nmax, Nmax]
-    const lowest = dtype === 'float16' ? -65504 : -3.4028234663852886e38;
-    return op.unsqueeze(op.where(same, g.scalar(dtype, 0), g.scalar(dtype, lowest)), [0, 1]); // [1, 1, Nmax, Nmax]
+    const lowest = kernel === 'float16' ? -65504 : -3.4028234663852886e38;
+    return op.unsqueeze(op.where(same, g.scalar(kernel, 0), g.scalar(kernel, lowest)), [0, 1]); // [1, 1, Nmax, Nmax]
   });
   return (q, k, v) => {
-    const batch = (x: Value): Value => op.unsqueeze(x, [0]); // [Nmax, H] → [1, Nmax, H]
+    const batch = (x: Value): Value => op.unsqueeze(half(x), [0]); // [Nmax, H] → [1, Nmax, H]
     const o = op.multiHeadAttention(batch(q), batch(finiteOrZero(g, k)), batch(finiteOrZero(g, v)), { heads: shape.numHeads, attentionBias: bias });
-    return op.squeeze(o, [0]); // [Nmax, H]
+    return op.cast(op.squeeze(o, [0]), q.dtype); // [Nmax, H]
   };
 }
+
+/**
+ * The dtype attention kernels run in: ORT's fused attention takes float32 and float16 only, so
+ * bfloat16 goes through float16: exact for the magnitudes of normalized, projected q, k, v
+ * (|x| < 65504; bf16's 8-bit significand fits in fp16's 11), with float32 softmax inside.
+ */
+const kernelDType = (dtype: DataType): DataType => (dtype === 'bfloat16' ? 'float16' : dtype);
+const half = (x: Value): Value => op.cast(x, kernelDType(x.dtype));
 
 /** x with NaN and ±Inf replaced by 0 (Where(IsNaN ∨ IsInf, 0, x)); finite values pass bit for bit. */
 function finiteOrZero(g: Graph, x: Value): Value {
   return g.scope('finite', () => op.where(op.or(op.isNaN(x), op.isInf(x)), g.scalar(x.dtype, 0), x));
+}
+
+/**
+ * `q` turned to NaN everywhere unless `count` ([] int64) ≤ `limit`: a bucket given more segments
+ * than its attention form serves gives NaN outputs (which every host check refuses) instead of
+ * attending across segments. A value-level check, because a bucket's shapes may not depend on
+ * its inputs (a CUDA graph replays fixed shapes, and a shape read back to the host breaks it).
+ */
+function nanUnlessAtMost(g: Graph, count: Value, limit: number): (q: Value) => Value {
+  const ok = op.not(op.less(g.scalar('int64', limit), count)); // []
+  return (q) => op.add(q, op.where(ok, g.scalar(q.dtype, 0), g.scalar(q.dtype, Number.NaN)));
+}
+
+/**
+ * Bias-free attention for a bucket whose real rows are one segment (one item of one frame
+ * group): MultiHeadAttention with the real row count as its key length, so every real query
+ * attends to exactly its segment and never to the padding. Padding queries see the real keys
+ * (finite, discarded). More than one segment among the real rows fails the run: the host
+ * splits multi-frame items before packing (src/runtime/buckets.ts).
+ */
+export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments: Segments): SegmentAttention {
+  const { realRows, guard } = g.scope('segments', () => {
+    const count = op.reduceSum(op.cast(segments.segmentStart, 'int64'), [0]); // [] segments among real rows
+    const real = op.reshape(op.reduceSum(op.cast(op.less(g.scalar('int64', 0), segments.segment), 'int64'), [0]), [1]); // [1]
+    return { realRows: op.cast(real, 'int32'), guard: g.scope('one_segment_per_bucket', () => nanUnlessAtMost(g, count, 1)) };
+  });
+  return (q, k, v) => {
+    const batch = (x: Value): Value => op.unsqueeze(half(x), [0]); // [Nmax, H] → [1, Nmax, H]
+    return op.cast(op.squeeze(op.multiHeadAttention(batch(guard(q)), batch(k), batch(v), { heads: shape.numHeads, keyLengths: realRows }), [0]), q.dtype); // [Nmax, H]
+  };
+}
+
+/**
+ * The attention of a padded bucket over `segments`. A one-item bucket is bias-free: its real rows
+ * are one segment, so MultiHeadAttention with a key length serves (ORT runs it as a tiled kernel
+ * on CPU and as cuDNN flash attention on CUDA in half precision). Everything else carries the
+ * block-diagonal bias, and so do float32 buckets built for CUDA: ORT 1.29's CUDA provider runs
+ * float32 attention with a key length as its unfused kernel (a [heads, N, N] buffer: out of
+ * memory at 2048², measured on an H200), and with a bias as the memory-efficient one.
+ * `segmentsPerRow` false means segments are finer than frames (Qwen2.5-VL's windows): bias only.
+ */
+export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: GraphDevice, dtype: DataType, segmentsPerRow = true): SegmentAttention {
+  const keyLength = segmentsPerRow && oneFramePerRow(bucket) && !(device === 'cuda' && dtype === 'float32');
+  return keyLength ? singleSegmentAttention(g, shape, segments) : blockDiagonalAttention(g, shape, segments.segment, dtype);
 }

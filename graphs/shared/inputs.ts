@@ -3,7 +3,7 @@
 
 import type { GraphBuilder, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
-import type { Bucket } from '../../src/model.js';
+import type { Bucket, GraphDevice } from '../../src/model.js';
 import type { LinearScheme } from '../../src/onnx/linear-scheme.js';
 import { MAX_GRID_VALUE, MAX_ITEM_ROWS } from '../../src/runtime/inputs.js';
 import { INPUTS as IO, TOKEN_COUNT } from '../../src/runtime/io.js';
@@ -12,10 +12,12 @@ import type { AttentionKind } from './attention.js';
 export type { Bucket } from '../../src/model.js';
 
 /** Weights and matmuls in this dtype; norms' statistics, rotary and interpolation stay float32. */
-export type GraphDType = 'float32' | 'float16';
+export type GraphDType = 'float32' | 'float16' | 'bfloat16';
 
 export interface PaddedGraphOptions {
   dtype?: GraphDType;
+  /** The device the bucket is for (default 'cpu'): 'cuda' attends by variable-length segments. */
+  device?: GraphDevice | undefined;
   /** How Linear layers store weights (default float in `dtype`; quantized: see src/onnx/linear-scheme.ts). */
   linear?: LinearScheme | undefined;
 }

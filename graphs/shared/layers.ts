@@ -4,7 +4,8 @@
 // modeling_qwen3_vl.py (@ 00709b86): PatchEmbed, VisionAttention, LayerNorm / Qwen2RMSNorm.
 
 import { FLOAT_LINEAR, linear as quantizableLinear } from '../../src/onnx/linear.js';
-import type { Graph, Value } from '../../src/onnx/index.js';
+import type { DataType, Graph, Value } from '../../src/onnx/index.js';
+import { f32ToBf16, f32ToF16 } from '../../src/weights/dtype.js';
 import { op } from '../../src/onnx/index.js';
 import type { AttentionShape, SegmentAttention } from './attention.js';
 import type { RotaryLayout } from './layout.js';
@@ -47,12 +48,51 @@ export function linear(g: Graph, name: string, x: Value, outFeatures: number, op
  */
 export const MERGER_LINEAR = { float: true } as const;
 
-/** nn.LayerNorm `name` over the last axis (affine, float32 statistics). */
+/** nn.LayerNorm `name` over the last axis (affine, float32 statistics; parameters in x's dtype). */
 export function layerNorm(g: Graph, name: string, x: Value, eps: number): Value {
   return g.scope(name, () => {
     const width = x.dim(-1) as number;
-    return op.layerNorm(x, g.param('weight', [width]), g.param('bias', [width]), eps);
+    return op.layerNorm(x, g.param('weight', [width], x.dtype), g.param('bias', [width], x.dtype), eps);
   });
+}
+
+// ---- mixed precision ----------------------------------------------------------------------
+// In float16 and bfloat16 graphs the matmuls and attention run in that dtype, while the residual
+// stream between blocks stays float32: upstream's half-precision vision towers overflow there
+// (Qwen2-VL / Qwen2.5-VL: the last blocks' MLP output passes 65504 and the sum becomes ±inf,
+// vLLM #13817, transformers #33294, llama.cpp #17534). Norms read the float32 stream and hand
+// the branch its input in the compute dtype; each branch's output is widened before the add.
+
+/** The residual stream's dtype: float32 whatever the compute dtype. */
+export const STREAM = 'float32';
+
+/** x + branch, in the stream's dtype. */
+export const residualAdd = (x: Value, branch: Value): Value => op.add(x, op.cast(branch, x.dtype));
+
+/**
+ * The factor an MLP's output is computed at: 2⁻⁸ in float16 (its ±65504 becomes ±1.7·10⁷ of
+ * real range; a power of two, so scaling is exact but for values below float16's normal range,
+ * ~4·10⁻³ absolute at worst), 1 in every other dtype.
+ */
+export const mlpOutputScale = (dtype: DataType): number => (dtype === 'float16' ? 2 ** -8 : 1);
+
+/** Linear `name` whose weight and bias are stored multiplied by `scale`: x → scale·(x @ wᵀ + b). */
+export function scaledLinear(g: Graph, name: string, x: Value, outFeatures: number, scale: number): Value {
+  if (scale === 1) return linear(g, name, x, outFeatures);
+  return g.scope(name, () => {
+    const k = x.dim(-1) as number;
+    const scaled = (param: string, shape: readonly number[]): Value =>
+      g.derivedParams(param, shape, [{ suffix: 'scaled', dtype: x.dtype, shape }], (w) => [halfBytes(w.map((v) => v * scale), x.dtype)])[0]!;
+    return op.gemmTransB(x, scaled('weight', [outFeatures, k]), scaled('bias', [outFeatures]));
+  });
+}
+
+/** The float32 value of an output computed at `scale` (see mlpOutputScale). */
+export const unscaled = (g: Graph, y: Value, scale: number): Value => (scale === 1 ? op.cast(y, STREAM) : op.mul(op.cast(y, STREAM), g.scalar(STREAM, 1 / scale)));
+
+function halfBytes(values: Float32Array, dtype: DataType): Uint8Array {
+  const half = dtype === 'bfloat16' ? f32ToBf16(values) : f32ToF16(values);
+  return new Uint8Array(half.buffer, half.byteOffset, half.byteLength);
 }
 
 /**
@@ -65,7 +105,7 @@ export function rmsNorm(g: Graph, name: string, x: Value, eps: number): Value {
     const x32 = op.cast(x, 'float32');
     const meanSquare = op.mul(op.reduceSum(op.mul(x32, x32), [-1], true), g.scalar('float32', 1 / width)); // [.., 1]
     const normed = op.div(x32, op.sqrt(op.add(meanSquare, g.scalar('float32', eps))));
-    return op.mul(op.cast(normed, x.dtype), g.param('weight', [width]));
+    return op.mul(op.cast(normed, x.dtype), g.param('weight', [width], x.dtype));
   });
 }
 

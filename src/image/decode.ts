@@ -4,7 +4,7 @@
 // sharp (libvips) decodes; the compositing is done here, in Pillow's integer arithmetic.
 
 import { stat } from 'node:fs/promises';
-import sharp, { type Metadata, type OutputInfo, type Sharp, type SharpOptions } from 'sharp';
+import type { Metadata, OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { VitgraphError, invalidArgument, notFound, unsupported } from '../errors.js';
 import { openRegularFile, readRegularFile, readRegularHead } from '../fs/confined.js';
 import { fileSystemError } from '../fs/system-errors.js';
@@ -118,6 +118,15 @@ interface OpenedImage {
   pipeline: () => Sharp;
 }
 
+type SharpFactory = (typeof import('sharp'))['default'];
+let sharpModule: Promise<SharpFactory> | undefined;
+
+/** sharp, imported on first decode: code paths that never decode (the CUDA check) run without it. */
+function loadSharp(): Promise<SharpFactory> {
+  sharpModule ??= import('sharp').then((m) => m.default);
+  return sharpModule;
+}
+
 async function openImage(source: ImageSource, opts: DecodeOptions, allPages: boolean): Promise<OpenedImage> {
   const limit = opts.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   if (!(limit > 0) || (limit !== Infinity && !Number.isInteger(limit))) {
@@ -133,6 +142,7 @@ async function openImage(source: ImageSource, opts: DecodeOptions, allPages: boo
     ignoreIcc: true, // Pillow does not colour-manage, and neither does the upstream processor
   };
   const encoded = svgBytes ?? (typeof source === 'string' || source instanceof Uint8Array ? source : undefined);
+  const sharp = await loadSharp();
   const pipelineFor = (extra: SharpOptions): (() => Sharp) =>
     encoded !== undefined ? () => sharp(encoded, { ...options, ...extra }) : () => (source as Sharp).clone();
 
@@ -259,7 +269,12 @@ function checkFormat(label: string, format: string | undefined, checkedSvg: bool
 const svgRefused = (label: string): VitgraphError =>
   unsupported(
     `${label}: SVG is not decoded by default (it can reference files and URLs): expected ${FORMATS}`,
-    'Pass allowSvg: true to render self-contained SVG (paths or bytes, not sharp instances) with no file-system or network access',
+    // A remedy, not a sentence: the CLI has no flag for allowSvg, so it shows CLI users only the conversion.
+    {
+      fixes: [{ option: 'allowSvg', action: 'pass' }],
+      then: 'to render self-contained SVG (paths or bytes, not sharp instances) with no file-system or network access',
+      otherwise: 'convert the image to PNG first',
+    },
   );
 
 /**

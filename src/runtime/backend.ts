@@ -17,6 +17,8 @@ export interface BackendOptions extends SessionOptions {
   deviceId?: number;
   /** CUDA: capture one CUDA graph per bucket (default true on CUDA). */
   cudaGraph?: boolean;
+  /** CUDA: allow TF32 tensor cores for float32 matmuls (default false: exact float32). */
+  tf32?: boolean;
   /** Native backend: extra CUDA provider options and session config entries. */
   cudaOptions?: Record<string, string>;
   ortLibraryPath?: string;
@@ -36,13 +38,14 @@ export function resolveBackend(options: BackendOptions): { backend: Backend; dev
 /** A factory that opens one graph file as a Runner on the chosen backend. */
 export function runnerFactory(options: BackendOptions): (path: string) => Promise<Runner> {
   const { backend, device } = resolveBackend(options);
+  if (options.tf32 && device !== 'cuda') throw invalidArgument('tf32', 'only with device "cuda" (TF32 is a CUDA tensor-core mode)', true, { fixes: [{ option: 'device', action: 'pass', value: 'cuda' }] });
   if (backend === 'ort-node') return (path) => Session.load(path, options);
   const native: NativeSessionOptions = {
     device,
     ...(options.threads ? { threads: options.threads } : {}),
     ...(options.graphOptimizationLevel ? { graphOptimizationLevel: options.graphOptimizationLevel } : {}),
     ...(options.deviceId !== undefined ? { deviceId: options.deviceId } : {}),
-    ...(device === 'cuda' ? { cudaGraph: options.cudaGraph ?? true } : {}),
+    ...(device === 'cuda' ? { cudaGraph: options.cudaGraph ?? true, tf32: options.tf32 ?? false } : {}),
     ...(options.cudaOptions ? { cudaOptions: options.cudaOptions } : {}),
     ...(options.config ? { sessionConfig: options.config } : {}),
     ...(options.profilePrefix ? { profilePrefix: options.profilePrefix } : {}),

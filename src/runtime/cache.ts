@@ -19,7 +19,7 @@ import { resolveHubModel } from '../fs/hub.js';
 import { fileState, readStamp, sameState, sha256File, writeStamp, type ByteRange, type FileState } from '../fs/stamp.js';
 import { fileSystemError, onFileSystem } from '../fs/system-errors.js';
 import { parseTemporary } from '../fs/temporary.js';
-import type { ExportDType, ModelRegistry } from '../model.js';
+import type { ExportDType, GraphDevice, ModelRegistry } from '../model.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { Checkpoint } from '../weights/checkpoint.js';
 import { exportModel, removeStaleTemporaries } from './export.js';
@@ -36,6 +36,8 @@ export function cacheRoot(options: CacheOptions = {}): string {
 
 export interface CachedExportOptions extends CacheOptions {
   dtype?: ExportDType | undefined;
+  /** 'cuda': the CUDA form of the buckets (variable-length attention), cached apart from the CPU form. */
+  device?: GraphDevice | undefined;
   /** Bucket sizes the caller needs (none: the dynamic graph is enough). */
   buckets?: readonly number[] | undefined;
   onProgress?: ((done: number, total: number) => void) | undefined;
@@ -48,7 +50,7 @@ const inFlight = new Map<string, Promise<string>>();
 
 /** The cached package for `checkpointDir`, exported (or widened to more buckets) when needed. */
 export async function cachedExport(models: ModelRegistry, checkpointDir: string, options: CachedExportOptions = {}): Promise<string> {
-  const key = `${cacheRoot(options)}\0${checkpointDir}\0${options.dtype ?? 'float32'}`;
+  const key = `${cacheRoot(options)}\0${checkpointDir}\0${entrySuffix(options)}`;
   for (;;) {
     const running = inFlight.get(key);
     if (!running) break;
@@ -68,7 +70,7 @@ async function ensureEntry(models: ModelRegistry, checkpointDir: string, options
   const dtype = options.dtype ?? 'float32';
   checkpointDir = await resolveHubModel(checkpointDir);
   const content = await checkpointContent(checkpointDir, options);
-  const dir = join(root, `${content.key}-${dtype}`);
+  const dir = join(root, `${content.key}-${entrySuffix(options)}`);
   const wanted = options.buckets ?? [];
   const present = await cachedBuckets(dir);
   if (present && wanted.every((b) => present.includes(b))) {
@@ -82,7 +84,7 @@ async function ensureEntry(models: ModelRegistry, checkpointDir: string, options
   }, CACHE_REMEDY);
   const buckets = [...new Set([...(present ?? []), ...wanted])].sort((a, b) => a - b);
   try {
-    await exportModel(models, { model: checkpointDir, out: dir, dtype, maxPatches: buckets, overwrite: true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    await exportModel(models, { model: checkpointDir, out: dir, dtype, device: options.device, maxPatches: buckets, overwrite: true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
   } catch (error) {
     throw error instanceof VitgraphError && error.code === 'file_system' ? fileSystemError(error.cause, root, 'write the export cache in', CACHE_REMEDY) : error;
   }
@@ -95,6 +97,9 @@ async function ensureEntry(models: ModelRegistry, checkpointDir: string, options
 }
 
 const CACHE_REMEDY = 'Pass --cache-dir (cacheDir) or set VITGRAPH_CACHE to a writable directory with free space, or free space there';
+
+/** An entry's name after the checkpoint key: the dtype, and `-cuda` for the CUDA form. */
+const entrySuffix = (options: CachedExportOptions): string => `${options.dtype ?? 'float32'}${options.device === 'cuda' ? '-cuda' : ''}`;
 
 /** The bucket sizes of a complete cache entry, or undefined when there is none (or it is from another version, or damaged: re-exported over). */
 async function cachedBuckets(dir: string): Promise<number[] | undefined> {

@@ -1,6 +1,7 @@
 // A Hugging Face model directory: config.json (+ preprocessor_config.json) + safetensors, its tower
 // detected from the config and bound strictly to the checkpoint's tensors.
 
+import { invalidArgument } from '../errors.js';
 import { join } from 'node:path';
 import { VitgraphError, notFound } from '../errors.js';
 import { readRegularText, requirePath } from '../fs/confined.js';
@@ -44,11 +45,12 @@ export async function openModelDirectory(models: ModelRegistry, path: string): P
  * name and shape must match) and loads it lazily when the model is written.
  * Call `finish()` after building to reject tensors the graph never used.
  */
-export function checkpointParameters(checkpoint: Checkpoint, dtype: 'float32' | 'float16'): ParameterSource & { finish(): void } {
+export function checkpointParameters(checkpoint: Checkpoint, dtype: 'float32' | 'float16' | 'bfloat16'): ParameterSource & { finish(): void } {
   const binder = new WeightBinder(checkpoint, dtype);
   return {
-    take: (name, shape) => {
-      const weight = binder.take(name, shape);
+    take: (name, shape, as) => {
+      if (as !== 'float32' && as !== 'float16' && as !== 'bfloat16') throw invalidArgument(`parameter ${name} dtype`, 'float32, float16 or bfloat16', as);
+      const weight = binder.take(name, shape, as);
       return () => weight.load();
     },
     finish: () => binder.finish(),

@@ -4,15 +4,15 @@
 
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { closedError, invalidArgument, invalidFile, runtimeError } from '../errors.js';
+import { closedError, invalidArgument, invalidFile, runtimeError, unsupported } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
-import type { Bucket, OutputSpec } from '../model.js';
+import { oneFramePerRow, type Bucket, type OutputSpec } from '../model.js';
 import { inspectModel } from '../onnx/inspect.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
 import { resolveBackend, runnerFactory, type BackendOptions } from './backend.js';
 import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
 import { checkBucketFits, checkEncoderInputs, type GridRow } from './inputs.js';
-import { checkIOAgainstGraph, INPUTS, recordedIO, TOKEN_COUNT, type EncoderIO } from './io.js';
+import { checkIOAgainstGraph, graphDevice, INPUTS, recordedIO, TOKEN_COUNT, type EncoderIO } from './io.js';
 import { MANIFEST, openPackage } from './package.js';
 import type { Runner } from './runner.js';
 
@@ -56,6 +56,12 @@ export class EncoderRuntime {
     const isPackage = (await stat(model).catch(() => undefined))?.isDirectory() === true;
     const pkg = isPackage ? await openPackage(model, { verify: options.verify !== false }) : undefined;
     const io = pkg ? pkg.io : await recordedIO(model);
+    if (io && graphDevice(io) === 'cuda' && resolveBackend(options).device !== 'cuda') {
+      throw unsupported(`${model} was exported for CUDA (--device cuda): its graphs use kernels ONNX Runtime runs well or at all only on CUDA (bfloat16, memory-efficient float32 attention)`, {
+        fixes: [{ option: 'device', action: 'pass', value: 'cuda' }],
+        otherwise: 're-export without --device cuda for CPU',
+      });
+    }
     // Quantized matmuls are only fast on prepacked weights; float ones lose nothing without (and load faster).
     const prepack = options.prepackWeights ?? io?.quantization !== undefined;
     const runnerOptions = { ...options, prepackWeights: prepack };
@@ -105,7 +111,10 @@ export class EncoderRuntime {
     const grid: GridRow[] = checkEncoderInputs({ pixelValues, gridThw }, this.io.patchDim, this.io.spatialMergeSize);
     const pixels = pixelValues.data as Float32Array;
     if (this.buckets.length === 0) return this.runDynamic(pixelValues, gridThw);
-    const plans = planRuns(grid, this.buckets, { oversize: this.dynamicPath && this.options.oversize !== 'error' ? 'dynamic' : 'error' });
+    const plans = planRuns(grid, this.buckets, {
+      oversize: this.dynamicPath && this.options.oversize !== 'error' ? 'dynamic' : 'error',
+      splitFrames: this.buckets.some(oneFramePerRow),
+    });
     const parts: EncoderOutputs[] = [];
     for (const plan of plans) parts.push(await this.runPlan(plan, pixels));
     return concatTokens(parts, this.io.outputs);

@@ -16,7 +16,7 @@ import { parseTemporary, processAlive, temporaryPath } from '../fs/temporary.js'
 import { checkExportOutput } from '../fs/vitgraph-files.js';
 import { invalidConfig } from '../errors.js';
 import { loadProcessor, type ProcessorParams } from '../image/processor.js';
-import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
+import type { Bucket, ExportDType, GraphDevice, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
 import { describeLinearScheme, FLOAT_LINEAR, LINEAR_SCHEME_KEY, type LinearScheme } from '../onnx/linear-scheme.js';
 import { VITGRAPH_VERSION } from '../version.js';
@@ -38,9 +38,10 @@ export const DEFAULT_BUCKETS: readonly number[] = [256, 1024, 4096];
  * points via MatMulNBits (accuracy_level 4 = int8 compute): half int8's weight bytes, less accurate.
  * Patch embedding, positions, norms, rotary, softmax and attention stay float32.
  */
-export const PRECISION: Readonly<Record<ExportDType, { readonly float: 'float32' | 'float16'; readonly linear: LinearScheme }>> = {
+export const PRECISION: Readonly<Record<ExportDType, { readonly float: 'float32' | 'float16' | 'bfloat16'; readonly linear: LinearScheme }>> = {
   float32: { float: 'float32', linear: FLOAT_LINEAR },
   float16: { float: 'float16', linear: FLOAT_LINEAR },
+  bfloat16: { float: 'bfloat16', linear: FLOAT_LINEAR },
   int8: { float: 'float32', linear: { kind: 'dynamic-int8' } },
   int4: { float: 'float32', linear: { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 } },
 };
@@ -56,8 +57,14 @@ export interface ExportOptions {
   maxPatches?: readonly number[] | undefined;
   /** grid_thw rows per bucket (default: maxPatches / 64). */
   maxItems?: number | undefined;
-  /** 'bfloat16' is refused with the reason (no bf16 kernels for Gelu / MultiHeadAttention in ORT). */
-  dtype?: ExportDType | 'bfloat16' | undefined;
+  /** 'bfloat16' needs device 'cuda' (ONNX Runtime's CPU provider has almost no bf16 kernels). */
+  dtype?: ExportDType | undefined;
+  /**
+   * The device the graphs are for (default 'cpu', runs anywhere). 'cuda' allows bfloat16 and keeps
+   * float32 one-item buckets on the bias form ORT's CUDA provider runs memory-efficiently;
+   * recorded in the I/O contract, and refused on other devices when loaded.
+   */
+  device?: GraphDevice | undefined;
   opset?: number | undefined;
   attention?: 'looped' | 'dense' | undefined;
   /** For a .onnx output; packages always keep weights in one shared file. */
@@ -80,6 +87,7 @@ export interface ExportResult {
 interface Plan {
   readonly source: ModelDirectory;
   readonly dtype: ExportDType;
+  readonly device: GraphDevice;
   readonly opset: number;
   readonly io: EncoderIO;
 }
@@ -90,14 +98,16 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   requirePath(options.out, 'out');
   const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
   const isFile = options.out.endsWith('.onnx');
-  if (options.dtype === 'bfloat16') {
-    throw unsupported(
-      'dtype bfloat16: ONNX Runtime has no bfloat16 kernels for Gelu-20 or com.microsoft.MultiHeadAttention (CUDA or CPU)',
-      'Use float16 for reduced precision (same memory, fp32 statistics), or float32',
-    );
-  }
   const dtype = options.dtype ?? 'float32';
   if (!Object.hasOwn(PRECISION, dtype)) throw invalidArgument('dtype', Object.keys(PRECISION).join(', '), dtype);
+  const device = options.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw invalidArgument('device', '"cpu" or "cuda"', device);
+  if (dtype === 'bfloat16' && device !== 'cuda') {
+    throw unsupported('dtype bfloat16 for device cpu: ONNX Runtime\'s CPU provider has no bfloat16 kernels for most of the tower', { fixes: [{ option: 'device', action: 'pass', value: 'cuda' }], otherwise: 'use float16 or float32 on CPU' });
+  }
+  if (device === 'cuda' && PRECISION[dtype].linear !== FLOAT_LINEAR) {
+    throw unsupported(`dtype ${dtype} for device cuda: the quantized Linear kernels are CPU ones`, { fixes: [{ option: 'dtype', action: 'pass', value: 'float16' }], otherwise: 'or bfloat16 / float32 on CUDA' });
+  }
   await removeStaleTemporaries(options.out);
   // Before any work: an output vitgraph did not write is never replaced, --force or not.
   await checkExportOutput(options.out, isFile, options.overwrite === true);
@@ -105,8 +115,8 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
   if (isFile) checkFileVariant(options, buckets);
   const linear = PRECISION[dtype].linear;
-  const io = encoderIO(source.config, source.model.outputs(source.config), await processorOf(source), linear === FLOAT_LINEAR ? undefined : describeLinearScheme(linear));
-  const plan: Plan = { source, dtype, opset, io };
+  const io = encoderIO(source.config, source.model.outputs(source.config), await processorOf(source), linear === FLOAT_LINEAR ? undefined : describeLinearScheme(linear), device);
+  const plan: Plan = { source, dtype, device, opset, io };
   return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
 }
 
@@ -250,7 +260,7 @@ function build(plan: Plan, padded: Bucket | undefined, attention: 'looped' | 'de
   const { model, config, checkpoint } = plan.source;
   const { float, linear } = PRECISION[plan.dtype];
   const params = checkpointParameters(checkpoint, float);
-  const options = { dtype: float, linear, ...(attention ? { attention } : {}) };
+  const options = { dtype: float, linear, device: plan.device, ...(attention ? { attention } : {}) };
   const graph = padded ? model.buildPadded(config, params, padded, options) : model.buildDynamic(config, params, options);
   return { graph, finish: () => params.finish() };
 }
@@ -268,6 +278,7 @@ function save(graph: GraphBuilder, out: string, plan: Plan, padded: Bucket | und
       'vitgraph.variant': padded ? 'padded' : 'dynamic',
       ...(padded ? { 'vitgraph.max_patches': String(padded.maxPatches), 'vitgraph.max_items': String(padded.maxItems) } : {}),
       'vitgraph.dtype': plan.dtype,
+      'vitgraph.device': plan.device,
       [LINEAR_SCHEME_KEY]: describeLinearScheme(PRECISION[plan.dtype].linear),
       'vitgraph.io': JSON.stringify(plan.io),
       'vitgraph.vision_config': JSON.stringify((model as ModelDescriptor<TowerConfig>).configToJson(config)),

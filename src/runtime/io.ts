@@ -5,7 +5,7 @@
 import { invalidFile } from '../errors.js';
 import { parseJsonFile } from '../fs/json.js';
 import { checkProcessor, patchDim as processorPatchDim, type ProcessorParams } from '../image/processor.js';
-import type { OutputSpec, TowerConfig } from '../model.js';
+import type { GraphDevice, OutputSpec, TowerConfig } from '../model.js';
 import { inspectModel } from '../onnx/inspect.js';
 import { describeLinearScheme, parseLinearScheme } from '../onnx/linear-scheme.js';
 
@@ -29,11 +29,24 @@ export interface EncoderIO {
   readonly quantization?: string | undefined;
   /** Preprocessing of the checkpoint the graph came from (family defaults + its preprocessor_config.json). */
   readonly processor?: ProcessorParams | undefined;
+  /** 'cuda': graphs built for the CUDA provider only (refused elsewhere); absent: any device. */
+  readonly device?: 'cuda' | undefined;
 }
 
-export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams, quantization?: string): EncoderIO {
-  return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, ...(quantization ? { quantization } : {}), ...(processor ? { processor } : {}) };
+export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams, quantization?: string, device: GraphDevice = 'cpu'): EncoderIO {
+  return {
+    patchDim: config.patchDim,
+    mergeUnit: config.mergeUnit,
+    spatialMergeSize: config.spatialMergeSize,
+    outputs,
+    ...(quantization ? { quantization } : {}),
+    ...(processor ? { processor } : {}),
+    ...(device === 'cuda' ? { device } : {}),
+  };
 }
+
+/** The device a recorded contract's graphs need. */
+export const graphDevice = (io: EncoderIO): GraphDevice => io.device ?? 'cpu';
 
 /** The EncoderIO a .onnx file records in its metadata_props (`vitgraph.io`), or undefined for a graph vitgraph did not export. */
 export async function recordedIO(path: string): Promise<EncoderIO | undefined> {
@@ -79,12 +92,21 @@ export function parseEncoderIO(json: unknown, where: string): EncoderIO {
       return bad(`quantization: ${(error as Error).message}`);
     }
   }
+  if (io.device !== undefined && io.device !== 'cuda') return bad(`device: expected "cuda" or absent, got ${JSON.stringify(io.device)}`);
   const [patchDim, mergeUnit, spatialMergeSize] = [size('patchDim', 1 << 20), size('mergeUnit', 64), size('spatialMergeSize', 8)];
   // The numbers must agree with each other, or rows and tokens would be sliced at fractional counts.
   if (mergeUnit !== spatialMergeSize ** 2) bad(`mergeUnit: expected spatialMergeSize² = ${spatialMergeSize ** 2}, got ${mergeUnit}`);
   if (processor && processorPatchDim(processor) !== patchDim) bad(`patchDim: expected ${processorPatchDim(processor)} (3 × temporal_patch_size × patch_size² of its processor), got ${patchDim}`);
   if (processor && processor.mergeSize !== spatialMergeSize) bad(`spatialMergeSize: expected ${processor.mergeSize} (its processor's merge_size), got ${spatialMergeSize}`);
-  return { ...(quantization ? { quantization } : {}), patchDim, mergeUnit, spatialMergeSize, outputs: specs, ...(processor ? { processor } : {}) };
+  return {
+    ...(quantization ? { quantization } : {}),
+    ...(io.device === 'cuda' ? { device: 'cuda' as const } : {}),
+    patchDim,
+    mergeUnit,
+    spatialMergeSize,
+    outputs: specs,
+    ...(processor ? { processor } : {}),
+  };
 }
 
 /** Checks a recorded EncoderIO against the graph it describes: pixel_values' width and every named output. */

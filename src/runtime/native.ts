@@ -10,6 +10,7 @@
 // - The native surface is declared once, here; the rest of vitgraph imports only this module.
 //   Without the addon, onnxruntime-node serves everything on CPU.
 
+import './telemetry.js'; // first: before the addon opens ONNX Runtime
 import { existsSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -113,6 +114,12 @@ export interface NativeSessionOptions {
   graphOptimizationLevel?: GraphOptimizationLevel;
   /** CUDA only: capture each binding's run as a CUDA graph (provider option enable_cuda_graph=1). */
   cudaGraph?: boolean;
+  /**
+   * CUDA only: let float32 matmuls and convolutions use TF32 tensor cores (provider option
+   * use_tf32). Default false: float32 stays float32, as exact as on CPU; TF32 keeps a 10-bit
+   * significand in the products (README "GPU setup" has the measured error and speed-up).
+   */
+  tf32?: boolean;
   /** CUDA only: more CUDA provider options (arena_extend_strategy, use_tf32, cudnn_conv_algo_search, ...). */
   cudaOptions?: Record<string, string>;
   /** Session config entries, e.g. { 'session.disable_cpu_ep_fallback': '1' }. */
@@ -339,7 +346,7 @@ const ARRAY_TYPE: Readonly<Record<DataType, new (length: number) => NativeTensor
   bool: Uint8Array,
 };
 /** Provider options the typed session options own. */
-const OWNED_CUDA_OPTIONS: Readonly<Record<string, string>> = { device_id: 'deviceId', enable_cuda_graph: 'cudaGraph' };
+const OWNED_CUDA_OPTIONS: Readonly<Record<string, string>> = { device_id: 'deviceId', enable_cuda_graph: 'cudaGraph', use_tf32: 'tf32' };
 
 /** A model loaded into the native backend; create with NativeSession.create, finish with close(). */
 export class NativeSession {
@@ -670,6 +677,7 @@ function checkOptions(options: NativeSessionOptions): AddonSessionOptions {
     if (options.cudaGraph) throw invalidArgument('cudaGraph', 'false with device "cpu" (CUDA graphs need device "cuda")', true);
     if (options.cudaOptions) throw invalidArgument('cudaOptions', 'none with device "cpu"', Object.keys(options.cudaOptions));
     if (options.deviceId !== undefined) throw invalidArgument('deviceId', 'none with device "cpu"', options.deviceId);
+    if (options.tf32) throw invalidArgument('tf32', 'false with device "cpu" (TF32 is a CUDA tensor-core mode)', true);
   }
   const level = options.graphOptimizationLevel ?? 'all';
   if (!(level in OPTIMIZATION)) throw invalidArgument('graphOptimizationLevel', Object.keys(OPTIMIZATION).join(' | '), level);
@@ -682,6 +690,7 @@ function checkOptions(options: NativeSessionOptions): AddonSessionOptions {
   if (device === 'cuda') {
     cudaOptions.device_id = String(deviceId);
     cudaOptions.enable_cuda_graph = options.cudaGraph ? '1' : '0';
+    cudaOptions.use_tf32 = options.tf32 ? '1' : '0'; // the provider's own default is on
   }
   return {
     device,

@@ -2,7 +2,8 @@
 // every output returned as a host tensor. Runs are queued one at a time per session, so
 // concurrent callers are safe and each run gets the intra-op thread pool to itself.
 
-import ort from 'onnxruntime-node';
+import './telemetry.js'; // first: before onnxruntime-node creates its environment
+import type ort from 'onnxruntime-node';
 import { closedError, invalidArgument, runtimeError } from '../errors.js';
 import { regularFileStats, requirePath } from '../fs/confined.js';
 import { hostTensor, type DataType, type HostTensor, type TypedArrayOf } from '../tensor.js';
@@ -27,6 +28,18 @@ export interface SessionOptions {
   prepackWeights?: boolean;
 }
 
+type Ort = typeof ort;
+let ortModule: Promise<Ort> | undefined;
+
+/**
+ * onnxruntime-node, imported on first use: the native (CUDA) path and the builder never load it,
+ * so they run where only the addon and its ORT library are present (scripts/gpu-check.sh).
+ */
+export function loadOrt(): Promise<Ort> {
+  ortModule ??= import('onnxruntime-node').then((m) => (m as { default?: Ort }).default ?? (m as unknown as Ort));
+  return ortModule;
+}
+
 /** onnxruntime-node session options for `options` (CPU EP). */
 export function ortSessionOptions(options: SessionOptions = {}): ort.InferenceSession.SessionOptions {
   return {
@@ -49,6 +62,7 @@ export class Session {
   private closed = false;
 
   private constructor(
+    private readonly ort: Ort,
     private readonly session: ort.InferenceSession,
     readonly path: string,
     private readonly profiling: boolean,
@@ -57,8 +71,9 @@ export class Session {
   static async load(path: string, options: SessionOptions = {}): Promise<Session> {
     requirePath(path, 'ONNX model path');
     await regularFileStats(path, 'ONNX model'); // not_found, or a FIFO / directory refused before ORT opens it
+    const runtime = await loadOrt();
     try {
-      return new Session(await ort.InferenceSession.create(path, ortSessionOptions(options)), path, options.profilePrefix !== undefined);
+      return new Session(runtime, await runtime.InferenceSession.create(path, ortSessionOptions(options)), path, options.profilePrefix !== undefined);
     } catch (error) {
       throw runtimeError(`ONNX Runtime could not load ${path}`, error);
     }
@@ -89,7 +104,7 @@ export class Session {
       const t = feeds[info.name];
       if (!t) throw invalidArgument(`input "${info.name}"`, `a ${info.dtype} tensor of shape [${info.shape.join(', ')}]`, undefined, `Graph inputs: ${this.inputs.map((i) => i.name).join(', ')}`);
       checkSignature(info, t);
-      inputs[info.name] = toOrt(t);
+      inputs[info.name] = toOrt(this.ort, t);
     }
     let results: ort.InferenceSession.ReturnType;
     try {
@@ -133,10 +148,10 @@ const ORT_TYPES: Partial<Record<DataType, ort.Tensor.Type>> = {
   bool: 'bool',
 };
 
-function toOrt(t: HostTensor): ort.Tensor {
+function toOrt(runtime: Ort, t: HostTensor): ort.Tensor {
   const type = ORT_TYPES[t.dtype];
   if (!type) throw invalidArgument('tensor dtype', Object.keys(ORT_TYPES).join('|'), t.dtype);
-  return new ort.Tensor(type, t.data as ort.Tensor.DataType, [...t.shape]);
+  return new runtime.Tensor(type, t.data as ort.Tensor.DataType, [...t.shape]);
 }
 
 function fromOrt(t: ort.Tensor): HostTensor {

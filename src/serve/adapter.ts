@@ -18,7 +18,7 @@ export function batchEncoder(encoder: VisionEncoder, options: VisionEncoderOptio
   const buckets = options.graphs === 'buckets' || backend === 'native';
   const sizes = options.buckets ?? DEFAULT_BUCKETS;
   const info: EncoderInfo = {
-    model: encoder.modelPath,
+    model: encoder.modelId,
     graphs: buckets ? `buckets (${sizes.join(', ')} patches when exported here)` : 'dynamic',
     backend: `${backend} on ${device}`,
     threads: options.threads ? `${options.threads} intra-op` : 'default (all cores)',

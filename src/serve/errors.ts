@@ -7,6 +7,7 @@ export type ServeErrorCode =
   | 'too_large' // a body, an image or a request over a configured limit → 413
   | 'unsupported_media_type' // a Content-Type the endpoint does not read → 415
   | 'queue_full' // the queue holds its limit in patches → 503 + Retry-After
+  | 'busy' // as many request bodies are being received as --max-uploads allows → 503 + Retry-After
   | 'not_ready' // the model is still loading or warming up → 503
   | 'shutting_down' // the server is draining → 503
   | 'timeout' // the request waited longer than the per-request timeout → 504

@@ -3,6 +3,8 @@
 
 import cluster from 'node:cluster';
 import { runtimeError } from '../errors.js';
+import { startedByNpm, watchLauncher } from './launcher.js';
+import { assertPortFree } from './port.js';
 import { EncoderServer, type EncoderServerOptions } from './server.js';
 import type { BatchEncoder } from './types.js';
 
@@ -18,6 +20,8 @@ const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** Serves until SIGTERM / SIGINT and resolves after a clean drain; rejects if the model (or a worker) fails to start. */
 export async function serveProcess(options: ServeProcessOptions): Promise<void> {
   const workers = options.workers ?? 1;
+  // Workers share the primary's port (it binds for them): the primary checks it, once.
+  if (cluster.isPrimary) await assertPortFree(options.host ?? '127.0.0.1', options.port ?? 8080);
   if (workers > 1 && cluster.isPrimary) return runPrimary(workers, options);
   return runOne(options, cluster.isWorker);
 }
@@ -30,6 +34,8 @@ async function runOne(options: ServeProcessOptions, worker: boolean): Promise<vo
   if (worker) process.send?.({ vitgraph: 'ready' });
   const signal = await new Promise<string>((resolve) => {
     for (const name of SIGNALS) process.once(name, () => resolve(name));
+    // A worker's primary watches for it (and stops its workers); a lone server watches for itself.
+    if (!worker && startedByNpm()) watchLauncher(() => resolve('the npm process that started it exited'));
   });
   log(`vitgraph serve: ${signal}: stopping`);
   // The process must end within the bound even if something keeps the event loop alive.
@@ -84,6 +90,7 @@ async function runPrimary(workers: number, options: ServeProcessOptions): Promis
     }, (options.shutdownTimeoutMs ?? 30_000) + 10_000).unref();
   };
   for (const name of SIGNALS) process.on(name, () => stop(name));
+  if (startedByNpm()) watchLauncher(() => stop('the npm process that started it exited'));
   log(`vitgraph serve: starting ${workers} workers`);
   for (let i = 0; i < workers; i++) fork();
   await done;

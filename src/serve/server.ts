@@ -9,6 +9,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { invalidArgument } from '../errors.js';
 import { Batcher, type BatcherOptions } from './batcher.js';
 import { ServeError, cancelled, errorResponse, notReady, queueFull, shuttingDown, timedOut, tooLarge } from './errors.js';
+import { checkPort, listenError } from './port.js';
+import { UploadSlots, httpServerOptions, multipartParseError, requestError } from './guards.js';
 import { inputFromRaw, inputsFromJson, inputsFromParts, type InputLimits } from './inputs.js';
 import { ServeMetrics } from './metrics.js';
 import { jsonResponse, safetensorsResponse, type Timings } from './outputs.js';
@@ -17,8 +19,13 @@ import type { BatchEncoder, EncoderInfo, ServeInput } from './types.js';
 export interface ServeLimits extends InputLimits {
   /** Bytes per request body (JSON, raw image, or all multipart parts together). */
   readonly maxBodyBytes: number;
-  /** From arrival to response; past it the request's pending items are dropped and it gets 504. */
+  /**
+   * From arrival to response; past it the request's pending items are dropped and it gets 504. It
+   * also bounds receiving the body (a slow upload is cut with 408) and the headers (at most 10 s).
+   */
   readonly requestTimeoutMs: number;
+  /** Request bodies being received at once (over all clients); one more gets 503 busy + Retry-After. */
+  readonly maxUploads: number;
 }
 
 export const DEFAULT_LIMITS: ServeLimits = {
@@ -28,6 +35,7 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxVideoPixels: 25_165_824, // the shipped video processor's budget
   maxFrames: 256,
   requestTimeoutMs: 120_000,
+  maxUploads: 64,
 };
 
 export interface EncoderServerOptions {
@@ -49,6 +57,9 @@ type Stage = 'loading' | 'ready' | 'draining' | 'closed';
 /** The server's stage when each request's headers arrived. */
 const accepted = new WeakMap<FastifyRequest, Stage>();
 
+/** Bytes per multipart form field: fields carry numbers (min_pixels, max_pixels). */
+const FIELD_BYTES = 1024;
+
 export class EncoderServer {
   private stage: Stage = 'loading';
   private encoder: BatchEncoder | undefined;
@@ -59,6 +70,7 @@ export class EncoderServer {
   readonly metrics: ServeMetrics;
   readonly limits: ServeLimits;
   private url_ = '';
+  private readonly uploads: UploadSlots;
 
   private constructor(
     private readonly app: FastifyInstance,
@@ -70,6 +82,7 @@ export class EncoderServer {
   ) {
     this.limits = limits;
     this.metrics = metrics;
+    this.uploads = new UploadSlots(limits.maxUploads);
     this.ready = this.becomeReady(loading);
     this.ready.catch(() => undefined); // observed by callers; never an unhandled rejection
   }
@@ -80,18 +93,25 @@ export class EncoderServer {
    */
   static async start(encoder: BatchEncoder | Promise<BatchEncoder>, options: EncoderServerOptions = {}): Promise<EncoderServer> {
     const limits: ServeLimits = { ...DEFAULT_LIMITS, ...options.limits };
+    const host = options.host ?? '127.0.0.1';
+    const port = checkPort(options.port ?? 8080);
     const loading = Promise.resolve(encoder);
     const batcher = new Batcher(lazyEncoder(loading), { ...options.batcher, onBatch: (stats) => metrics.batch(stats) });
     const metrics = new ServeMetrics({ patches: () => batcher.queuedPatches, requests: () => batcher.queuedRequests });
-    const app = Fastify({ bodyLimit: limits.maxBodyBytes, logger: false, return503OnClosing: false, forceCloseConnections: 'idle' });
-    await app.register(multipart, { limits: { fileSize: limits.maxBodyBytes, files: limits.maxItems * limits.maxFrames, fields: 16, fieldSize: 1024 }, throwFileSizeLimit: true });
+    const app = Fastify({ bodyLimit: limits.maxBodyBytes, logger: false, return503OnClosing: false, forceCloseConnections: 'idle', ...httpServerOptions(limits) });
+    await app.register(multipart, { limits: { fileSize: limits.maxBodyBytes, files: limits.maxItems * limits.maxFrames, fields: 16, fieldSize: FIELD_BYTES }, throwFileSizeLimit: true });
     for (const type of [/^image\//, 'application/octet-stream']) {
       app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes }, (_req, body, done) => done(null, body));
     }
     const server = new EncoderServer(app, batcher, loading, options, limits, metrics);
     server.routes();
     if (options.listenWhenReady) await server.ready;
-    server.url_ = await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
+    try {
+      server.url_ = await app.listen({ host, port });
+    } catch (error) {
+      void server.close(); // frees the model once it has loaded
+      throw listenError(error, host, port);
+    }
     server.log(`listening on ${server.url_}`);
     return server;
   }
@@ -135,16 +155,23 @@ export class EncoderServer {
     });
     app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.text()));
     // A request is accepted when its headers arrive: one accepted before a SIGTERM is finished, not refused.
-    app.addHook('onRequest', async (request) => {
-      if (request.url.startsWith('/v1/encode')) this.metrics.inFlight(+1);
+    // It is in flight until its response ends or its connection closes, whichever comes first: a
+    // client that aborts, stalls until a timeout cuts it, or sends a body that never parses still
+    // brings the gauge back (the response's 'close' fires in every one of those cases, once).
+    app.addHook('onRequest', async (request, reply) => {
       accepted.set(request, this.stage);
+      if (!request.url.startsWith('/v1/encode')) return;
+      this.metrics.inFlight(+1);
+      reply.raw.once('close', () => {
+        this.metrics.inFlight(-1);
+        this.uploads.release(request);
+      });
+      // Refused before the body is read, so a flood of slow uploads holds at most maxUploads bodies.
+      if (request.method === 'POST') this.uploads.acquire(request);
     });
     // While draining, each answer closes its connection, so keep-alive clients cannot hold the stop up.
     app.addHook('onSend', async (_request, reply) => {
       if (this.stage === 'draining') reply.header('connection', 'close');
-    });
-    app.addHook('onResponse', async (request) => {
-      if (request.url.startsWith('/v1/encode')) this.metrics.inFlight(-1);
     });
     app.post('/v1/encode', (request, reply) => this.track(this.encode(request, reply, accepted.get(request) ?? this.stage)));
     app.setNotFoundHandler((request, reply) => {
@@ -152,8 +179,10 @@ export class EncoderServer {
       return reply.code(status).send(body);
     });
     app.setErrorHandler((error, request, reply) => {
-      const { status, body, headers } = errorResponse(fromFastify(error, this.limits));
-      if (request.url.startsWith('/v1/encode')) this.metrics.request(status, reply.elapsedTime / 1000); // rejected before the handler (body limit, media type)
+      const { status, body, headers } = errorResponse(requestError(error, this.limits));
+      if (request.url.startsWith('/v1/encode')) this.metrics.request(status, reply.elapsedTime / 1000); // rejected before the handler (body limit, media type, busy)
+      // A request refused before its body was read leaves unread bytes on the connection: close it.
+      if (!request.raw.complete) reply.header('connection', 'close');
       return reply.code(status).headers(headers).send(body);
     });
   }
@@ -169,7 +198,7 @@ export class EncoderServer {
       if (stageAtArrival === 'draining' || stageAtArrival === 'closed') throw shuttingDown();
       if (stageAtArrival !== 'ready' || !this.encoder) throw notReady();
       if (this.batcher.wouldOverflow(1)) throw queueFull(this.batcher.queuedPatches, this.batcher.maxQueuePatches, this.batcher.retryAfterSeconds());
-      const inputs = await this.readInputs(request);
+      const inputs = await this.readInputs(request, controller.signal).finally(() => this.uploads.release(request));
       const items = await this.encoder.prepare(inputs, { maxInputPixels: this.limits.maxImagePixels });
       const prepared = performance.now();
       if (controller.signal.aborted) throw controller.signal.reason;
@@ -191,7 +220,8 @@ export class EncoderServer {
       }
       return reply.send(jsonResponse(result.items, timings));
     } catch (thrown) {
-      const { status, body, headers } = errorResponse(fromFastify(thrown, this.limits));
+      const { status, body, headers } = errorResponse(requestError(thrown, this.limits));
+      if (!request.raw.complete) reply.header('connection', 'close');
       this.metrics.request(status, (performance.now() - arrived) / 1000);
       return reply.code(status).headers(headers).send(body);
     } finally {
@@ -199,27 +229,44 @@ export class EncoderServer {
     }
   }
 
-  private async readInputs(request: FastifyRequest): Promise<ServeInput[]> {
+  private async readInputs(request: FastifyRequest, signal: AbortSignal): Promise<ServeInput[]> {
     const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (request.isMultipart()) return this.readParts(request);
+    if (request.isMultipart()) return this.readParts(request, signal);
     if (type === 'application/json') return inputsFromJson(request.body, this.limits);
     if (Buffer.isBuffer(request.body)) return inputFromRaw(request.body, request.query as Record<string, string | undefined>, this.limits);
     throw new ServeError('unsupported_media_type', 415, `Content-Type: expected application/json, multipart/form-data, image/* or application/octet-stream, got ${JSON.stringify(type || 'none')}`);
   }
 
-  private async readParts(request: FastifyRequest): Promise<ServeInput[]> {
+  /** Multipart parts as they stream in; the request's timeout answers a body that trickles (504, connection closed). */
+  private async readParts(request: FastifyRequest, signal: AbortSignal): Promise<ServeInput[]> {
     const files: { field: string; bytes: Uint8Array }[] = [];
     const fields: Record<string, string> = {};
     let total = 0;
-    for await (const part of request.parts()) {
-      if (part.type === 'field') {
-        fields[part.fieldname] = String(part.value);
-        continue;
+    const reading = (async () => {
+      for await (const part of request.parts()) {
+        if (part.type === 'field') {
+          if (part.valueTruncated) throw tooLarge(`multipart field ${JSON.stringify(part.fieldname)} bytes`, FIELD_BYTES, 'more', 'Form fields carry numbers (min_pixels, max_pixels); send images as file parts');
+          fields[part.fieldname] = String(part.value);
+          continue;
+        }
+        const bytes = await part.toBuffer();
+        total += bytes.byteLength;
+        if (total > this.limits.maxBodyBytes) throw tooLarge('multipart body bytes', this.limits.maxBodyBytes, `more than ${this.limits.maxBodyBytes}`, 'Send fewer or smaller files, or raise --max-body-bytes');
+        files.push({ field: part.fieldname, bytes });
       }
-      const bytes = await part.toBuffer();
-      total += bytes.byteLength;
-      if (total > this.limits.maxBodyBytes) throw tooLarge('multipart body bytes', this.limits.maxBodyBytes, `more than ${this.limits.maxBodyBytes}`, 'Send fewer or smaller files, or raise --max-body-bytes');
-      files.push({ field: part.fieldname, bytes });
+    })();
+    reading.catch(() => undefined); // abandoned on timeout: the connection closes under it
+    let stop: () => void = () => undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      stop = () => reject(signal.reason);
+      signal.addEventListener('abort', stop, { once: true });
+    });
+    try {
+      await Promise.race([reading, timedOut]);
+    } catch (error) {
+      throw signal.aborted ? signal.reason : multipartParseError(error);
+    } finally {
+      signal.removeEventListener('abort', stop);
     }
     return inputsFromParts(files, fields, this.limits);
   }
@@ -285,16 +332,6 @@ function wantsSafetensors(accept: string | undefined): boolean {
   const binary = types.indexOf('application/octet-stream');
   const json = types.indexOf('application/json');
   return binary >= 0 && (json < 0 || binary < json);
-}
-
-/** Fastify's own errors (body limit, content type, bad JSON, multipart limits) in our vocabulary. */
-function fromFastify(error: unknown, limits: ServeLimits): unknown {
-  if (error instanceof ServeError || !(error instanceof Error)) return error;
-  const status = (error as { statusCode?: number }).statusCode;
-  if (status === 413) return tooLarge('request body bytes', limits.maxBodyBytes, 'more', 'Send a smaller body or raise --max-body-bytes');
-  if (status === 415) return new ServeError('unsupported_media_type', 415, `${error.message}. Send application/json, multipart/form-data, image/* or application/octet-stream`);
-  if (status !== undefined && status >= 400 && status < 500) return invalidArgument('request', 'a well-formed body', error.message);
-  return error;
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10;

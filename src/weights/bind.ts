@@ -23,8 +23,8 @@ export class WeightBinder {
     readonly dtype: FloatTarget,
   ) {}
 
-  /** Claims tensor `name`, which must exist with exactly `shape` and not have been taken before. */
-  take(name: string, shape: readonly number[]): BoundWeight {
+  /** Claims tensor `name`, which must exist with exactly `shape` and not have been taken before; read as `dtype` (default the binder's). */
+  take(name: string, shape: readonly number[], dtype: FloatTarget = this.dtype): BoundWeight {
     const tensor = this.checkpoint.tensors.get(name);
     if (!tensor) {
       const near = nearNames(name, [...this.checkpoint.tensors.keys()]);
@@ -46,7 +46,7 @@ export class WeightBinder {
       );
     }
     this.taken.add(name);
-    const { checkpoint, dtype } = this;
+    const { checkpoint } = this;
     return { name, shape: [...tensor.shape], load: () => checkpoint.read(name, dtype) };
   }
 

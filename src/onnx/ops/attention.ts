@@ -9,9 +9,11 @@ import { expectDType, expectRank, expectSameDType } from './check.js';
  * com.microsoft MultiHeadAttention (contrib opset 1), self-attention with separate Q, K, V in
  * BSNH-flattened layout: q, k, v [B, S, heads·D] → [B, S, heads·D]; scale defaults to 1/√D.
  * Optional `attentionBias` [B|1, heads|1, S, S] is added to the scores before softmax.
+ * Optional `keyLengths` [B] int32 (key_padding_mask of the 1-D kind): each query attends to the
+ * first keyLengths[b] keys of its batch row only (right padding), with no [S, S] bias.
  * ORT CPU runs the bias-free form as a tiled (flash-style) kernel: no [heads, S, S] buffer.
  */
-export function multiHeadAttention(q: Value, k: Value, v: Value, options: { heads: number; attentionBias?: Value; scale?: number }): Value {
+export function multiHeadAttention(q: Value, k: Value, v: Value, options: { heads: number; attentionBias?: Value; keyLengths?: Value; scale?: number }): Value {
   const op = 'MultiHeadAttention';
   expectDType(op, q, ['float32', 'float16']);
   expectSameDType(op, q, k, v);
@@ -21,7 +23,11 @@ export function multiHeadAttention(q: Value, k: Value, v: Value, options: { head
     throw graphBuild(q.graph.pendingNodeName(op), `hidden ${hidden} of ${formatDims(q.shape)} is not divisible by ${options.heads} heads`);
   }
   if (options.attentionBias) expectSameDType(op, q, options.attentionBias);
-  return q.graph.node(op, [q, k, v, undefined, undefined, options.attentionBias], {
+  if (options.keyLengths) {
+    expectDType(op, options.keyLengths, ['int32']);
+    expectRank(op, options.keyLengths, [1]);
+  }
+  return q.graph.node(op, [q, k, v, undefined, options.keyLengths, options.attentionBias], {
     domain: 'com.microsoft',
     outputs: [{ dtype: q.dtype, shape: q.shape }],
     attributes: { num_heads: options.heads, scale: options.scale === undefined ? undefined : { float: options.scale } },

@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <cstdlib>
+#include <string>
 
 #include <memory>
 #include <mutex>
@@ -88,6 +90,11 @@ const Runtime& LoadRuntime(const std::string& path) {
     const std::string msg = api->GetErrorMessage(status);
     api->ReleaseStatus(status);
     throw NativeError(ErrorKind::Runtime, "CreateEnv: " + msg);
+  }
+  // ONNX Runtime's usage telemetry stays off unless the user opts in (src/runtime/telemetry.ts).
+  const char* telemetry = std::getenv("VITGRAPH_ORT_TELEMETRY");
+  if (!(telemetry && std::string(telemetry) == "1")) {
+    if (OrtStatus* off = api->DisableTelemetryEvents(rt->env)) api->ReleaseStatus(off);
   }
   g_runtime = std::move(rt);
   return *g_runtime;
