@@ -6,7 +6,7 @@
 // Input names match the upstream processors' outputs and the vision models' forward arguments.
 
 import { invalidFile } from './errors.js';
-import { checkProcessor, type ProcessorParams } from './image/processor.js';
+import { checkProcessor, patchDim as processorPatchDim, type ProcessorParams } from './image/processor.js';
 import type { OutputSpec, TowerConfig } from './model.js';
 import { describeLinearScheme, FLOAT_LINEAR, parseLinearScheme, type LinearScheme } from './onnx/linear-scheme.js';
 
@@ -160,14 +160,34 @@ export function parseEncoderIO(json: unknown, where: string): EncoderIO {
   // A file from before `precision` was recorded: the quantized precision its scheme names, if any.
   const precision = io.precision ?? PRECISIONS.find((p) => quantization !== undefined && quantizationOf(p) === quantization);
   if (io.device !== undefined && io.device !== 'cuda') return bad(`device: expected "cuda" or absent, got ${JSON.stringify(io.device)}`);
+  const [patchDim, mergeUnit, spatialMergeSize] = [size('patchDim', 1 << 20), size('mergeUnit', 64), size('spatialMergeSize', 8)];
+  // The numbers must agree with each other, or rows and tokens would be sliced at fractional counts.
+  if (mergeUnit !== spatialMergeSize ** 2) bad(`mergeUnit: expected spatialMergeSize² = ${spatialMergeSize ** 2}, got ${mergeUnit}`);
+  if (processor && processorPatchDim(processor) !== patchDim) bad(`patchDim: expected ${processorPatchDim(processor)} (3 × temporal_patch_size × patch_size² of its processor), got ${patchDim}`);
+  if (processor && processor.mergeSize !== spatialMergeSize) bad(`spatialMergeSize: expected ${processor.mergeSize} (its processor's merge_size), got ${spatialMergeSize}`);
   return {
     ...(precision ? { precision } : {}),
     ...(io.device === 'cuda' ? { device: 'cuda' as const } : {}),
     ...(quantization ? { quantization } : {}),
-    patchDim: size('patchDim', 1 << 20),
-    mergeUnit: size('mergeUnit', 64),
-    spatialMergeSize: size('spatialMergeSize', 8),
+    patchDim,
+    mergeUnit,
+    spatialMergeSize,
     outputs: specs,
     ...(processor ? { processor } : {}),
   };
+}
+
+/** Checks a recorded EncoderIO against the graph it describes: pixel_values' width and every named output. */
+export function checkIOAgainstGraph(io: EncoderIO, graph: { readonly inputs: readonly TensorShape[]; readonly outputs: readonly TensorShape[] }, where: string): void {
+  const bad = (problem: string): never => {
+    throw invalidFile(where, `io: ${problem}`, 'Re-export the model with this vitgraph');
+  };
+  const width = graph.inputs.find((i) => i.name === INPUTS.pixelValues)?.shape[1];
+  if (typeof width === 'number' && width !== io.patchDim) bad(`patchDim: expected ${width} (the graph's ${INPUTS.pixelValues} width), got ${io.patchDim}`);
+  for (const { name } of io.outputs) if (!graph.outputs.some((o) => o.name === name)) bad(`outputs: expected names of graph outputs, got "${name}" (the graph has ${graph.outputs.map((o) => o.name).join(', ')})`);
+}
+
+interface TensorShape {
+  readonly name: string;
+  readonly shape: readonly (number | string)[];
 }

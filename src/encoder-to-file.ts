@@ -6,6 +6,7 @@
 import { VisionEncoder, EMBEDDED_MODEL, type EncodeInput, type EncodeResult, type VisionEncoderOptions } from './encoder.js';
 import { invalidArgument } from './errors.js';
 import { modelProcessor } from './export/model-processor.js';
+import { checkSafetensorsOutput } from './fs/vitgraph-files.js';
 import { preprocess, type PreprocessedItem, type VisualItem } from './image/index.js';
 import type { ModelRegistry } from './model.js';
 import { useBuckets } from './runtime/backend.js';
@@ -34,13 +35,18 @@ export interface PreprocessFileSummary {
 
 /** Preprocesses `inputs` as the model's processor says and writes pixel_values + grid_thw to `options.out`. */
 export async function preprocessToFile(models: ModelRegistry, inputs: readonly VisualItem[], options: PreprocessToFileOptions): Promise<PreprocessFileSummary> {
+  await checkSafetensorsOutput(options.out); // before any decoding: a path that cannot be written fails now
   const processor = await modelProcessor(models, options.model ?? EMBEDDED_MODEL);
   const pre = await preprocess([...inputs], { processor, ...budget(options) });
   const rows = pre.pixelValues.length / pre.patchDim;
-  await writeSafetensors(options.out, {
-    pixel_values: hostTensor('float32', [rows, pre.patchDim], pre.pixelValues),
-    grid_thw: hostTensor('int64', [pre.items.length, 3], pre.gridThw),
-  });
+  await writeSafetensors(
+    options.out,
+    {
+      pixel_values: hostTensor('float32', [rows, pre.patchDim], pre.pixelValues),
+      grid_thw: hostTensor('int64', [pre.items.length, 3], pre.gridThw),
+    },
+    { producer: 'vitgraph preprocess' },
+  );
   return { items: pre.items.map((it) => ({ kind: it.kind, grid_thw: it.gridThw, resized: it.resized })), rows };
 }
 
@@ -62,6 +68,7 @@ export interface EncodeFileSummary {
 /** Loads `model` (omitted: the embedded tiny tower), encodes `inputs` in batches, writes every output to `options.out`. */
 export async function encodeToFile(model: string | undefined, inputs: readonly EncodeInput[], options: EncodeToFileOptions): Promise<EncodeFileSummary> {
   if (inputs.length === 0) throw invalidArgument('inputs', 'at least one image, video or pixel set', 'an empty list');
+  await checkSafetensorsOutput(options.out); // before minutes of export or encoding
   const batch = options.batch ?? (useBuckets(options) ? 8 : 1);
   const encoder = await VisionEncoder.load(model, options);
   try {

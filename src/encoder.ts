@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { checkModelOptions } from './encoder-options.js';
 import { closedError, invalidArgument, notFound } from './errors.js';
 import { requirePath } from './fs/confined.js';
+import { resolveHubModel } from './fs/hub.js';
+import { fileSystemError } from './fs/system-errors.js';
 import { preprocess, type PreprocessOptions, type ProcessorParams, type VisualItem } from './image/index.js';
 import type { Precision } from './contract.js';
 import type { ModelRegistry, OutputSpec } from './model.js';
@@ -38,6 +40,8 @@ export interface VisionEncoderOptions extends PreprocessOptions, BackendOptions 
   createRunner?: (path: string) => Promise<Runner>;
   /** Progress while a checkpoint is exported on first load. */
   onExportProgress?: (done: number, total: number) => void;
+  /** Progress while a checkpoint's weights are hashed for its cache key (once per file version; bytes done, in all). */
+  onHashProgress?: (done: number, total: number) => void;
   /** For a checkpoint exported on first use: weight precision, float32 (default), float16, int8 or int4 (cached per dtype). */
   dtype?: Precision;
   /** The towers a checkpoint directory can be exported with ('vitgraph' passes its registry). */
@@ -191,8 +195,11 @@ function rawPieces(input: RawPixels, patchDim: number): { pixels: Float32Array; 
 
 async function resolveModel(model: string, options: VisionEncoderOptions): Promise<string> {
   if (typeof model !== 'string' || model === '') throw invalidArgument('model', 'a .onnx file, package directory or checkpoint directory path', model);
-  const info = await stat(model).catch(() => undefined);
-  if (!info) throw notFound('model', model, 'Pass a .onnx file, an exported package directory, or a Hugging Face checkpoint directory');
+  model = await resolveHubModel(model); // a hub repository folder (or repo@revision) → its snapshot
+  const info = await stat(model).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw fileSystemError(error, model, 'read'); // ELOOP, EACCES
+  });
+  if (!info) throw notFound('model', model, 'Pass a .onnx file, an exported package directory, or a Hugging Face checkpoint directory (or hub repository folder)');
   if (!info.isDirectory()) {
     checkModelOptions('onnx', options);
     return model;
@@ -208,5 +215,5 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
   const buckets = useBuckets(options) ? (options.buckets ?? DEFAULT_BUCKETS) : [];
   const device = resolveBackend(options).device;
-  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, device, buckets, onProgress: options.onExportProgress });
+  return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, device, buckets, onProgress: options.onExportProgress, onHashProgress: options.onHashProgress });
 }

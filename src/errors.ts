@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'not_found' // a path or resource does not exist
   | 'unsupported' // valid request this build cannot serve (missing native backend, no GPU, ...)
   | 'closed' // the encoder, runtime or session was closed: pending and later calls are refused
+  | 'file_system' // the file system refused a read or write (permission, read-only, full disk, link loop)
   | 'runtime'; // ONNX Runtime or the native layer failed
 
 export class VitgraphError extends Error {

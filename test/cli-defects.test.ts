@@ -109,7 +109,7 @@ test.serial('hints name CLI flags in the CLI and option keys in the API', async 
   t.notRegex(cli.stderr, /overwrite/);
 
   const existing = join(dir, 'taken.onnx');
-  await writeFile(existing, 'not a model');
+  await exportModel({ model: dir, out: existing }); // replaceable with --force: vitgraph wrote it
   const exported = await runMain(['export', '--model', dir, '--out', existing]);
   t.deepEqual(lines(exported.stderr), [`vitgraph export: --out: expected a file that does not exist yet, got ${JSON.stringify(existing)}. Pass --force to replace it, or choose another path`]);
 

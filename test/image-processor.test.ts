@@ -144,7 +144,7 @@ test('readProcessorConfig refuses a directory, an oversized file and bad JSON wi
   await mkdir(join(asDirectory, 'preprocessor_config.json'));
   const dirError = await t.throwsAsync(readProcessorConfig(asDirectory), { instanceOf: VitgraphError });
   t.is(dirError?.code, 'invalid_file');
-  t.regex(dirError?.message ?? '', /expected a regular file/);
+  t.regex(dirError?.message ?? '', /to be a regular file, got a directory/);
 
   const oversized = await tempDir(t);
   await writeFile(join(oversized, 'preprocessor_config.json'), ' '.repeat((1 << 20) + 1));
@@ -156,7 +156,7 @@ test('readProcessorConfig refuses a directory, an oversized file and bad JSON wi
   await writeFile(join(broken, 'preprocessor_config.json'), '{"patch_size": 14,');
   const jsonError = await t.throwsAsync(readProcessorConfig(broken), { instanceOf: VitgraphError });
   t.is(jsonError?.code, 'invalid_file');
-  t.regex(jsonError?.message ?? '', /preprocessor_config\.json: expected JSON, got a parse error/);
+  t.regex(jsonError?.message ?? '', /preprocessor_config\.json: expected preprocessor_config\.json to be JSON, got text that does not parse/);
 
   const wrong = await tempDir(t);
   await writeFile(join(wrong, 'preprocessor_config.json'), '{"patch_size": 0}');

@@ -181,7 +181,7 @@ test('sharded index: malformed JSON or no weight_map is invalid_file', async (t)
   const dir = await tempDir(t);
   const index = join(dir, 'model.safetensors.index.json');
   await writeFile(index, '{"weight_map": ');
-  await rejects(t, Checkpoint.open(dir), 'invalid_file', 'expected JSON');
+  await rejects(t, Checkpoint.open(dir), 'invalid_file', 'to be JSON, got text that does not parse');
   await writeFile(index, '{"metadata": {}}');
   await rejects(t, Checkpoint.open(index), 'invalid_file', 'weight_map');
 });

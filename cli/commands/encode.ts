@@ -3,14 +3,15 @@ import { flag, int, requiredStr, str, type Command } from '../args.js';
 import { BACKEND_OPTIONS, backendOptions, bucketNotice, DTYPE_OPTION, GRAPHS_OPTION, graphsChoice, imageOptions, pixelBudget, precisionChoice, visualInputs } from '../options.js';
 import { byteProgress, itemProgress, type ItemProgress } from '../progress.js';
 
-const MODEL = 'a .onnx, an exported package dir, or a Hugging Face checkpoint dir (default: the embedded tiny tower)';
+const MODEL = 'a .onnx, an exported package dir, or a Hugging Face checkpoint dir or hub folder models--org--name[@revision] (default: the embedded tiny tower)';
 
 export const encodeCommand: Command = {
   name: 'encode',
   summary: 'Images (or frame lists) → visual tokens: every graph output (image_embeds; Qwen3-VL adds deepstack_embeds) and grid_thw as safetensors.',
   positionals: '<image…>',
   options: {
-    ...imageOptions(MODEL, 'where to write the outputs (image_embeds, deepstack_embeds for Qwen3-VL) and grid_thw'),
+    ...imageOptions(MODEL, 'where to write the outputs (image_embeds, deepstack_embeds for Qwen3-VL) and grid_thw: a new file, one vitgraph wrote, or /dev/stdout'),
+    'cache-dir': { type: 'string', value: '<dir>', description: 'where a checkpoint is exported on first use (default $VITGRAPH_CACHE, else ~/.cache/vitgraph)' },
     ...BACKEND_OPTIONS,
     ...GRAPHS_OPTION,
     ...DTYPE_OPTION,
@@ -39,7 +40,8 @@ export const encodeCommand: Command = {
         ...precisionChoice(args),
         ...pixelBudget(args),
         ...(batch ? { batch } : {}),
-        ...(quiet ? {} : { onExportProgress: byteProgress('exporting checkpoint (first use)') }),
+        ...(str(args, 'cache-dir') ? { cacheDir: str(args, 'cache-dir') } : {}),
+        ...(quiet ? {} : { onHashProgress: byteProgress('hashing weights (first use)'), onExportProgress: byteProgress('exporting checkpoint (first use)') }),
         onEncoded: (done) => (progress ??= itemProgress('encoding', inputs.length, { quiet })).update(done),
       });
       progress?.stop();

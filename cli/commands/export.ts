@@ -6,7 +6,7 @@ export const exportCommand: Command = {
   name: 'export',
   summary: 'Build ONNX graphs of a vision tower (Qwen3-VL, Qwen3.5, Qwen2-VL, Qwen2.5-VL; detected from config.json) from a Hugging Face checkpoint.',
   options: {
-    model: { type: 'string', value: '<hf-dir>', required: true, description: 'model directory: config.json (vision_config or a bare vision config) + *.safetensors' },
+    model: { type: 'string', value: '<hf-dir>', required: true, description: 'model directory: config.json (vision_config or a bare vision config) + *.safetensors; or a Hugging Face hub folder models--org--name[@revision]' },
     out: { type: 'string', value: '<file.onnx|dir>', required: true, description: 'a .onnx file, or a package directory (dynamic graph + bucket graphs + vitgraph.json)' },
     variant: { type: 'string', value: 'dynamic|padded', description: 'graph kind for a .onnx output (default dynamic)' },
     'max-patches': { type: 'string', value: '<n[,n…]>', description: 'padded bucket sizes in patches (multiples of 4), e.g. 1024,4096,16384' },
@@ -16,7 +16,7 @@ export const exportCommand: Command = {
     opset: { type: 'string', value: '<n>', description: 'ai.onnx opset, 20..24 (default 21)' },
     attention: { type: 'string', value: 'looped|dense', description: 'dynamic-graph attention: fused per segment (default) or decomposed with a dense mask' },
     'external-data': { type: 'string', value: 'auto|always|never', description: 'weights in <file>.data: auto = past 64 MiB of weights (memory-mapped by ONNX Runtime: faster load, less memory)' },
-    force: { type: 'boolean', description: 'replace existing output files' },
+    force: { type: 'boolean', description: 'replace an existing output that vitgraph wrote (a package, a vitgraph .onnx); other files are never replaced' },
     quiet: { type: 'boolean', short: 'q', description: 'no progress on stderr (progress shows only on a terminal)' },
   },
   details: 'Examples:\n  vitgraph export --model ./Qwen3-VL-2B-Instruct --out vision.onnx\n  vitgraph export --model ./Qwen3-VL-2B-Instruct --out pkg/ --max-patches 1024,4096,16384',

@@ -7,11 +7,13 @@
 // temporary directory and swapped in (see `swapInto`). Temporaries of killed exports are removed
 // by the next export to the same place.
 
-import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { invalidArgument, unsupported } from '../errors.js';
+import { VitgraphError, invalidArgument, unsupported } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
+import { asFileSystemError, fileSystemError, onFileSystem } from '../fs/system-errors.js';
+import { parseTemporary, processAlive, temporaryPath } from '../fs/temporary.js';
+import { checkExportOutput } from '../fs/vitgraph-files.js';
 import { invalidConfig } from '../errors.js';
 import { loadProcessor, type ProcessorParams } from '../image/processor.js';
 import { encoderIO, isPrecision, PRECISION, PRECISIONS, quantizationOf, type Device, type EncoderIO, type Precision } from '../contract.js';
@@ -92,7 +94,8 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
     throw unsupported(`dtype ${dtype} for device cuda: the quantized Linear kernels are CPU ones`, { fixes: [{ option: 'dtype', action: 'pass', value: 'float16' }], otherwise: 'or bfloat16 / float32 on CUDA' });
   }
   await removeStaleTemporaries(options.out);
-  if (!options.overwrite) await refuseExisting(options.out, isFile);
+  // Before any work: an output vitgraph did not write is never replaced, --force or not.
+  await checkExportOutput(options.out, isFile, options.overwrite === true);
   const source = await openModelDirectory(models, options.model);
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
   if (isFile) checkFileVariant(options, buckets);
@@ -137,9 +140,11 @@ async function exportFile(plan: Plan, options: ExportOptions, padded: Bucket | u
 
 async function exportPackage(plan: Plan, options: ExportOptions, buckets: readonly Bucket[]): Promise<ExportResult> {
   const out = options.out;
-  const staging = temporarySibling(out);
-  await mkdir(dirname(out), { recursive: true });
-  await mkdir(staging);
+  const staging = temporaryPath(out);
+  await onFileSystem(out, 'write', async () => {
+    await mkdir(dirname(out), { recursive: true });
+    await mkdir(staging);
+  });
   try {
     const { manifest, parameters } = await writePackage(staging, plan, options, buckets);
     await swapInto(staging, out);
@@ -147,7 +152,8 @@ async function exportPackage(plan: Plan, options: ExportOptions, buckets: readon
     return { files, graphs: manifest.graphs.length, parameters, model: plan.source.model.id };
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
-    throw error;
+    // Name the user's path, not the staging directory (ENOSPC, EACCES, ...).
+    throw error instanceof VitgraphError && error.code === 'file_system' ? fileSystemError(error.cause, out, 'write') : asFileSystemError(error, out, 'write');
   }
 }
 
@@ -189,16 +195,8 @@ async function writePackage(dir: string, plan: Plan, options: ExportOptions, buc
     weights: await fileEntry(dir, 'weights.data'),
     graphs,
   };
-  await writeFile(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFile(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`); // inside the staging directory: the swap makes it atomic
   return { manifest, parameters };
-}
-
-const TEMP_MARK = '.vitgraph-tmp-';
-const OLD_MARK = '.vitgraph-old-';
-
-/** `<dir>/.<name>.vitgraph-tmp-<pid>-<uuid>`: beside the destination, so renames stay on one file system. */
-function temporarySibling(path: string, mark = TEMP_MARK): string {
-  return join(dirname(path), `.${basename(path)}${mark}${process.pid}-${randomUUID().slice(0, 8)}`);
 }
 
 /**
@@ -211,7 +209,7 @@ function temporarySibling(path: string, mark = TEMP_MARK): string {
 async function swapInto(staging: string, out: string): Promise<void> {
   const existing = await lstat(out).catch(() => undefined);
   if (!existing) return rename(staging, out);
-  const aside = temporarySibling(out, OLD_MARK);
+  const aside = temporaryPath(out, 'old');
   await rename(out, aside);
   try {
     await rename(staging, out);
@@ -222,17 +220,17 @@ async function swapInto(staging: string, out: string): Promise<void> {
   await rm(aside, { recursive: true, force: true });
 }
 
-/** Removes temporaries that killed exports to `out` left behind (their process is gone). */
+/** Removes temporaries that killed exports to `out` (and its external data) left behind: vitgraph's own names only, and only when their process is gone. */
 export async function removeStaleTemporaries(out: string): Promise<string[]> {
   const dir = dirname(out);
-  const name = basename(out);
+  const names = new Set([basename(out), `${basename(out)}.data`]);
   const entries = await readdir(dir).catch(() => [] as string[]);
   const removed: string[] = [];
   for (const entry of entries) {
-    const pid = staleOwner(entry, name);
-    if (pid === undefined || processAlive(pid)) continue;
+    const temporary = parseTemporary(entry);
+    if (!temporary || !names.has(temporary.name) || processAlive(temporary.pid)) continue;
     // A swap killed between its renames left the old package aside and nothing at `out`: put it back.
-    if (entry.startsWith(`.${name}${OLD_MARK}`) && !(await lstat(out).catch(() => undefined))) {
+    if (temporary.kind === 'old' && temporary.name === basename(out) && !(await lstat(out).catch(() => undefined))) {
       await rename(join(dir, entry), out);
       continue;
     }
@@ -240,29 +238,6 @@ export async function removeStaleTemporaries(out: string): Promise<string[]> {
     removed.push(join(dir, entry));
   }
   return removed;
-}
-
-/** The pid that wrote `entry` if it is a temporary of `name`, else undefined. */
-function staleOwner(entry: string, name: string): number | undefined {
-  for (const mark of [TEMP_MARK, OLD_MARK]) {
-    const prefix = `.${name}${mark}`;
-    if (entry.startsWith(prefix)) return Number.parseInt(entry.slice(prefix.length), 10);
-  }
-  // saveModel's and ExternalDataFile's `<file>.<pid>.tmp` (a .onnx and its external data).
-  const match = /^(.*)\.(\d+)\.tmp$/.exec(entry);
-  if (match && (match[1] === name || match[1]!.startsWith(`${name}.`) || match[1]!.startsWith(`${name.replace(/\.onnx$/, '')}.`))) return Number(match[2]);
-  return undefined;
-}
-
-function processAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function build(plan: Plan, padded: Bucket | undefined, attention: 'looped' | 'dense' | undefined): { graph: GraphBuilder; finish: () => void } {
@@ -302,19 +277,6 @@ export function checkOpset(opset: number): number {
     throw invalidArgument('opset', `an integer in ${MIN_OPSET}..${MAX_OPSET} (Gelu needs opset 20)`, opset);
   }
   return opset;
-}
-
-async function refuseExisting(path: string, isFile: boolean): Promise<void> {
-  const exists = isFile
-    ? await lstat(path).then(
-        () => true,
-        () => false,
-      )
-    : await readdir(path).then(
-        (entries) => entries.length > 0,
-        () => false,
-      );
-  if (exists) throw invalidArgument('out', isFile ? 'a file that does not exist yet' : 'a new or empty directory', path, { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace it', otherwise: 'choose another path' });
 }
 
 const countParameters = (graph: GraphBuilder): number => graph.initializers.filter((i) => i.kind === 'param').reduce((sum, i) => sum + i.shape.reduce((a, b) => a * b, 1), 0);

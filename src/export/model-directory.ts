@@ -3,8 +3,10 @@
 
 import { invalidArgument } from '../errors.js';
 import { join } from 'node:path';
-import { VitgraphError, invalidFile, notFound } from '../errors.js';
+import { VitgraphError, notFound } from '../errors.js';
 import { readRegularText, requirePath } from '../fs/confined.js';
+import { resolveHubModel } from '../fs/hub.js';
+import { parseJsonFile } from '../fs/json.js';
 import type { ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import type { ParameterSource } from '../onnx/index.js';
 import { BYTES_PER_ELEMENT } from '../tensor.js';
@@ -19,8 +21,9 @@ export interface ModelDirectory {
   readonly checkpoint: Checkpoint;
 }
 
-export async function openModelDirectory(models: ModelRegistry, dir: string): Promise<ModelDirectory> {
-  const configPath = join(requirePath(dir, 'model directory'), 'config.json');
+export async function openModelDirectory(models: ModelRegistry, path: string): Promise<ModelDirectory> {
+  const dir = await resolveHubModel(requirePath(path, 'model directory')); // a hub repository folder → its snapshot
+  const configPath = join(dir, 'config.json');
   let text: string;
   try {
     text = await readRegularText(configPath, 'config.json');
@@ -28,12 +31,7 @@ export async function openModelDirectory(models: ModelRegistry, dir: string): Pr
     if (error instanceof VitgraphError && error.code !== 'not_found') throw error; // a FIFO, a directory, ...
     throw notFound('config.json', configPath, 'Pass a Hugging Face model directory (config.json + *.safetensors)');
   }
-  let rawConfig: Record<string, unknown>;
-  try {
-    rawConfig = JSON.parse(text) as Record<string, unknown>;
-  } catch (error) {
-    throw invalidFile(configPath, `not valid JSON (${(error as Error).message})`);
-  }
+  const rawConfig = parseJsonFile(text, configPath, 'config.json') as Record<string, unknown>;
   const model = models.detect(rawConfig);
   const config = model.parseConfig(rawConfig);
   const checkpoint = await Checkpoint.open(dir);

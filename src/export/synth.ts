@@ -3,7 +3,7 @@
 // are initialization-scale noise, so outputs are finite but meaningless. Presets (config.json
 // objects) come from each tower's descriptor; the tensor list from building its graph.
 
-import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidArgument } from '../errors.js';
 import type { ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
@@ -11,6 +11,8 @@ import { mulberry32 } from '../random.js';
 import { numel } from '../tensor.js';
 import { f32ToBf16 } from '../dtype.js';
 import { writeSafetensorsStream, type SafetensorsSpec } from '../weights/safetensors.js';
+import { temporaryPath } from '../fs/temporary.js';
+import { checkSynthOutput } from '../fs/vitgraph-files.js';
 
 export interface SynthOptions {
   /** PRNG seed, an unsigned 32-bit integer (default 0). */
@@ -60,12 +62,13 @@ export async function synthCheckpoint(
   const config = model.parseConfig(configJson);
   const configPath = join(outDir, 'config.json');
   const weightsPath = join(outDir, 'model.safetensors');
-  await mkdir(outDir, { recursive: true });
   const existing = [];
   for (const path of [configPath, weightsPath]) if (await exists(path)) existing.push(path);
   if (existing.length > 0 && !overwrite) {
     throw invalidArgument('synth output', 'a directory without config.json or model.safetensors', existing.join(', '), { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace them' });
   }
+  await checkSynthOutput(outDir, overwrite); // a real checkpoint there is never replaced, overwrite or not
+  await mkdir(outDir, { recursive: true });
 
   const shapes = towerTensorShapes(model, config);
   const specs: SafetensorsSpec[] = shapes.map(([name, shape]) => ({ name: PREFIX + name, dtype: dtype === 'float32' ? 'F32' : 'BF16', shape }));
@@ -85,7 +88,9 @@ export async function synthCheckpoint(
     },
     metadata,
   );
-  await writeFile(configPath, `${JSON.stringify(configJson, null, 2)}\n`);
+  const configTemp = temporaryPath(configPath); // atomic: a kill leaves the old config.json or the new one
+  await writeFile(configTemp, `${JSON.stringify(configJson, null, 2)}\n`, { flag: 'wx' });
+  await rename(configTemp, configPath);
   return { configPath, weightsPath, bytes: (await stat(weightsPath)).size, model: model.id };
 }
 

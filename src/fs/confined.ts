@@ -6,6 +6,8 @@ import { constants, type Stats } from 'node:fs';
 import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, relative as relativeTo } from 'node:path';
 import { VitgraphError, invalidArgument, notFound } from '../errors.js';
+import { hubBlobsOf } from './hub-layout.js';
+import { fileSystemError } from './system-errors.js';
 
 /** A path argument of the public API: a non-empty string (numbers would be taken as fds by node:fs). */
 export function requirePath(value: unknown, what: string): string {
@@ -29,11 +31,18 @@ export async function confinedPath(dir: string, relative: string, what: string):
   if (relative.split(/[\\/]/).includes('..')) throw refuse(' (a ".." segment)');
   const root = await realpathOf(dir, `directory of ${what}`);
   const real = await realpathOf(join(root, relative), what);
-  const inside = relativeTo(root, real);
-  if (inside === '..' || inside.startsWith('../') || isAbsolute(inside)) {
-    throw refuse(` (a symbolic link resolving to ${real})`);
-  }
-  return real;
+  if (isInside(root, real)) return real;
+  // A hub snapshot's files are links into the same repository's blobs/: that far, and no further.
+  const blobs = hubBlobsOf(root);
+  const realBlobs = blobs && (await realpath(blobs).catch(() => undefined));
+  if (realBlobs && isInside(realBlobs, real)) return real;
+  const rule = realBlobs ? ` or, through a link, inside its Hugging Face repository's ${realBlobs}` : '';
+  throw new VitgraphError('invalid_file', `${what}: expected a relative path inside ${dir}${rule}, got ${describePath(relative)} (a symbolic link resolving to ${real}, outside the model repository)`, { path: relative, dir });
+}
+
+function isInside(root: string, path: string): boolean {
+  const inside = relativeTo(root, path);
+  return !(inside === '..' || inside.startsWith('../') || isAbsolute(inside));
 }
 
 /**
@@ -106,7 +115,7 @@ async function realpathOf(path: string, what: string): Promise<string> {
 function openError(error: unknown, path: string, what: string): VitgraphError {
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return notFound(what, path);
-  return new VitgraphError('invalid_file', `${path}: expected a readable ${what}, got ${code ?? 'an error'} (${(error as Error).message})`, { path, code }, { cause: error });
+  return fileSystemError(error, path, 'read'); // the path names the file; ELOOP, EACCES, EMFILE, ...
 }
 
 function notRegular(path: string, what: string, info: Stats): VitgraphError {

@@ -3,10 +3,11 @@
 // `image_utils.load_image` + `ImageOps.exif_transpose`, then `image_transforms.convert_to_rgb`).
 // sharp (libvips) decodes; the compositing is done here, in Pillow's integer arithmetic.
 
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Metadata, OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { VitgraphError, invalidArgument, notFound, unsupported } from '../errors.js';
-import { readRegularFile, readRegularHead } from '../fs/confined.js';
+import { openRegularFile, readRegularFile, readRegularHead } from '../fs/confined.js';
+import { fileSystemError } from '../fs/system-errors.js';
 
 /** A file path, encoded bytes (a Buffer is a Uint8Array), or a sharp pipeline to read pixels from. */
 export type ImageSource = string | Uint8Array | Sharp;
@@ -240,6 +241,7 @@ async function checkInput(source: ImageSource, label: string | undefined): Promi
       size = info.size;
     } catch (cause) {
       if (cause instanceof VitgraphError) throw cause;
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw fileSystemError(cause, source, 'read'); // ELOOP, EACCES
       throw notFound('image', source, 'Check the path');
     }
     if (size === 0) throw emptyInput(source);
@@ -358,8 +360,8 @@ async function decodeError(
 ): Promise<VitgraphError> {
   const message = cause instanceof Error ? cause.message : String(cause);
   if (/unsupported image format/i.test(message)) {
-    const head = await leadingBytes(source);
-    const got = head ? `data starting ${head}` : 'data in an unrecognised format';
+    const kind = await leadingKind(source);
+    const got = kind ? `${kind} in no supported format` : 'data in an unrecognised format';
     return fileProblem(label, `not a decodable image: expected ${FORMATS}, got ${got}`, 'Check the file type', cause);
   }
   if (/buffer is empty/i.test(message)) return emptyInput(label);
@@ -380,25 +382,20 @@ function fileProblem(label: string, problem: string, hint: string, cause?: unkno
   return new VitgraphError('invalid_file', `${label}: ${problem}. ${hint}`, { path: label }, { cause });
 }
 
-/** The first bytes of a path or buffer, as hex and printable text, for "not an image" messages. */
-async function leadingBytes(source: ImageSource): Promise<string | undefined> {
+/**
+ * What the first bytes of a path or buffer look like ('text' or 'binary data'), for "not an
+ * image" messages: never the bytes themselves (a path linked to /etc/passwd must not print it).
+ */
+async function leadingKind(source: ImageSource): Promise<string | undefined> {
   let head: Uint8Array;
   if (typeof source === 'string') {
-    const file = await open(source, 'r').catch(() => undefined);
-    if (!file) return undefined;
-    try {
-      const buffer = new Uint8Array(8);
-      const { bytesRead } = await file.read(buffer, 0, 8, 0);
-      head = buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
+    const read = await readRegularHead(source, 8, 'image').catch(() => undefined);
+    if (!read) return undefined;
+    head = read;
   } else if (source instanceof Uint8Array) {
     head = source.subarray(0, 8);
   } else {
     return undefined;
   }
-  const hex = Array.from(head, (b) => b.toString(16).padStart(2, '0')).join(' ');
-  const text = Array.from(head, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
-  return `${hex} ("${text}")`;
+  return head.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d) ? 'text' : 'binary data';
 }

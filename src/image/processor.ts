@@ -3,7 +3,8 @@
 // tower (graphs/<family>/), each field overridable from a checkpoint's `preprocessor_config.json`
 // (transformers `Qwen2VLImageProcessor.__init__`, which Qwen2.5-VL, Qwen3-VL and Qwen3.5 share).
 
-import { open } from 'node:fs/promises';
+import { openRegularFile } from '../fs/confined.js';
+import { parseJsonFile } from '../fs/json.js';
 import { join } from 'node:path';
 import { VitgraphError, invalidArgument, invalidConfig, invalidFile } from '../errors.js';
 
@@ -158,24 +159,17 @@ export async function readProcessorConfig(dir: string): Promise<unknown> {
   const path = join(dir, 'preprocessor_config.json');
   let file;
   try {
-    file = await open(path, 'r');
+    file = await openRegularFile(path, 'preprocessor_config.json'); // a FIFO is refused, not waited on
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw invalidFile(path, `cannot be opened (${code ?? String(error)})`);
+    if (error instanceof VitgraphError && error.code === 'not_found') return undefined;
+    throw error;
   }
   try {
     const info = await file.stat();
-    if (!info.isFile()) throw invalidFile(path, 'expected a regular file, got something else (a directory, device or pipe)');
     if (info.size > MAX_PROCESSOR_CONFIG_BYTES) {
       throw invalidFile(path, `expected at most ${MAX_PROCESSOR_CONFIG_BYTES} bytes, got ${info.size}`, 'A preprocessor config is a small JSON object');
     }
-    const text = await file.readFile('utf8');
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (cause) {
-      throw new VitgraphError('invalid_file', `${path}: expected JSON, got a parse error (${(cause as Error).message})`, { path }, { cause });
-    }
+    return parseJsonFile(await file.readFile('utf8'), path, 'preprocessor_config.json');
   } finally {
     await file.close();
   }

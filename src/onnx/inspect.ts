@@ -2,9 +2,10 @@
 // GraphProto fields are walked on disk and tensor payloads (raw_data, typed data) are skipped
 // by seeking, so inspecting a multi-GB model reads a few MB.
 
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
-import { invalidFile, notFound } from '../errors.js';
+import { invalidFile } from '../errors.js';
+import { openRegularFile } from '../fs/confined.js';
 import type { DataType } from '../tensor.js';
 import type { Dim } from './dims.js';
 import { dataTypeOfCode } from '../dtype.js';
@@ -40,12 +41,7 @@ const GRAPH = { node: 1, initializer: 5, input: 11, output: 12 };
 const TENSOR_PAYLOAD = new Set([4, 5, 6, 7, 9, 10, 11]); // float/int32/string/int64/raw/double/uint64 data
 
 export async function inspectModel(path: string): Promise<ModelSummary> {
-  let file: FileHandle;
-  try {
-    file = await open(path, 'r');
-  } catch {
-    throw notFound('ONNX model', path);
-  }
+  const file: FileHandle = await openRegularFile(path, 'ONNX model'); // a FIFO is refused, not waited on
   try {
     const size = (await file.stat()).size;
     const reader = new FieldReader(file, path, size);

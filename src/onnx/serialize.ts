@@ -10,6 +10,8 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { graphBuild } from '../errors.js';
+import { asFileSystemError } from '../fs/system-errors.js';
+import { temporaryPath } from '../fs/temporary.js';
 import { BYTES_PER_ELEMENT } from '../tensor.js';
 import { onnxTypeCode } from '../dtype.js';
 import type { AttributeValue, Graph, GraphBuilder, GraphIO, InitializerSpec } from './graph.js';
@@ -74,8 +76,11 @@ export class ExternalDataFile {
 
   /** Opens `<path>` for writing (through a temporary file renamed by `close()`). */
   static async create(path: string): Promise<ExternalDataFile> {
-    const tmp = `${path}.${process.pid}.tmp`;
-    return new ExternalDataFile(await open(tmp, 'w'), path, tmp);
+    const tmp = temporaryPath(path);
+    const file = await open(tmp, 'wx').catch((error: unknown) => {
+      throw asFileSystemError(error, path, 'write');
+    });
+    return new ExternalDataFile(file, path, tmp);
   }
 
   get bytes(): number {
@@ -88,7 +93,9 @@ export class ExternalDataFile {
 
   async place(name: string, bytes: Uint8Array): Promise<{ offset: number; length: number }> {
     const offset = Math.ceil(this.size / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
-    await this.file.write(bytes, 0, bytes.byteLength, offset);
+    await this.file.write(bytes, 0, bytes.byteLength, offset).catch((error: unknown) => {
+      throw asFileSystemError(error, this.path, 'write');
+    });
     this.size = offset + bytes.byteLength;
     const where = { offset, length: bytes.byteLength };
     this.placed.set(name, where);
@@ -116,8 +123,11 @@ export async function saveModel(builder: GraphBuilder, path: string, options: Sa
   const mode = options.externalData ?? 'auto';
   const shared = mode instanceof ExternalDataFile ? mode : undefined;
   const external = shared ?? (mode === 'always' || (mode === 'auto' && paramBytes > EXTERNAL_DATA_THRESHOLD) ? await ExternalDataFile.create(`${path}.data`) : undefined);
-  const tmpModel = `${path}.${process.pid}.tmp`;
-  const modelFile = await open(tmpModel, 'w');
+  const tmpModel = temporaryPath(path);
+  const modelFile = await open(tmpModel, 'wx').catch(async (error: unknown) => {
+    if (external && !shared) await external.discard();
+    throw asFileSystemError(error, path, 'write');
+  });
   let written = 0;
   let modelBytes = 0;
   const progress = (bytes: number): void => options.onProgress?.((written += bytes), paramBytes);
@@ -134,7 +144,7 @@ export async function saveModel(builder: GraphBuilder, path: string, options: Sa
     await modelFile.close().catch(() => undefined);
     if (external && !shared) await external.discard();
     await rm(tmpModel, { force: true });
-    throw error;
+    throw asFileSystemError(error, path, 'write');
   }
   return external ? { path, bytes: modelBytes, externalDataPath: external.path, externalDataBytes: external.bytes } : { path, bytes: modelBytes };
 }

@@ -3,6 +3,7 @@
 
 import { stat } from 'node:fs/promises';
 import { invalidArgument } from '../errors.js';
+import { checkSafetensorsOutput } from '../fs/vitgraph-files.js';
 import { inspectModel } from '../onnx/inspect.js';
 import type { HostTensor } from '../tensor.js';
 import { readSafetensors, readSafetensorsHeader, writeSafetensors } from '../weights/index.js';
@@ -41,6 +42,7 @@ async function encoderInputs(path: string): Promise<{ pixelValues: HostTensor; g
  * graph is fed by input name and writes every output.
  */
 export async function runModelFile(options: EncoderFileOptions & { out: string }): Promise<{ outputs: Record<string, HostTensor>; ms: number }> {
+  await checkSafetensorsOutput(options.out); // before the run: a file vitgraph did not write is never replaced
   if (!(await isEncoderModel(options.model))) return runFile(options);
   const { pixelValues, gridThw } = await encoderInputs(options.inputs);
   const runtime = await EncoderRuntime.open(options.model, options);

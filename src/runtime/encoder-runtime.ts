@@ -3,16 +3,18 @@
 // What it knows of the model comes from the file's recorded I/O contract (EncoderIO).
 
 import { stat } from 'node:fs/promises';
-import { closedError, invalidArgument, runtimeError, unsupported } from '../errors.js';
+import { join } from 'node:path';
+import { closedError, invalidArgument, invalidFile, runtimeError, unsupported } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
 import type { Bucket, OutputSpec } from '../model.js';
+import { inspectModel } from '../onnx/inspect.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
 import { resolveBackend, runnerFactory, useBuckets, type BackendOptions } from './backend.js';
 import { checkBucketFits, concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
-import { graphDevice, INPUTS, oneFramePerRow, prepacksWeights, TOKEN_COUNT, type EncoderIO } from '../contract.js';
+import { checkIOAgainstGraph, graphDevice, INPUTS, oneFramePerRow, prepacksWeights, TOKEN_COUNT, type EncoderIO } from '../contract.js';
 import { checkEncoderInputs, type GridRow } from './input-checks.js';
 import { recordedIO } from './recorded-io.js';
-import { openPackage } from './package.js';
+import { MANIFEST, openPackage } from './package.js';
 import type { Runner } from './runner.js';
 
 export type { EncoderOutputs } from './buckets.js';
@@ -72,11 +74,13 @@ export class EncoderRuntime {
       if (buckets && pkg.buckets.length === 0) {
         throw invalidArgument(native ? 'backend' : 'graphs', `a package with padded bucket graphs for ${native ? 'the native backend' : 'bucket graphs'}`, model, 'Export a package with bucket sizes (vitgraph export --out <dir>, or exportModel to a directory)');
       }
+      await checkPackageGraphs(pkg.io, pkg.dynamic, buckets ? pkg.buckets : [], join(model, MANIFEST));
       return new EncoderRuntime(pkg.dynamic, buckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.io, settings);
     }
     const runner = await create(model);
     try {
       const fileIO = io ?? foreignIO(runner, model);
+      checkIOAgainstGraph(fileIO, runner, model);
       const pixels = runner.inputs.find((i) => i.name === INPUTS.pixelValues);
       const grid = runner.inputs.find((i) => i.name === INPUTS.gridThw);
       if (!grid || !pixels) throw invalidArgument(model, `an encoder graph with inputs ${INPUTS.pixelValues} and ${INPUTS.gridThw}`, runner.inputs.map((i) => i.name).join(', '));
@@ -190,6 +194,20 @@ export class EncoderRuntime {
     this.closed = true;
     const opened = [this.dynamicRunner, ...this.buckets.map((b) => b.runner)];
     for (const runner of opened) await (await runner?.catch(() => undefined))?.close(); // a failed open has nothing to close
+  }
+}
+
+/** The manifest's numbers against the graphs it lists (structure only, no weights read): a lying manifest is invalid_file, not a crash mid-run. */
+async function checkPackageGraphs(io: EncoderIO, dynamic: string | undefined, buckets: readonly (Bucket & { readonly path: string })[], manifest: string): Promise<void> {
+  if (dynamic) checkIOAgainstGraph(io, await inspectModel(dynamic), manifest);
+  for (const bucket of buckets) {
+    const graph = await inspectModel(bucket.path);
+    checkIOAgainstGraph(io, graph, manifest);
+    const rows = graph.inputs.find((i) => i.name === INPUTS.pixelValues)?.shape[0];
+    const items = graph.inputs.find((i) => i.name === INPUTS.gridThw)?.shape[0];
+    if (rows !== bucket.maxPatches || items !== bucket.maxItems) {
+      throw invalidFile(manifest, `graphs: expected bucket ${bucket.maxPatches} × ${bucket.maxItems} to match its graph, got a graph of ${String(rows)} rows × ${String(items)} items`, 'Re-export the package with this vitgraph');
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // every output to another, or time repeated runs in-process.
 
 import { invalidArgument } from '../errors.js';
+import { checkSafetensorsOutput } from '../fs/vitgraph-files.js';
 import type { HostTensor } from '../tensor.js';
 import { readSafetensors, writeSafetensors } from '../weights/index.js';
 import { Session, type SessionOptions } from './session.js';
@@ -33,6 +34,7 @@ export interface FileRunResult {
 
 /** Runs `model` once on the tensors of `inputs` and writes every output to `out`. */
 export async function runFile(options: FileRunOptions & { out: string }): Promise<FileRunResult> {
+  await checkSafetensorsOutput(options.out);
   const session = await Session.load(options.model, options);
   try {
     const feeds = await loadFeeds(session, options.inputs);

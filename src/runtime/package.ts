@@ -3,16 +3,16 @@
 // its I/O contract, and the size and sha256 of every file.
 //
 // Opening verifies every file against the manifest. Hashing 1.5 GB takes seconds, so a verified
-// state (inode, size, mtime, ctime of each file) is stamped beside the manifest and later opens
-// re-hash only when a file's state changed. ctime cannot be set from user space, so restoring
-// mtime after editing bytes still forces a re-hash.
+// state (device, inode, size, mtime, ctime of each file; src/fs/stamp.ts) is stamped beside the
+// manifest and later opens re-hash only when a file's state changed.
 
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalidFile, notFound } from '../errors.js';
-import { requirePath } from '../fs/confined.js';
+import { readRegularHead, requirePath } from '../fs/confined.js';
+import { parseJsonFile } from '../fs/json.js';
+import { readStamp, sha256File, stateOf, writeStamp, type FileState } from '../fs/stamp.js';
+import { fileSystemError } from '../fs/system-errors.js';
 import type { Bucket } from '../model.js';
 import { inspectModel, type ModelSummary } from '../onnx/inspect.js';
 import { isPrecision, parseEncoderIO, PRECISIONS, type EncoderIO, type Precision } from '../contract.js';
@@ -65,25 +65,22 @@ export async function fileEntry(dir: string, file: string): Promise<FileEntry> {
   return { file, bytes: (await lstat(path)).size, sha256: await sha256(path) };
 }
 
-export async function sha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
+export const sha256 = (path: string): Promise<string> => sha256File(path, 'package file');
 
 /** Reads, checks and (by default) verifies a package directory. */
 export async function openPackage(dir: string, options: OpenPackageOptions = {}): Promise<ModelPackage> {
   const manifestPath = join(requirePath(dir, 'package directory'), MANIFEST);
   const manifest = parseManifest(await readManifest(manifestPath), manifestPath);
   const files = [...manifest.graphs, ...(manifest.weights ? [manifest.weights] : [])];
-  const states: FileState[] = [];
+  const states: (FileState & { file: string })[] = [];
   for (const entry of files) {
     const path = join(dir, entry.file);
-    const info = await lstat(path).catch(() => undefined);
-    if (!info) throw notFound(`package file ${entry.file}`, path);
+    const info = await lstat(path, { bigint: true }).catch((error: unknown) => {
+      throw (error as NodeJS.ErrnoException).code === 'ENOENT' ? notFound(`package file ${entry.file}`, path) : fileSystemError(error, path, 'read');
+    });
     if (!info.isFile()) throw invalidFile(path, 'expected a regular file (a link, directory or device is never opened)');
-    if (info.size !== entry.bytes) throw invalidFile(path, `expected ${entry.bytes} bytes (per ${MANIFEST}), got ${info.size}`, 'The package is incomplete or was modified; re-export it');
-    states.push({ file: entry.file, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs });
+    if (info.size !== BigInt(entry.bytes)) throw invalidFile(path, `expected ${entry.bytes} bytes (per ${MANIFEST}), got ${info.size}`, 'The package is incomplete or was modified; re-export it');
+    states.push({ file: entry.file, ...stateOf(info) });
   }
   if (options.verify !== false) await verify(dir, files, states);
   const dynamic = manifest.graphs.find((g) => g.variant === 'dynamic');
@@ -96,13 +93,13 @@ export async function openPackage(dir: string, options: OpenPackageOptions = {})
 async function readManifest(path: string): Promise<unknown> {
   const info = await lstat(path).catch(() => undefined);
   if (!info) throw notFound('package manifest', path, 'Export a package with `vitgraph export --out <dir>`');
-  if (!info.isFile() || info.size > 1 << 20) throw invalidFile(path, 'expected a regular file of at most 1 MiB');
-  try {
-    return JSON.parse(await readFile(path, 'utf8'));
-  } catch (error) {
-    throw invalidFile(path, `not valid JSON (${(error as Error).message})`);
-  }
+  // Opened as a regular file only (a FIFO swapped in after the lstat is refused, not waited on).
+  const bytes = info.isFile() ? await readRegularHead(path, MAX_MANIFEST_BYTES + 1, 'package manifest') : undefined;
+  if (!bytes || bytes.length > MAX_MANIFEST_BYTES) throw invalidFile(path, 'expected a regular file of at most 1 MiB');
+  return parseJsonFile(Buffer.from(bytes).toString('utf8'), path, 'the manifest');
 }
+
+const MAX_MANIFEST_BYTES = 1 << 20;
 
 /** Checks a manifest's every field: it decides which files are opened. */
 function parseManifest(json: unknown, path: string): Manifest {
@@ -159,35 +156,19 @@ function fileEntryOf(json: unknown, where: string, bad: (problem: string) => nev
   return { file: e.file, bytes: e.bytes as number, sha256: e.sha256 };
 }
 
-interface FileState {
-  readonly file: string;
-  readonly ino: number;
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly ctimeMs: number;
-}
-
 /** Hashes every file unless the stamp shows each one unchanged since it was last verified. */
 async function verify(dir: string, files: readonly FileEntry[], states: readonly FileState[]): Promise<void> {
   const stampPath = join(dir, VERIFIED_STAMP);
   const manifestHash = await sha256(join(dir, MANIFEST));
   const stamp = { manifest: manifestHash, files: states };
-  const recorded = await readFile(stampPath, 'utf8').then(
-    (text) => text,
-    () => undefined,
-  );
-  if (recorded === JSON.stringify(stamp)) return;
+  if (JSON.stringify(await readStamp(stampPath)) === JSON.stringify(stamp)) return;
   for (const entry of files) {
     const path = join(dir, entry.file);
     if ((await sha256(path)) !== entry.sha256) {
       throw invalidFile(path, `sha256 differs from ${MANIFEST}: the file was modified or corrupted`, 'Re-export the package (or pass --no-verify / verify: false to skip the check at your own risk)');
     }
   }
-  // A read-only package is still verified, just not stamped.
-  const tmp = join(dir, `${VERIFIED_STAMP}.${randomUUID()}.tmp`);
-  await writeFile(tmp, JSON.stringify(stamp))
-    .then(() => rename(tmp, stampPath))
-    .catch(() => rm(tmp, { force: true }));
+  await writeStamp(stampPath, stamp); // a read-only package is still verified, just not stamped
 }
 
 /** A package directory: its manifest in brief, and each graph's summary (reads no weights). */

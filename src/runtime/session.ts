@@ -4,11 +4,10 @@
 
 import './telemetry.js'; // first: before onnxruntime-node creates its environment
 import type ort from 'onnxruntime-node';
-import { closedError, invalidArgument, notFound, runtimeError } from '../errors.js';
-import { requirePath } from '../fs/confined.js';
+import { closedError, invalidArgument, runtimeError } from '../errors.js';
+import { regularFileStats, requirePath } from '../fs/confined.js';
 import { DATA_TYPES, type DataType } from '../dtype.js';
 import { hostTensor, type HostTensor, type TypedArrayOf } from '../tensor.js';
-import { access } from 'node:fs/promises';
 
 export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
 
@@ -72,9 +71,7 @@ export class Session {
 
   static async load(path: string, options: SessionOptions = {}): Promise<Session> {
     requirePath(path, 'ONNX model path');
-    await access(path).catch(() => {
-      throw notFound('ONNX model', path);
-    });
+    await regularFileStats(path, 'ONNX model'); // not_found, or a FIFO / directory refused before ORT opens it
     const runtime = await loadOrt();
     try {
       return new Session(runtime, await runtime.InferenceSession.create(path, ortSessionOptions(options)), path, options.profilePrefix !== undefined);

@@ -54,6 +54,7 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   weight_binding: 500,
   graph_build: 500,
   runtime: 500,
+  file_system: 500, // the server's own cache or files: not the client's doing
 };
 
 export interface ErrorBody {

@@ -7,6 +7,8 @@ import { dirname, join, resolve } from 'node:path';
 import { VitgraphError, invalidFile, notFound } from '../errors.js';
 import { confinedPath, readRegularText, regularFileStats, requirePath } from '../fs/confined.js';
 import { convertFloatBytes, dataTypeOfSafetensors, type FloatSource, type FloatTarget } from '../dtype.js';
+import { parseJsonFile } from '../fs/json.js';
+import { fileSystemError } from '../fs/system-errors.js';
 import { openExisting, readExactly, readSafetensorsHeader, type SafetensorsDType, type SafetensorsEntry } from './safetensors.js';
 
 export interface CheckpointTensor {
@@ -99,13 +101,7 @@ export function visionPrefix(keys: readonly string[]): VisionPrefix {
  */
 async function readIndex(indexPath: string): Promise<SafetensorsEntry[]> {
   const dir = dirname(indexPath);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readTextFile(indexPath));
-  } catch (error) {
-    if (error instanceof VitgraphError) throw error;
-    throw invalidFile(indexPath, `expected JSON, got a parse error (${(error as Error).message})`);
-  }
+  const parsed = parseJsonFile(await readTextFile(indexPath), indexPath, 'the checkpoint index');
   const weightMap = (parsed as { weight_map?: unknown } | null)?.weight_map;
   if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) {
     throw invalidFile(indexPath, 'expected an object with a "weight_map" of tensor name → shard file');
@@ -142,7 +138,7 @@ async function fileKind(path: string): Promise<'file' | 'directory' | 'missing'>
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
-    throw error;
+    throw fileSystemError(error, path, 'read'); // ELOOP, EACCES, ...
   }
 }
 

@@ -4,12 +4,14 @@
 // Reading validates the header against the file before any offset is trusted; writing is
 // deterministic (sorted names) and atomic (temp file in the same directory, then rename).
 
-import { randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { openRegularFile, readRegularFile, requirePath } from '../fs/confined.js';
-import { type VitgraphError, formatShape, invalidArgument, invalidFile, notFound, unsupported } from '../errors.js';
+import { parseJsonFile } from '../fs/json.js';
+import { assertReplaceable, isStreamOutput, openStreamOutput } from '../fs/output.js';
+import { asFileSystemError, fileSystemError } from '../fs/system-errors.js';
+import { temporaryPath } from '../fs/temporary.js';
+import { VitgraphError, formatShape, invalidArgument, invalidFile, unsupported } from '../errors.js';
 import { firstDuplicateKey } from './json-duplicates.js';
 import { dataTypeOfSafetensors, DTYPES, safetensorsDTypeOf, typedArrayOver, type DataType, type SafetensorsDType } from '../dtype.js';
 import { hostTensor, numel, tensorBytes, type HostTensor } from '../tensor.js';
@@ -132,29 +134,43 @@ export async function writeSafetensorsStream(
   metadata: Record<string, string> = {},
 ): Promise<void> {
   const { header, ordered } = encodeSafetensorsHeader(specs, metadata);
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  let file: FileHandle;
-  try {
-    file = await open(temp, 'wx');
-  } catch (error) {
-    throw openError(error, dirname(path), 'output directory');
-  }
-  try {
-    await writeAll(file, header);
+  const tensors = async function* (): AsyncGenerator<Uint8Array> {
+    yield header;
     for (const [index, spec] of ordered.entries()) {
       const bytes = await fill(spec, index);
       const expected = byteLengthOf(spec);
       if (bytes.byteLength !== expected) {
         throw invalidArgument(`bytes for tensor "${spec.name}"`, `${expected} bytes`, bytes.byteLength);
       }
-      await writeAll(file, bytes);
+      yield bytes;
     }
+  };
+  // stdout or a device (/dev/null) is written through in place: renaming over it would replace the node.
+  await assertReplaceable(path);
+  if (await isStreamOutput(path)) {
+    const stream = await openStreamOutput(path);
+    try {
+      for await (const bytes of tensors()) await stream.write(bytes);
+    } finally {
+      await stream.close();
+    }
+    return;
+  }
+  const temp = temporaryPath(path);
+  let file: FileHandle;
+  try {
+    file = await open(temp, 'wx');
+  } catch (error) {
+    throw fileSystemError(error, path, 'write');
+  }
+  try {
+    for await (const bytes of tensors()) await writeAll(file, bytes);
     await file.close();
     await rename(temp, path);
   } catch (error) {
     await file.close().catch(() => undefined); // already closed when rename failed
     await rm(temp, { force: true });
-    throw error;
+    throw asFileSystemError(error, path, 'write');
   }
 }
 
@@ -218,14 +234,13 @@ function checkHeaderLength(path: string, prefix: Uint8Array, fileSize: number): 
 function parseHeader(path: string, json: Uint8Array, fileSize: number): SafetensorsHeader {
   const dataStart = 8 + json.byteLength;
   const dataSize = fileSize - dataStart;
-  let parsed: unknown;
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(json);
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw invalidFile(path, `header is not valid UTF-8 JSON (${(error as Error).message})`, 'the file is corrupt or not safetensors');
+  } catch {
+    throw invalidFile(path, 'expected a UTF-8 JSON header, got bytes that are not UTF-8', 'the file is corrupt or not safetensors');
   }
+  const parsed = parseJsonFile(text, path, 'the header');
   // JSON.parse keeps the last of two equal keys; a header that names a tensor twice is lying.
   const duplicate = firstDuplicateKey(text);
   if (duplicate) {
@@ -291,11 +306,6 @@ function parseEntry(path: string, name: string, value: unknown, dataSize: number
 /** Opens a regular file for reading (ENOENT is not_found; a FIFO or device is refused unopened). */
 export async function openExisting(path: string, what: string): Promise<FileHandle> {
   return openRegularFile(path, what);
-}
-
-function openError(error: unknown, path: string, what: string): unknown {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR' ? notFound(what, path) : error;
 }
 
 /** Reads exactly `length` bytes at `position` into a fresh buffer; a short read means the file shrank. */
