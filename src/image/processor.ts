@@ -3,9 +3,7 @@
 // field overridable from a checkpoint's `preprocessor_config.json`
 // (transformers `Qwen2VLImageProcessor.__init__`, which Qwen2.5-VL, Qwen3-VL and Qwen3.5 share).
 
-import { open } from 'node:fs/promises';
-import { join } from 'node:path';
-import { VitgraphError, invalidArgument, invalidConfig, invalidFile } from '../errors.js';
+import { invalidArgument, invalidConfig } from '../errors.js';
 
 /**
  * How a uint8 level p becomes the float32 the tower sees, both ending in (v − mean) / std computed
@@ -128,9 +126,6 @@ export function checkProcessor(processor: ProcessorParams): ProcessorParams {
   return processor;
 }
 
-/** Largest preprocessor_config.json read; real ones are under 1 KiB. */
-export const MAX_PROCESSOR_CONFIG_BYTES = 1 << 20;
-
 /** Sane bounds for the sizes a config may set. */
 const LIMITS = {
   patchSize: 256,
@@ -185,44 +180,6 @@ export function processorFromConfig(json: unknown, defaults: ProcessorParams): P
     imageMean: optionalRgb(config, 'image_mean', 0, 1) ?? defaults.imageMean,
     imageStd: optionalRgb(config, 'image_std', 1e-3, 10) ?? defaults.imageStd,
   };
-}
-
-/**
- * The parsed `<dir>/preprocessor_config.json`, or undefined when the directory has none. Symlinks are
- * followed (hub caches link to blobs) but the target must be a regular file of at most
- * `MAX_PROCESSOR_CONFIG_BYTES`; an unreadable or non-JSON file throws `invalid_file`.
- */
-export async function readProcessorConfig(dir: string): Promise<unknown> {
-  const path = join(dir, 'preprocessor_config.json');
-  let file;
-  try {
-    file = await open(path, 'r');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw invalidFile(path, `cannot be opened (${code ?? String(error)})`);
-  }
-  try {
-    const info = await file.stat();
-    if (!info.isFile()) throw invalidFile(path, 'expected a regular file, got something else (a directory, device or pipe)');
-    if (info.size > MAX_PROCESSOR_CONFIG_BYTES) {
-      throw invalidFile(path, `expected at most ${MAX_PROCESSOR_CONFIG_BYTES} bytes, got ${info.size}`, 'A preprocessor config is a small JSON object');
-    }
-    const text = await file.readFile('utf8');
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (cause) {
-      throw new VitgraphError('invalid_file', `${path}: expected JSON, got a parse error (${(cause as Error).message})`, { path }, { cause });
-    }
-  } finally {
-    await file.close();
-  }
-}
-
-/** `defaults` overridden by `<dir>/preprocessor_config.json` when the directory has one. */
-export async function loadProcessor(dir: string, defaults: ProcessorParams): Promise<ProcessorParams> {
-  const json = await readProcessorConfig(dir);
-  return json === undefined ? defaults : processorFromConfig(json, defaults);
 }
 
 type JsonObject = Record<string, unknown>;

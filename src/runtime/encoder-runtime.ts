@@ -10,7 +10,8 @@ import { hostTensor, type HostTensor } from '../tensor.js';
 import { resolveBackend, runnerFactory, type BackendOptions } from './backend.js';
 import { concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
 import { checkBucketFits, checkEncoderInputs, type GridRow } from './inputs.js';
-import { INPUTS, recordedIO, TOKEN_COUNT, type EncoderIO } from './io.js';
+import { INPUTS, TOKEN_COUNT, type EncoderIO } from './io.js';
+import { recordedIO } from './recorded-io.js';
 import { openPackage } from './package.js';
 import type { Runner } from './runner.js';
 

@@ -5,7 +5,6 @@
 import { invalidFile } from '../errors.js';
 import { checkProcessor, type ProcessorParams } from '../image/processor.js';
 import type { OutputSpec, TowerConfig } from '../model.js';
-import { inspectModel } from '../onnx/inspect.js';
 import { describeLinearScheme, parseLinearScheme } from '../onnx/linear-scheme.js';
 
 export const INPUTS = {
@@ -32,19 +31,6 @@ export interface EncoderIO {
 
 export function encoderIO(config: TowerConfig, outputs: readonly OutputSpec[], processor?: ProcessorParams, quantization?: string): EncoderIO {
   return { patchDim: config.patchDim, mergeUnit: config.mergeUnit, spatialMergeSize: config.spatialMergeSize, outputs, ...(quantization ? { quantization } : {}), ...(processor ? { processor } : {}) };
-}
-
-/** The EncoderIO a .onnx file records in its metadata_props (`vitgraph.io`), or undefined for a graph vitgraph did not export. */
-export async function recordedIO(path: string): Promise<EncoderIO | undefined> {
-  const text = (await inspectModel(path)).metadata['vitgraph.io'];
-  if (text === undefined) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined; // parseEncoderIO refuses it, naming the file
-  }
-  return parseEncoderIO(json, path);
 }
 
 /** Reads a recorded EncoderIO back, checking every field (a manifest may be hostile). */

@@ -5,10 +5,11 @@
 import { stat } from 'node:fs/promises';
 import { invalidArgument } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
-import { loadProcessor, QWEN3_VL_PROCESSOR, type ProcessorParams } from '../image/processor.js';
+import { loadProcessor } from '../image/processor-file.js';
+import { QWEN3_VL_PROCESSOR, type ProcessorParams } from '../image/processor.js';
 import type { ModelRegistry } from '../model.js';
 import { openModelDirectory } from './checkpoint.js';
-import { recordedIO } from './io.js';
+import { recordedIO } from './recorded-io.js';
 import { MANIFEST, openPackage } from './package.js';
 
 export async function modelProcessor(models: ModelRegistry, model: string): Promise<ProcessorParams> {
