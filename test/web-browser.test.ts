@@ -10,7 +10,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -41,6 +41,7 @@ interface PageResult {
 interface DemoPage {
   vitgraphDemo: {
     ready: Promise<{ backend: { backend: string; fallback?: string; agreement?: number } }>;
+    loadModel: (url: string) => Promise<unknown>;
     encode: (sources: Uint8Array[]) => Promise<{ gridThw: BigInt64Array; pixelValues: Float32Array; times: Record<string, number>; outputs: Record<string, { shape: number[]; data: Float32Array }> }>;
   };
 }
@@ -68,6 +69,11 @@ if (!existsSync(CHROMIUM)) {
     const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs'), out], { encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`build-web failed:\n${build.stderr}`);
     const { serveWeb } = (await import(pathToFileURL(join(ROOT, 'scripts/serve-web.mjs')).href)) as { serveWeb: (o: { dir: string; port: number }) => Promise<Served> };
+    // A package whose weights no browser buffer holds: only its manifest, which is all load() reads before refusing.
+    const manifest = JSON.parse(await readFile(join(out, 'models/tiny/vitgraph.json'), 'utf8')) as { weights: { bytes: number } };
+    manifest.weights.bytes = 3 * 2 ** 30;
+    await mkdir(join(out, 'models/huge'));
+    await writeFile(join(out, 'models/huge/vitgraph.json'), JSON.stringify(manifest));
     server = await serveWeb({ dir: out, port: 0 });
     const profile = join(await scratch, 'chromium-profile');
     browser = await puppeteer.launch({
@@ -171,6 +177,22 @@ if (!existsSync(CHROMIUM)) {
     const levels = maxAbsDiff(floats(Buffer.from(web.pixelValues, 'base64')), node.pixelValues) / (2 / 255); // Qwen3-VL: one level = 2/255
     t.log(`${JPEG}: max |Δ| ${levels.toFixed(2)} levels between chromium's decode and sharp's`);
     t.true(levels <= JPEG_MAX_LEVELS);
+  });
+
+  test.serial('a package with a 3 GiB weights file is refused before download, saying what fits and how', async (t) => {
+    const other = await browser.newPage();
+    t.teardown(() => other.close());
+    await other.goto(`${server.url}?backend=wasm&model=models/huge/`);
+    const message = await other.evaluate(() =>
+      (globalThis as unknown as DemoPage).vitgraphDemo.ready.then(
+        () => 'loaded',
+        (error: Error) => error.message,
+      ),
+    );
+    t.log(message);
+    t.regex(message, /weights\.data: 3\.00 GiB \(float32\): expected at most 2\.00 GiB/);
+    t.regex(message, /4 GiB/);
+    t.regex(message, /--dtype float16/);
   });
 }
 
