@@ -179,6 +179,24 @@ if (!existsSync(CHROMIUM)) {
     t.true(levels <= JPEG_MAX_LEVELS);
   });
 
+  test.serial(`a package loaded from picked files encodes like one loaded by URL (within ${ATOL} of VisionEncoder)`, async (t) => {
+    const other = await browser.newPage();
+    t.teardown(() => other.close());
+    await other.goto(`${server.url}?backend=wasm`);
+    await other.evaluate(() => (globalThis as unknown as DemoPage).vitgraphDemo.ready.then(() => undefined));
+    const tiny = join(await scratch, 'site/models/tiny');
+    const picker = await other.$('#model-files');
+    await picker!.uploadFile(...['vitgraph.json', 'dynamic.onnx', 'weights.data'].map((file) => join(tiny, file)));
+    await other.waitForSelector('body[data-loaded="2"]', { timeout: 30_000 }); // the first load was by URL
+    const path = join(ROOT, 'fixtures/images/chelsea.png');
+    const web = await encodeInPage(other, await readFile(path));
+    const encoder = await VisionEncoder.load(undefined, { threads: 1 });
+    t.teardown(() => encoder.close());
+    const { outputs } = await encoder.encode([path]);
+    const delta = maxAbsDiff(floats(Buffer.from(web.outputs.image_embeds!.data, 'base64')), outputs.image_embeds!.data as Float32Array);
+    t.true(delta <= ATOL, `image_embeds: max |Δ| ${delta}`);
+  });
+
   test.serial('a package with a 3 GiB weights file is refused before download, saying what fits and how', async (t) => {
     const other = await browser.newPage();
     t.teardown(() => other.close());

@@ -33,6 +33,7 @@ async function loadModel(source: string | File[]): Promise<WebEncoder> {
     `load: fetch ${ms(loaded.loadTimes.fetch)}, session ${ms(loaded.loadTimes.session)}`;
   status(`${modelLine}\nready: pick, drop or choose an image`);
   encoder = loaded;
+  document.body.dataset.loaded = String(Number(document.body.dataset.loaded ?? 0) + 1);
   return loaded;
 }
 

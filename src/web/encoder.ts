@@ -2,10 +2,9 @@
 // onnxruntime-web; encode() decodes images with the platform decoder, preprocesses them with the
 // Node path's own modules and returns each named output as typed arrays with shapes, per image.
 
-import { closedError, invalidArgument, runtimeError } from '../errors.js';
+import { closedError, invalidArgument, invalidFile, runtimeError } from '../errors.js';
 import type { OutputSpec } from '../model.js';
 import type { ProcessorParams } from '../image/processor.js';
-import { QWEN3_VL_PROCESSOR } from '../image/processor.js';
 import { splitTokens, type EncoderOutputs } from '../runtime/buckets.js';
 import { INPUTS } from '../runtime/io.js';
 import { hostTensor } from '../tensor.js';
@@ -68,10 +67,11 @@ export class WebEncoder {
   static async load(source: PackageSource, options: LoadOptions = {}): Promise<WebEncoder> {
     const t0 = performance.now();
     const pkg = await readPackage(source, options);
+    const processor = pkg.io.processor;
+    if (!processor) throw invalidFile('vitgraph.json', 'io.processor: expected the preprocessing the package was exported with, got none', 'Re-export the package with this vitgraph');
     const t1 = performance.now();
     const { session, info } = await openSession(pkg, options);
     const t2 = performance.now();
-    const processor = pkg.io.processor ?? QWEN3_VL_PROCESSOR;
     return new WebEncoder(session, pkg.model, pkg.dtype, processor, pkg.io.outputs, pkg.io.mergeUnit, info, { fetch: t1 - t0, session: t2 - t1 });
   }
 

@@ -7,7 +7,7 @@ import { invalidArgument, invalidFile, notFound, unsupported, VitgraphError } fr
 import { parseEncoderIO, type EncoderIO } from '../runtime/io.js';
 
 /** A package: its base URL (ending in / or not), or the files picked from its directory. */
-export type PackageSource = string | URL | readonly File[];
+export type PackageSource = string | URL | readonly File[] | FileList;
 
 export interface LoadProgress {
   /** The file being read, as the manifest names it. */
@@ -50,7 +50,7 @@ interface FileEntry {
 
 /** Reads the manifest, the dynamic graph and its weights of the package at `source`. */
 export async function readPackage(source: PackageSource, options: ReadOptions = {}): Promise<WebPackage> {
-  const files = fileReader(source);
+  const files = packageFiles(source);
   const manifest = parseJson(await (await files.open(MANIFEST)).arrayBuffer(), files.where(MANIFEST));
   const where = files.where(MANIFEST);
   if (manifest.format !== FORMAT) throw invalidFile(where, `format: expected "${FORMAT}", got ${JSON.stringify(manifest.format)}`, 'Point at a directory written by `vitgraph export --out dir/`');
@@ -73,13 +73,13 @@ export async function readPackage(source: PackageSource, options: ReadOptions = 
   return { model: String(manifest.model), dtype: String(manifest.dtype), io, graph, ...(weights ? { weights } : {}) };
 }
 
-interface FileReader {
+interface PackageFiles {
   open: (name: string) => Promise<Response>;
   where: (name: string) => string;
 }
 
 /** Opens package files by name, as HTTP responses (picked files are wrapped in one). */
-function fileReader(source: PackageSource): FileReader {
+function packageFiles(source: PackageSource): PackageFiles {
   if (typeof source === 'string' || source instanceof URL) {
     const base = new URL(String(source).endsWith('/') ? String(source) : `${String(source)}/`, globalThis.location?.href);
     const where = (name: string): string => new URL(name, base).href;
@@ -92,11 +92,12 @@ function fileReader(source: PackageSource): FileReader {
       },
     };
   }
-  if (!Array.isArray(source)) throw invalidArgument('package source', 'a URL or the files of a package directory', typeof source);
+  const files: readonly File[] = typeof FileList !== 'undefined' && source instanceof FileList ? Array.from(source) : (source as readonly File[]);
+  if (!Array.isArray(files)) throw invalidArgument('package source', 'a URL or the files of a package directory', typeof source);
   return {
     where: (name) => name,
     open: async (name) => {
-      const file = source.find((f) => f.name === name);
+      const file = files.find((f) => f.name === name);
       if (!file) throw notFound('package file', name, `Pick the whole package directory (vitgraph.json, the .onnx and weights.data)`);
       return new Response(file);
     },
