@@ -62,6 +62,7 @@ if (!existsSync(CHROMIUM)) {
   let browser: Browser;
   let page: Page;
   let server: Served;
+  let node: VisionEncoder; // the embedded tiny tower in Node, what the page is held against
   const scratch = mkdtemp(join(tmpdir(), 'vitgraph-web-'));
 
   test.before(async () => {
@@ -81,6 +82,7 @@ if (!existsSync(CHROMIUM)) {
       headless: true,
       args: [...CHROMIUM_ARGS, '--disable-gpu', `--user-data-dir=${profile}`],
     });
+    node = await VisionEncoder.load(undefined, { threads: 1 });
     page = await browser.newPage();
     await page.setViewport({ width: 1200, height: 720 });
     await page.goto(`${server.url}?backend=wasm`);
@@ -89,6 +91,7 @@ if (!existsSync(CHROMIUM)) {
 
   test.after.always(async () => {
     await browser?.close();
+    await node?.close();
     await server?.close();
     await rm(await scratch, { recursive: true, force: true });
   });
@@ -122,20 +125,18 @@ if (!existsSync(CHROMIUM)) {
   });
 
   test.serial(`PNG fixtures: pixel_values bit-identical to Node, outputs within ${ATOL} of VisionEncoder`, async (t) => {
-    const encoder = await VisionEncoder.load(undefined, { threads: 1 });
-    t.teardown(() => encoder.close());
     let worst = 0;
     for (const file of PNGS) {
       const path = join(ROOT, 'fixtures/images', file);
       const web = await encodeInPage(page, await readFile(path));
       t.is(web.backend, 'wasm');
       t.log(`${file}: grid [${web.grid.join(', ')}], ms ${Object.entries(web.times).map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`).join(', ')}`);
-      const node = await preprocess([path], { processor: encoder.processor });
-      t.deepEqual(web.grid, Array.from(node.gridThw, Number), file);
+      const inputs = await preprocess([path], { processor: node.processor });
+      t.deepEqual(web.grid, Array.from(inputs.gridThw, Number), file);
       const webPixels = Buffer.from(web.pixelValues, 'base64');
-      t.true(webPixels.equals(Buffer.from(node.pixelValues.buffer)), `${file}: pixel_values differ (max |Δ| ${maxAbsDiff(floats(webPixels), node.pixelValues)})`);
+      t.true(webPixels.equals(Buffer.from(inputs.pixelValues.buffer)), `${file}: pixel_values differ (max |Δ| ${maxAbsDiff(floats(webPixels), inputs.pixelValues)})`);
 
-      const { outputs } = await encoder.encode([path]);
+      const { outputs } = await node.encode([path]);
       for (const [name, expected] of Object.entries(outputs)) {
         const got = web.outputs[name]!;
         t.deepEqual(got.shape, expected.shape, `${file} ${name} shape`);
@@ -160,12 +161,7 @@ if (!existsSync(CHROMIUM)) {
     }
     t.is(backend.backend, backend.agreement <= 1e-2 ? 'webgpu' : 'wasm'); // 1e-2: WEBGPU_AGREEMENT in src/web/session.ts
     if (backend.backend === 'wasm') {
-      const path = join(ROOT, 'fixtures/images/chelsea.png');
-      const web = await encodeInPage(gpuPage, await readFile(path));
-      const encoder = await VisionEncoder.load(undefined, { threads: 1 });
-      t.teardown(() => encoder.close());
-      const { outputs } = await encoder.encode([path]);
-      const delta = maxAbsDiff(floats(Buffer.from(web.outputs.image_embeds!.data, 'base64')), outputs.image_embeds!.data as Float32Array);
+      const delta = await chelseaDelta(gpuPage, node);
       t.true(delta <= ATOL, `image_embeds after the fallback: max |Δ| ${delta}`);
     }
   });
@@ -188,12 +184,7 @@ if (!existsSync(CHROMIUM)) {
     const picker = await other.$('#model-files');
     await picker!.uploadFile(...['vitgraph.json', 'dynamic.onnx', 'weights.data'].map((file) => join(tiny, file)));
     await other.waitForSelector('body[data-loaded="2"]', { timeout: 30_000 }); // the first load was by URL
-    const path = join(ROOT, 'fixtures/images/chelsea.png');
-    const web = await encodeInPage(other, await readFile(path));
-    const encoder = await VisionEncoder.load(undefined, { threads: 1 });
-    t.teardown(() => encoder.close());
-    const { outputs } = await encoder.encode([path]);
-    const delta = maxAbsDiff(floats(Buffer.from(web.outputs.image_embeds!.data, 'base64')), outputs.image_embeds!.data as Float32Array);
+    const delta = await chelseaDelta(other, node);
     t.true(delta <= ATOL, `image_embeds: max |Δ| ${delta}`);
   });
 
@@ -212,6 +203,14 @@ if (!existsSync(CHROMIUM)) {
     t.regex(message, /4 GiB/);
     t.regex(message, /--dtype float16/);
   });
+}
+
+/** max |Δ| of chelsea.png's image_embeds between `page` and `node`. */
+async function chelseaDelta(page: Page, node: VisionEncoder): Promise<number> {
+  const path = join(ROOT, 'fixtures/images/chelsea.png');
+  const web = await encodeInPage(page, await readFile(path));
+  const { outputs } = await node.encode([path]);
+  return maxAbsDiff(floats(Buffer.from(web.outputs.image_embeds!.data, 'base64')), outputs.image_embeds!.data as Float32Array);
 }
 
 /** Encodes `bytes` through the page's WebEncoder; returns its inputs and outputs as base64. */
