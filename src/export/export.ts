@@ -15,7 +15,8 @@ import { asFileSystemError, fileSystemError, onFileSystem } from '../fs/system-e
 import { parseTemporary, processAlive, temporaryPath } from '../fs/temporary.js';
 import { checkExportOutput } from '../fs/vitgraph-files.js';
 import { invalidConfig } from '../errors.js';
-import { loadProcessor, type ProcessorParams } from '../image/processor.js';
+import { loadProcessor } from '../image/processor-file.js';
+import type { ProcessorParams } from '../image/processor.js';
 import { encoderIO, isPrecision, PRECISION, PRECISIONS, quantizationOf, type Device, type EncoderIO, type Precision } from '../contract.js';
 import type { Bucket, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';

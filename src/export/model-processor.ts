@@ -6,7 +6,8 @@
 import { stat } from 'node:fs/promises';
 import { invalidArgument } from '../errors.js';
 import { requirePath } from '../fs/confined.js';
-import { loadProcessor, type ProcessorParams } from '../image/processor.js';
+import { loadProcessor } from '../image/processor-file.js';
+import type { ProcessorParams } from '../image/processor.js';
 import type { EncoderIO } from '../contract.js';
 import type { ModelRegistry } from '../model.js';
 import { openModelDirectory } from './model-directory.js';

@@ -5,15 +5,8 @@ export { decodeFrames, decodeImage, decodePixels, readImageHeader, DEFAULT_MAX_I
 export type { DecodeOptions, DecodedFrames, ImageHeader, ImageSource, Pixels } from './decode.js';
 export { preprocess } from './preprocess.js';
 export type { PreprocessOptions, Preprocessed, PreprocessedItem, VideoFrames, VisualItem } from './preprocess.js';
-export {
-  checkProcessor,
-  loadProcessor,
-  MAX_PROCESSOR_CONFIG_BYTES,
-  patchDim,
-  processorFromConfig,
-  readProcessorConfig,
-  sizeFactor,
-} from './processor.js';
+export { checkProcessor, patchDim, processorFromConfig, sizeFactor } from './processor.js';
+export { loadProcessor, MAX_PROCESSOR_CONFIG_BYTES, readProcessorConfig } from './processor-file.js';
 export type { Normalization, ProcessorParams, Rgb, VideoPixelBudget } from './processor.js';
 export { normalizedLevels, patchify } from './patchify.js';
 export type { LevelTables } from './patchify.js';

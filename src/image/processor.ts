@@ -3,10 +3,7 @@
 // tower (graphs/<family>/), each field overridable from a checkpoint's `preprocessor_config.json`
 // (transformers `Qwen2VLImageProcessor.__init__`, which Qwen2.5-VL, Qwen3-VL and Qwen3.5 share).
 
-import { openRegularFile } from '../fs/confined.js';
-import { parseJsonFile } from '../fs/json.js';
-import { join } from 'node:path';
-import { VitgraphError, invalidArgument, invalidConfig, invalidFile } from '../errors.js';
+import { invalidArgument, invalidConfig } from '../errors.js';
 
 /**
  * How a uint8 level p becomes the float32 the tower sees, both ending in (v − mean) / std computed
@@ -91,9 +88,6 @@ export function checkProcessor(processor: ProcessorParams): ProcessorParams {
   return processor;
 }
 
-/** Largest preprocessor_config.json read; real ones are under 1 KiB. */
-export const MAX_PROCESSOR_CONFIG_BYTES = 1 << 20;
-
 /** Sane bounds for the sizes a config may set. */
 const LIMITS = {
   patchSize: 256,
@@ -148,37 +142,6 @@ export function processorFromConfig(json: unknown, defaults: ProcessorParams): P
     imageMean: optionalRgb(config, 'image_mean', 0, 1) ?? defaults.imageMean,
     imageStd: optionalRgb(config, 'image_std', 1e-3, 10) ?? defaults.imageStd,
   };
-}
-
-/**
- * The parsed `<dir>/preprocessor_config.json`, or undefined when the directory has none. Symlinks are
- * followed (hub caches link to blobs) but the target must be a regular file of at most
- * `MAX_PROCESSOR_CONFIG_BYTES`; an unreadable or non-JSON file throws `invalid_file`.
- */
-export async function readProcessorConfig(dir: string): Promise<unknown> {
-  const path = join(dir, 'preprocessor_config.json');
-  let file;
-  try {
-    file = await openRegularFile(path, 'preprocessor_config.json'); // a FIFO is refused, not waited on
-  } catch (error) {
-    if (error instanceof VitgraphError && error.code === 'not_found') return undefined;
-    throw error;
-  }
-  try {
-    const info = await file.stat();
-    if (info.size > MAX_PROCESSOR_CONFIG_BYTES) {
-      throw invalidFile(path, `expected at most ${MAX_PROCESSOR_CONFIG_BYTES} bytes, got ${info.size}`, 'A preprocessor config is a small JSON object');
-    }
-    return parseJsonFile(await file.readFile('utf8'), path, 'preprocessor_config.json');
-  } finally {
-    await file.close();
-  }
-}
-
-/** `defaults` overridden by `<dir>/preprocessor_config.json` when the directory has one. */
-export async function loadProcessor(dir: string, defaults: ProcessorParams): Promise<ProcessorParams> {
-  const json = await readProcessorConfig(dir);
-  return json === undefined ? defaults : processorFromConfig(json, defaults);
 }
 
 type JsonObject = Record<string, unknown>;
