@@ -6,7 +6,8 @@
 //   node dist/bench/serve.js [--tiny] [--threads N] [--rounds R] [--out file.md] [-- <extra vitgraph serve args>]
 //
 // --tiny serves the embedded tiny tower (a smoke test in seconds; its numbers mean nothing).
-// Arguments after `--` go to every `vitgraph serve` (e.g. `-- --device cuda` for buckets on a GPU).
+// Arguments after `--` go to every `vitgraph serve`; `--device cuda` runs every server on the GPU
+// (buckets, CUDA graphs) and reports the service's batching gain there.
 // Each case sends max(R × concurrency, 4) requests (R = --rounds, default 2; the 2B run takes about 10 minutes on 2 cores), so every connection
 // completes R requests; throughput is 2xx responses / wall time.
 
@@ -44,9 +45,11 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (options: Can
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const work = join(root, 'bench', 'out'); // gitignored, shared with bench/run.ts
 const argv = process.argv.slice(2);
-const passthrough = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
 const args = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
 const option = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+// `--device cuda` is short for `-- --device cuda`: every server on the GPU, buckets with CUDA graphs.
+const device = option('--device');
+const passthrough = [...(device ? ['--device', device] : []), ...(argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [])];
 const tiny = args.includes('--tiny');
 const threads = Number(option('--threads') ?? 2);
 const rounds = Number(option('--rounds') ?? 2);
