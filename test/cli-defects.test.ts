@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCommandArgs } from '../cli/args.js';
 import { encodeCommand } from '../cli/commands/encode.js';

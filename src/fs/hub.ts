@@ -6,7 +6,7 @@
 // name a checkpoint; links from a snapshot into its own repository's blobs/ are followed.
 
 import { readdir, stat } from 'node:fs/promises';
-import { basename, join, sep } from 'node:path';
+import { basename, join, } from 'node:path';
 import { invalidArgument, notFound } from '../errors.js';
 import { readRegularHead } from './confined.js';
 export { hubBlobsOf } from './hub-layout.js';

@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import type { Metadata, OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { VitgraphError, invalidArgument, notFound, unsupported } from '../errors.js';
-import { openRegularFile, readRegularFile, readRegularHead } from '../fs/confined.js';
+import { readRegularFile, readRegularHead } from '../fs/confined.js';
 import { fileSystemError } from '../fs/system-errors.js';
 import { flattenOnWhite, toRgb, type Pixels } from './pixels.js';
 

@@ -126,7 +126,7 @@ export class WebEncoder {
     const outputs: Record<string, ReturnType<typeof hostTensor<'float32'>>> = {};
     for (const { name } of this.outputs) {
       const value = results[name];
-      if (!value || value.type !== 'float32') throw runtimeError(`output ${name}: expected a float32 tensor, got ${value ? value.type : 'none'}`);
+      if (value?.type !== 'float32') throw runtimeError(`output ${name}: expected a float32 tensor, got ${value ? value.type : 'none'}`);
       outputs[name] = hostTensor('float32', value.dims.map(Number), (await value.getData()) as Float32Array);
       value.dispose();
     }

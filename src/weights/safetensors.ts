@@ -11,7 +11,7 @@ import { parseJsonFile } from '../fs/json.js';
 import { assertReplaceable, isStreamOutput, openStreamOutput } from '../fs/output.js';
 import { asFileSystemError, fileSystemError } from '../fs/system-errors.js';
 import { temporaryPath } from '../fs/temporary.js';
-import { VitgraphError, formatShape, invalidArgument, invalidFile, unsupported } from '../errors.js';
+import { type VitgraphError, formatShape, invalidArgument, invalidFile, unsupported } from '../errors.js';
 import { firstDuplicateKey } from './json-duplicates.js';
 import { dataTypeOfSafetensors, DTYPES, safetensorsDTypeOf, typedArrayOver, type DataType, type SafetensorsDType } from '../dtype.js';
 import { hostTensor, numel, tensorBytes, type HostTensor } from '../tensor.js';
