@@ -11,11 +11,12 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { exportModel, preprocess, synthCheckpoint } from '../index.js';
+import { exportModel, synthCheckpoint } from '../index.js';
 import type { ExportDType } from '../src/model.js';
-import { hostTensor } from '../src/tensor.js';
-import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
+import { readSafetensors } from '../src/weights/index.js';
+import { outputAgreement } from './agreement.js';
 import { agreement, exists, flagged, log, measure, option, root, run, work } from './common.js';
+import { inputsFor } from './inputs.js';
 import type { SessionResult } from './session-worker.js';
 
 const threads = Number(option('--threads', '2'));
@@ -69,29 +70,6 @@ async function prepareModels(): Promise<void> {
   }
 }
 
-/** The anchor's seeded image of side `size`, preprocessed (a multiple of 32: not resized), as graph inputs. */
-async function inputsFor(size: number): Promise<string> {
-  const path = join(work, `inputs-${size}.safetensors`);
-  const image = join(work, 'llamacpp', 'img', `img${size}.png`);
-  const source = (await exists(image)) ? image : await seededImage(size);
-  const pre = await preprocess([source]);
-  await writeSafetensors(path, {
-    pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),
-    grid_thw: hostTensor('int64', [1, 3], pre.gridThw),
-  });
-  return path;
-}
-
-/** Without the anchor's images (--no-llama), a seeded gradient image of the same size. */
-async function seededImage(size: number): Promise<string> {
-  const { default: sharp } = await import('sharp');
-  const path = join(work, `seeded-${size}.png`);
-  const pixels = Buffer.alloc(size * size * 3);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(path);
-  return path;
-}
-
 const median = (values: number[]): number => {
   const s = [...values].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -134,17 +112,7 @@ async function accuracy(size: number): Promise<Accuracy[]> {
   const rows: Accuracy[] = [];
   for (const dtype of DTYPES.filter((d) => d !== 'float32')) {
     const got = await readSafetensors(join(work, `out-${dtype}-${size}.safetensors`));
-    for (const [name, reference] of want) {
-      const width = reference.shape.at(-1)!;
-      const parts = reference.shape.length === 3 ? reference.shape[0]! : 1;
-      const block = reference.data.length / parts;
-      for (let k = 0; k < parts; k++) {
-        const label = parts === 1 ? name : `${name}[${k}]`;
-        const a = (got.get(name)!.data as Float32Array).subarray(k * block, (k + 1) * block);
-        const b = (reference.data as Float32Array).subarray(k * block, (k + 1) * block);
-        rows.push({ size, dtype, output: label, ...agreement(a, b, width) });
-      }
-    }
+    rows.push(...outputAgreement(got, want).map((a) => ({ size, dtype, ...a })));
   }
   return rows;
 }

@@ -38,7 +38,7 @@ function visionBlock(g: Graph, config: Qwen25VLConfig, x: Value, rotary: RotaryL
 
 /** `Qwen2_5_VLMLP`: down_proj(silu(gate_proj(x)) ⊙ up_proj(x)), SiLU(z) = z·σ(z). */
 function gatedMlp(g: Graph, config: Qwen25VLConfig, x: Value): Value {
-  const gate = linear(g, 'gate_proj', x, config.intermediateSize);
-  const up = linear(g, 'up_proj', x, config.intermediateSize);
-  return linear(g, 'down_proj', op.mul(op.mul(gate, op.sigmoid(gate)), up), config.hiddenSize);
+  const gate = linear(g, 'gate_proj', x, config.intermediateSize, 'mlp.in');
+  const up = linear(g, 'up_proj', x, config.intermediateSize, 'mlp.in');
+  return linear(g, 'down_proj', op.mul(op.mul(gate, op.sigmoid(gate)), up), config.hiddenSize, 'mlp.out');
 }

@@ -3,7 +3,7 @@
 // of transformers' modeling_qwen2_vl.py / modeling_qwen2_5_vl.py (@ 00b676f8) and
 // modeling_qwen3_vl.py (@ 00709b86): PatchEmbed, VisionAttention, LayerNorm / Qwen2RMSNorm.
 
-import { FLOAT_LINEAR, linear as quantizableLinear } from '../../src/onnx/linear.js';
+import { linear as quantizableLinear, type LinearRole } from '../../src/onnx/linear.js';
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { AttentionShape, SegmentAttention } from './attention.js';
@@ -34,18 +34,11 @@ export function patchEmbed(g: Graph, shape: PatchShape, pixelValues: Value, bias
 
 /**
  * nn.Linear `name`: x [.., in] → [.., outFeatures], with bias, stored as the model's Linear scheme
- * says (float, or quantized at export), unless `float` keeps this layer in float.
+ * says for its `role` (float, or quantized at export: see src/runtime/export.ts PRECISION).
  */
-export function linear(g: Graph, name: string, x: Value, outFeatures: number, options: { float?: boolean } = {}): Value {
-  return g.scope(name, () => quantizableLinear(g, x, outFeatures, options.float ? FLOAT_LINEAR : g.linearScheme));
+export function linear(g: Graph, name: string, x: Value, outFeatures: number, role: LinearRole): Value {
+  return g.scope(name, () => quantizableLinear(g, x, outFeatures, g.linearScheme, { role }));
 }
-
-/**
- * Patch mergers keep float Linears in quantized exports: they write what the language model reads,
- * and on the 2B-shaped tower quantizing them adds about a sixth of int8's error (rel L2 2.35e-2 →
- * 2.75e-2) for a few percent of its time (bench/quant-results.md).
- */
-export const MERGER_LINEAR = { float: true } as const;
 
 /** nn.LayerNorm `name` over the last axis (affine, float32 statistics). */
 export function layerNorm(g: Graph, name: string, x: Value, eps: number): Value {
@@ -73,9 +66,9 @@ export function rmsNorm(g: Graph, name: string, x: Value, eps: number): Value {
 export function selfAttention(g: Graph, shape: AttentionShape, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
   return g.scope('attn', () => {
     const H = shape.hiddenSize;
-    const [q, k, v] = op.split(linear(g, 'qkv', x, 3 * H), 1, [H, H, H]) as [Value, Value, Value]; // 3 × [N, H]
+    const [q, k, v] = op.split(linear(g, 'qkv', x, 3 * H, 'attention.qkv'), 1, [H, H, H]) as [Value, Value, Value]; // 3 × [N, H]
     const o = attention(applyRotary(shape, q, rotary), applyRotary(shape, k, rotary), v); // [N, H]
-    return linear(g, 'proj', o, H);
+    return linear(g, 'proj', o, H, 'attention.out');
   });
 }
 

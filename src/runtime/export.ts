@@ -16,7 +16,7 @@ import { invalidConfig } from '../errors.js';
 import { loadProcessor, type ProcessorParams } from '../image/processor.js';
 import type { Bucket, ExportDType, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
-import { describeLinearScheme, FLOAT_LINEAR, LINEAR_SCHEME_KEY, type LinearScheme } from '../onnx/linear-scheme.js';
+import { describeLinearScheme, FLOAT_LINEAR, LINEAR_SCHEME_KEY, type LayerScheme, type LinearScheme } from '../onnx/linear-scheme.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { bucket } from './buckets.js';
 import { checkpointParameters, openModelDirectory, type ModelDirectory } from './checkpoint.js';
@@ -29,6 +29,26 @@ export const MAX_OPSET = 24;
 /** Buckets of a package when none are given: 256², 512², 1024² px images (at 16-px patches). */
 export const DEFAULT_BUCKETS: readonly number[] = [256, 1024, 4096];
 
+/** The int8 Linear schemes by role (measured: bench/quant-kernels.md, bench/quant-sensitivity.md). */
+function int8Linear(): LinearScheme {
+  const rows = (activations: 'symmetric' | 'asymmetric', passes: 1 | 2 = 1): LayerScheme => ({ kind: 'row-int8', activations, kernel: 'matmul-integer-to-float', ...(passes === 2 ? { passes } : {}) });
+  const roles = {
+    'attention.qkv': rows('symmetric'),
+    'attention.out': rows('symmetric'),
+    'mlp.in': rows('symmetric'),
+    'mlp.out': rows('asymmetric'),
+    'merger.in': rows('asymmetric', 2),
+    'merger.out': rows('asymmetric', 2),
+  };
+  return { kind: 'by-role', roles, sensitive: { prefixes: ['blocks.0.', 'blocks.1.'], scheme: FLOAT_LINEAR } };
+}
+
+/** int4: 4-bit blocks for the transformer blocks' Linears, float patch mergers. */
+function int4Linear(): LinearScheme {
+  const blocks: LayerScheme = { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 };
+  return { kind: 'by-role', roles: { 'attention.qkv': blocks, 'attention.out': blocks, 'mlp.in': blocks, 'mlp.out': blocks, 'merger.in': FLOAT_LINEAR, 'merger.out': FLOAT_LINEAR } };
+}
+
 /**
  * What each export dtype stores. int8: every Linear as int8 weights with one scale per output
  * channel, run by ORT's DynamicQuantizeMatMul (activations quantized per tensor at run time; the
@@ -39,8 +59,8 @@ export const DEFAULT_BUCKETS: readonly number[] = [256, 1024, 4096];
 export const PRECISION: Readonly<Record<ExportDType, { readonly float: 'float32' | 'float16'; readonly linear: LinearScheme }>> = {
   float32: { float: 'float32', linear: FLOAT_LINEAR },
   float16: { float: 'float16', linear: FLOAT_LINEAR },
-  int8: { float: 'float32', linear: { kind: 'dynamic-int8' } },
-  int4: { float: 'float32', linear: { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 } },
+  int8: { float: 'float32', linear: int8Linear() },
+  int4: { float: 'float32', linear: int4Linear() },
 };
 
 export interface ExportOptions {
@@ -56,6 +76,8 @@ export interface ExportOptions {
   maxItems?: number | undefined;
   /** 'bfloat16' is refused with the reason (no bf16 kernels for Gelu / MultiHeadAttention in ORT). */
   dtype?: ExportDType | 'bfloat16' | undefined;
+  /** Replaces the dtype's Linear scheme (int8 / int4 only): for studies such as bench/quant-sensitivity.ts. */
+  linear?: LinearScheme | undefined;
   opset?: number | undefined;
   attention?: 'looped' | 'dense' | undefined;
   /** For a .onnx output; packages always keep weights in one shared file. */
@@ -78,6 +100,7 @@ export interface ExportResult {
 interface Plan {
   readonly source: ModelDirectory;
   readonly dtype: ExportDType;
+  readonly linear: LinearScheme;
   readonly opset: number;
   readonly io: EncoderIO;
 }
@@ -101,9 +124,10 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   const source = await openModelDirectory(models, options.model);
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
   if (isFile) checkFileVariant(options, buckets);
-  const linear = PRECISION[dtype].linear;
+  if (options.linear && dtype !== 'int8' && dtype !== 'int4') throw invalidArgument('linear', 'a Linear scheme only with dtype int8 or int4', dtype);
+  const linear = options.linear ?? PRECISION[dtype].linear;
   const io = encoderIO(source.config, source.model.outputs(source.config), await processorOf(source), linear === FLOAT_LINEAR ? undefined : describeLinearScheme(linear));
-  const plan: Plan = { source, dtype, opset, io };
+  const plan: Plan = { source, dtype, linear, opset, io };
   return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
 }
 
@@ -273,7 +297,8 @@ function processAlive(pid: number): boolean {
 
 function build(plan: Plan, padded: Bucket | undefined, attention: 'looped' | 'dense' | undefined): { graph: GraphBuilder; finish: () => void } {
   const { model, config, checkpoint } = plan.source;
-  const { float, linear } = PRECISION[plan.dtype];
+  const { float } = PRECISION[plan.dtype];
+  const { linear } = plan;
   const params = checkpointParameters(checkpoint, float);
   const options = { dtype: float, linear, ...(attention ? { attention } : {}) };
   const graph = padded ? model.buildPadded(config, params, padded, options) : model.buildDynamic(config, params, options);
@@ -293,7 +318,7 @@ function save(graph: GraphBuilder, out: string, plan: Plan, padded: Bucket | und
       'vitgraph.variant': padded ? 'padded' : 'dynamic',
       ...(padded ? { 'vitgraph.max_patches': String(padded.maxPatches), 'vitgraph.max_items': String(padded.maxItems) } : {}),
       'vitgraph.dtype': plan.dtype,
-      [LINEAR_SCHEME_KEY]: describeLinearScheme(PRECISION[plan.dtype].linear),
+      [LINEAR_SCHEME_KEY]: describeLinearScheme(plan.linear),
       'vitgraph.io': JSON.stringify(plan.io),
       'vitgraph.vision_config': JSON.stringify((model as ModelDescriptor<TowerConfig>).configToJson(config)),
       'vitgraph.source_config': JSON.stringify(rawConfig),
