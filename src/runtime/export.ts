@@ -29,7 +29,15 @@ export const MAX_OPSET = 24;
 /** Buckets of a package when none are given: 256², 512², 1024² px images (at 16-px patches). */
 export const DEFAULT_BUCKETS: readonly number[] = [256, 1024, 4096];
 
-/** The int8 Linear schemes by role (measured: bench/quant-kernels.md, bench/quant-sensitivity.md). */
+/**
+ * int8, chosen by measurement on the 2B-shaped tower (bench/quant-kernels.md for the kernels,
+ * bench/quant-sensitivity.md for where the error comes from): int8 weights per output channel with
+ * activations quantized per row (per token) at run time through MatMulIntegerToFloat — symmetric
+ * rows for normed inputs (qkv, proj, fc1: as accurate, one rescale fewer), asymmetric for GELU
+ * outputs (fc2); the patch mergers, whose error reaches the output directly, with two passes
+ * (≈16-bit activations); and the first two transformer blocks, the most sensitive (each alone
+ * carries 3–5× a late block's error), float32. Every registered tower names its blocks `blocks.<i>`.
+ */
 function int8Linear(): LinearScheme {
   const rows = (activations: 'symmetric' | 'asymmetric', passes: 1 | 2 = 1): LayerScheme => ({ kind: 'row-int8', activations, kernel: 'matmul-integer-to-float', ...(passes === 2 ? { passes } : {}) });
   const roles = {
@@ -50,11 +58,10 @@ function int4Linear(): LinearScheme {
 }
 
 /**
- * What each export dtype stores. int8: every Linear as int8 weights with one scale per output
- * channel, run by ORT's DynamicQuantizeMatMul (activations quantized per tensor at run time; the
- * fastest int8 kernel measured here, bench/quant-kernels.md). int4: 4-bit blocks of 32 with zero
- * points via MatMulNBits (accuracy_level 4 = int8 compute): half int8's weight bytes, less accurate.
- * Patch embedding, positions, norms, rotary, softmax and attention stay float32.
+ * What each export dtype stores. int8: see `int8Linear`. int4: 4-bit blocks of 32 with zero points
+ * via MatMulNBits (accuracy_level 4 = int8 compute) in the blocks, float mergers: less accurate and
+ * no faster than int8 (bench/quant-results.md). Patch embedding, positions, norms, rotary, softmax
+ * and attention stay float32.
  */
 export const PRECISION: Readonly<Record<ExportDType, { readonly float: 'float32' | 'float16'; readonly linear: LinearScheme }>> = {
   float32: { float: 'float32', linear: FLOAT_LINEAR },
