@@ -1,6 +1,7 @@
 // A Linear layer (torch.nn.Linear: y = x @ wᵀ + b, weight [out, in]) whose storage the caller
 // chooses: float Gemm, or weights quantized at export time from the checkpoint's own values
-// for ONNX Runtime's DynamicQuantizeMatMul (int8 per channel) or MatMulNBits (int8/int4 blocks). The weights stay named by their checkpoint key; quantized
+// for ONNX Runtime's DynamicQuantizeMatMul (int8 per channel), per-row int8 (src/onnx/row-int8.ts:
+// int8 per channel, activations per token) or MatMulNBits (int8/int4 blocks). The weights stay named by their checkpoint key; quantized
 // initializers add a suffix (`….weight.codes`, `.scales`, `.zero_points`).
 
 import { invalidArgument } from '../errors.js';

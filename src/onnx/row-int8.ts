@@ -12,7 +12,9 @@
 //  - symmetric: codes centred on 128 (one zero point for every row, which MLAS takes), the row
 //    scale max|x| / 127 multiplied in after;
 //  - asymmetric: codes spanning [min(x, 0), max(x, 0)] of each row, zero point z_m per row, and
-//    Σₖ (q − z_m) w = Σₖ q w − z_m · Σₖ w: the column sums of the int8 weight are a constant [N].
+//    Σₖ (q − z_m) w = Σₖ q w − z_m · Σₖ w: the column sums of the int8 weight are a constant [N];
+//  - two passes (either mapping): the rows' rounding error quantized again, both passes one
+//    batched product [2, M, K] @ [K, N] summed after, so the weight is prepacked once.
 
 import { graphBuild } from '../errors.js';
 import type { Value } from './graph.js';
