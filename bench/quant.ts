@@ -13,11 +13,13 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { exportModel, preprocess, QWEN3_VL_PROCESSOR, synthCheckpoint } from '../index.js';
-import type { Precision } from '../src/contract.js';
-import { hostTensor } from '../src/tensor.js';
-import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
+import { exportModel, synthCheckpoint } from '../index.js';
+import { PRECISION, type Precision } from '../src/contract.js';
+import { describeLinearScheme, LINEAR_SCHEME_KEY } from '../src/onnx/linear-scheme.js';
+import { readSafetensors } from '../src/weights/index.js';
+import { outputAgreement } from './agreement.js';
 import { agreement, exists, flagged, log, measure, option, root, run, work } from './common.js';
+import { inputsFor } from './inputs.js';
 import type { SessionResult } from './session-worker.js';
 
 const threads = Number(option('--threads', '2'));
@@ -38,6 +40,18 @@ interface Case {
   load_ms: number;
   peak_rss_gb: number;
   rss_after_load_gb: number;
+}
+
+/** Where int8's memory goes at one size: RSS before load, after load, at peak; with and without ORT's prepacked weight copies. */
+interface MemoryRow {
+  size: number;
+  dtype: string;
+  prepack: boolean;
+  weights_file_gb: number;
+  before_load_gb: number;
+  after_load_gb: number;
+  peak_gb: number;
+  median_ms: number;
 }
 
 interface Accuracy {
@@ -70,29 +84,6 @@ async function prepareModels(): Promise<void> {
     log(`exporting the dynamic graph in ${dtype} …`);
     await exportModel({ model: ckpt, out, dtype, maxPatches: [], overwrite: true });
   }
-}
-
-/** The anchor's seeded image of side `size`, preprocessed (a multiple of 32: not resized), as graph inputs. */
-async function inputsFor(size: number): Promise<string> {
-  const path = join(work, `inputs-${size}.safetensors`);
-  const image = join(work, 'llamacpp', 'img', `img${size}.png`);
-  const source = (await exists(image)) ? image : await seededImage(size);
-  const pre = await preprocess([source], { processor: QWEN3_VL_PROCESSOR });
-  await writeSafetensors(path, {
-    pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),
-    grid_thw: hostTensor('int64', [1, 3], pre.gridThw),
-  });
-  return path;
-}
-
-/** Without the anchor's images (--no-llama), a seeded gradient image of the same size. */
-async function seededImage(size: number): Promise<string> {
-  const { default: sharp } = await import('sharp');
-  const path = join(work, `seeded-${size}.png`);
-  const pixels = Buffer.alloc(size * size * 3);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(path);
-  return path;
 }
 
 const median = (values: number[]): number => {
@@ -137,17 +128,7 @@ async function accuracy(size: number): Promise<Accuracy[]> {
   const rows: Accuracy[] = [];
   for (const dtype of DTYPES.filter((d) => d !== 'float32')) {
     const got = await readSafetensors(join(work, `out-${dtype}-${size}.safetensors`));
-    for (const [name, reference] of want) {
-      const width = reference.shape.at(-1)!;
-      const parts = reference.shape.length === 3 ? reference.shape[0]! : 1;
-      const block = reference.data.length / parts;
-      for (let k = 0; k < parts; k++) {
-        const label = parts === 1 ? name : `${name}[${k}]`;
-        const a = (got.get(name)!.data as Float32Array).subarray(k * block, (k + 1) * block);
-        const b = (reference.data as Float32Array).subarray(k * block, (k + 1) * block);
-        rows.push({ size, dtype, output: label, ...agreement(a, b, width) });
-      }
-    }
+    rows.push(...outputAgreement(got, want).map((a) => ({ size, dtype, ...a })));
   }
   return rows;
 }
@@ -183,17 +164,34 @@ async function main(): Promise<void> {
   const timedLlama = withLlama ? await llama() : [];
   const cases: Record<number, Case[]> = {};
   const accuracyRows: Accuracy[] = [];
+  const memoryRows: MemoryRow[] = [];
   for (const size of sizes) {
     const inputs = await inputsFor(size);
     cases[size] = await timeSize(size, inputs);
     accuracyRows.push(...(await accuracy(size)));
+    memoryRows.push(...(await memory(size, inputs)));
   }
   const llamaRows = await Promise.all(timedLlama.map(llamaAccuracy));
   const cpu = await cpuFlags();
-  const result = { date: new Date().toISOString().slice(0, 10), machine: `${cpus()[0]?.model ?? 'CPU'} (${cpus().length} cores; ${cpu})`, threads, runs, rounds, weights_gb: weightsGb, cases, accuracy: accuracyRows, llama: llamaRows };
+  const result = { date: new Date().toISOString().slice(0, 10), machine: `${cpus()[0]?.model ?? 'CPU'} (${cpus().length} cores; ${cpu})`, threads, runs, rounds, weights_gb: weightsGb, cases, accuracy: accuracyRows, memory: memoryRows, llama: llamaRows };
   await writeFile(join(root, 'bench', 'quant-results.json'), `${JSON.stringify(result, null, 2)}\n`);
   await writeFile(join(root, 'bench', 'quant-results.md'), report(result));
   log(`wrote bench/quant-results.md`);
+}
+
+/** The quantized graphs once more, each with and without prepacking: what the prepacked weight copies and the run (arena, activations) add. */
+async function memory(size: number, inputs: string): Promise<MemoryRow[]> {
+  const rows: MemoryRow[] = [];
+  for (const dtype of DTYPES.filter((d) => d !== 'float32')) {
+    const weightsFileGb = (await stat(join(work, `2b-${dtype}`, 'weights.data'))).size / 2 ** 30;
+    for (const prepack of [true, false]) {
+      log(`  ${size}² ${dtype} memory, prepack ${prepack}`);
+      const r = await measure({ model: join(work, `2b-${dtype}`, 'dynamic.onnx'), inputs, runs: 1, warmup: 1, threads, prepack });
+      const gb = (bytes: number): number => bytes / 2 ** 30;
+      rows.push({ size, dtype, prepack, weights_file_gb: weightsFileGb, before_load_gb: gb(r.rss_before_load_bytes), after_load_gb: gb(r.rss_after_load_bytes), peak_gb: gb(r.peak_rss_bytes), median_ms: r.median_ms });
+    }
+  }
+  return rows;
 }
 
 async function cpuFlags(): Promise<string> {
@@ -202,12 +200,14 @@ async function cpuFlags(): Promise<string> {
   return ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16'].filter((f) => flags.has(f)).join(', ') || 'no AVX2';
 }
 
-function report(r: { date: string; machine: string; threads: number; runs: number; rounds: number; weights_gb: number; cases: Record<number, Case[]>; accuracy: Accuracy[]; llama: LlamaRow[] }): string {
+function report(r: { date: string; machine: string; threads: number; runs: number; rounds: number; weights_gb: number; cases: Record<number, Case[]>; accuracy: Accuracy[]; memory: MemoryRow[]; llama: LlamaRow[] }): string {
   const ms = (v: number): string => v.toFixed(0);
   const lines = [
     '# Quantized CPU graphs vs float32 and llama.cpp (2B-shaped Qwen3-VL tower, random weights)',
     '',
     `Generated by \`npm run bench:quant\` on ${r.date}: ${r.machine}; ${r.threads} threads; each vitgraph case in its own process, ${r.rounds} interleaved rounds × ${r.runs} timed runs after 1 warm-up (median of the rounds' medians). Float32 weights: ${r.weights_gb.toFixed(2)} GiB. llama.cpp: tools/mtmd built from node-llama-cpp 3.22.1's source by anchor.sh (\`-march=native\`), same checkpoint, same pixels, one warm-up + ${r.runs} runs; its time excludes loading.`,
+    '',
+    `int8's Linear scheme (metadata \`${LINEAR_SCHEME_KEY}\`): \`${describeLinearScheme(PRECISION.int8.linear)}\`.`,
     '',
   ];
   for (const size of Object.keys(r.cases).map(Number)) {
@@ -227,6 +227,18 @@ function report(r: { date: string; machine: string; threads: number; runs: numbe
   lines.push('## Accuracy against the float32 graph (same pixels)', '', '| size | dtype | output | rel L2 | max \\|Δ\\| | min token cosine |', '|---:|---|---|---:|---:|---:|');
   for (const a of r.accuracy) lines.push(`| ${a.size}² | ${a.dtype} | ${a.output} | ${a.rel_l2.toExponential(2)} | ${a.max_abs.toExponential(2)} | ${a.min_cosine.toFixed(5)} |`);
   for (const l of r.llama.filter((x) => x.accuracy)) lines.push(`| ${l.size}² | llama.cpp ${l.type.toUpperCase()} | image_embeds | ${l.accuracy!.rel_l2.toExponential(2)} | | ${l.accuracy!.min_cosine.toFixed(5)} |`);
+  lines.push(
+    '',
+    '## Where the quantized graphs\' memory goes',
+    '',
+    'Each quantized graph once more in its own process (one warm-up, one run), with ORT\'s prepacking (as timed above) and without it. RSS before load is node, ORT\'s library and the inputs; load adds the weights ORT keeps resident (prepacked copies are private memory; external data is memory-mapped and counts once touched); the run adds the arena (activations, workspaces) and weight pages first touched then.',
+    '',
+    '| size | dtype | prepack | weights file GiB | RSS before load | + load | + run | peak RSS GiB | run ms |',
+    '|---:|---|---|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const m of r.memory) {
+    lines.push(`| ${m.size}² | ${m.dtype} | ${m.prepack ? 'yes' : 'no'} | ${m.weights_file_gb.toFixed(3)} | ${m.before_load_gb.toFixed(3)} | ${(m.after_load_gb - m.before_load_gb).toFixed(3)} | ${(m.peak_gb - m.after_load_gb).toFixed(3)} | ${m.peak_gb.toFixed(3)} | ${ms(m.median_ms)} |`);
+  }
   lines.push('', 'Random weights are not real weights: real checkpoints have outlier channels that per-channel int8 and 4-bit blocks handle worse, so these figures bound nothing for a real model. Check a real checkpoint with `vitgraph encode --dtype int8` against float32 before deploying.', '');
   return lines.join('\n');
 }

@@ -24,7 +24,8 @@ export interface SessionResult {
   median_ms: number;
   min_ms: number;
   times_ms: number[];
-  /** RSS right after the session loaded, and the process's peak. */
+  /** RSS before the session loaded (node, ORT's library, the inputs), right after, and the process's peak. */
+  rss_before_load_bytes: number;
   rss_after_load_bytes: number;
   peak_rss_bytes: number;
 }
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
   const c = JSON.parse(process.argv[2]!) as SessionCase;
   const tensors = await readSafetensors(c.inputs);
   const feeds = { pixel_values: tensors.get('pixel_values')!, grid_thw: tensors.get('grid_thw')! };
+  const beforeLoad = rss();
   const start = performance.now();
   const session = await Session.load(c.model, { threads: c.threads, prepackWeights: c.prepack });
   const loadMs = performance.now() - start;
@@ -44,7 +46,7 @@ async function main(): Promise<void> {
   if (c.saveOutputs && last) await writeSafetensors(c.saveOutputs, last, { producer: 'vitgraph bench' });
   await session.close();
   const s = summarizeTimes(timed.times_ms);
-  const result: SessionResult = { load_ms: loadMs, median_ms: s.median_ms, min_ms: s.min_ms, times_ms: [...timed.times_ms], rss_after_load_bytes: afterLoad, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 };
+  const result: SessionResult = { load_ms: loadMs, median_ms: s.median_ms, min_ms: s.min_ms, times_ms: [...timed.times_ms], rss_before_load_bytes: beforeLoad, rss_after_load_bytes: afterLoad, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

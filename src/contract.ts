@@ -8,7 +8,7 @@
 import { invalidFile } from './errors.js';
 import { checkProcessor, patchDim as processorPatchDim, type ProcessorParams } from './image/processor.js';
 import type { OutputSpec, TowerConfig } from './model.js';
-import { describeLinearScheme, FLOAT_LINEAR, parseLinearScheme, type LinearScheme } from './onnx/linear-scheme.js';
+import { describeLinearScheme, FLOAT_LINEAR, parseLinearScheme, type LayerScheme, type LinearScheme } from './onnx/linear-scheme.js';
 
 export const INPUTS = {
   /** float32 [N, patchDim]: patch rows in merge-window order, columns (c, t, y, x). */
@@ -56,18 +56,45 @@ export const PRECISIONS = ['float32', 'float16', 'bfloat16', 'int8', 'int4'] as 
 export type Precision = (typeof PRECISIONS)[number];
 
 /**
- * What each precision builds. int8: every Linear as int8 weights with one scale per output
- * channel, run by ORT's DynamicQuantizeMatMul (activations quantized per tensor at run time; the
- * fastest int8 kernel measured here, bench/quant-kernels.md). int4: 4-bit blocks of 32 with zero
- * points via MatMulNBits (accuracy_level 4 = int8 compute): half int8's weight bytes, less accurate.
- * Patch embedding, positions, norms, rotary, softmax and attention stay float32.
+ * int8, chosen by measurement on the 2B-shaped tower (bench/quant-kernels.md for the kernels,
+ * bench/quant-sensitivity.md for where the error comes from): int8 weights per output channel with
+ * activations quantized per row (per token) at run time through MatMulIntegerToFloat — symmetric
+ * rows for normed inputs (qkv, proj, fc1: as accurate, one rescale fewer), asymmetric for GELU
+ * outputs (fc2); the patch mergers, whose error reaches the output directly, with two passes
+ * (≈16-bit activations); and the first two transformer blocks, the most sensitive (each alone
+ * carries 3–5× a late block's error), float32. Every registered tower names its blocks `blocks.<i>`.
+ */
+function int8Linear(): LinearScheme {
+  const rows = (activations: 'symmetric' | 'asymmetric', passes: 1 | 2 = 1): LayerScheme => ({ kind: 'row-int8', activations, kernel: 'matmul-integer-to-float', ...(passes === 2 ? { passes } : {}) });
+  const roles = {
+    'attention.qkv': rows('symmetric'),
+    'attention.out': rows('symmetric'),
+    'mlp.in': rows('symmetric'),
+    'mlp.out': rows('asymmetric'),
+    'merger.in': rows('asymmetric', 2),
+    'merger.out': rows('asymmetric', 2),
+  };
+  return { kind: 'by-role', roles, sensitive: { prefixes: ['blocks.0.', 'blocks.1.'], scheme: FLOAT_LINEAR } };
+}
+
+/** int4: 4-bit blocks for the transformer blocks' Linears, float patch mergers. */
+function int4Linear(): LinearScheme {
+  const blocks: LayerScheme = { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 };
+  return { kind: 'by-role', roles: { 'attention.qkv': blocks, 'attention.out': blocks, 'mlp.in': blocks, 'mlp.out': blocks, 'merger.in': FLOAT_LINEAR, 'merger.out': FLOAT_LINEAR } };
+}
+
+/**
+ * What each precision builds. int8: see `int8Linear`. int4: 4-bit blocks of 32 with zero points via
+ * MatMulNBits (accuracy_level 4 = int8 compute) in the blocks, float mergers: less accurate and no
+ * faster than int8 (bench/quant-results.md). Patch embedding, positions, norms, rotary, softmax and
+ * attention stay float32.
  */
 export const PRECISION: Readonly<Record<Precision, { readonly float: 'float32' | 'float16' | 'bfloat16'; readonly linear: LinearScheme }>> = {
   float32: { float: 'float32', linear: FLOAT_LINEAR },
   float16: { float: 'float16', linear: FLOAT_LINEAR },
   bfloat16: { float: 'bfloat16', linear: FLOAT_LINEAR },
-  int8: { float: 'float32', linear: { kind: 'dynamic-int8' } },
-  int4: { float: 'float32', linear: { kind: 'nbits', bits: 4, blockSize: 32, symmetric: false, accuracyLevel: 4 } },
+  int8: { float: 'float32', linear: int8Linear() },
+  int4: { float: 'float32', linear: int4Linear() },
 };
 
 /** The name the API has always given a Precision (`exportModel({ dtype })`, `VisionEncoder.load(model, { dtype })`). */

@@ -37,7 +37,7 @@ function visionBlock(g: Graph, config: Qwen25VLConfig, x: Value, rotary: RotaryL
 
 /** `Qwen2_5_VLMLP`: down_proj(silu(gate_proj(x)) ⊙ up_proj(x)), SiLU(z) = z·σ(z), landing in the stream's scale. */
 function gatedMlp(g: Graph, config: Qwen25VLConfig, x: Value): Value {
-  const gate = linear(g, 'gate_proj', x, config.intermediateSize);
-  const up = linear(g, 'up_proj', x, config.intermediateSize);
-  return streamLinear(g, 'down_proj', op.mul(op.mul(gate, op.sigmoid(gate)), up), config.hiddenSize);
+  const gate = linear(g, 'gate_proj', x, config.intermediateSize, 'mlp.in');
+  const up = linear(g, 'up_proj', x, config.intermediateSize, 'mlp.in');
+  return streamLinear(g, 'down_proj', op.mul(op.mul(gate, op.sigmoid(gate)), up), config.hiddenSize, 'mlp.out');
 }

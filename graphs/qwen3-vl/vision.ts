@@ -8,7 +8,7 @@
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { groupMergeUnits, layerNorm, linear, MERGER_LINEAR, patchEmbed, selfAttention, streamLinear, streamScale } from '../shared/layers.js';
+import { groupMergeUnits, layerNorm, linear, patchEmbed, selfAttention, streamLinear, streamScale } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import type { VisionConfig } from './config.js';
 
@@ -59,7 +59,7 @@ function visionBlock(g: Graph, config: VisionConfig, x: Value, layout: PatchLayo
 
 /** linear_fc2(gelu(linear_fc1(x))), landing in the stream's scale. */
 function mlp(g: Graph, config: VisionConfig, x: Value): Value {
-  return streamLinear(g, 'linear_fc2', op.gelu(linear(g, 'linear_fc1', x, config.intermediateSize), config.blockGelu), config.hiddenSize);
+  return streamLinear(g, 'linear_fc2', op.gelu(linear(g, 'linear_fc1', x, config.intermediateSize, 'mlp.in'), config.blockGelu), config.hiddenSize, 'mlp.out');
 }
 
 /**
@@ -71,5 +71,5 @@ function patchMerger(g: Graph, config: VisionConfig, x: Value, norm: 'preshuffle
   const width = config.hiddenSize * config.mergeUnit;
   const grouped =
     norm === 'preshuffle' ? groupMergeUnits(layerNorm(g, 'norm', x, config.layerNormEps), config.mergeUnit) : layerNorm(g, 'norm', groupMergeUnits(x, config.mergeUnit), config.layerNormEps);
-  return linear(g, 'linear_fc2', op.gelu(linear(g, 'linear_fc1', grouped, width, MERGER_LINEAR), 'none'), config.outHiddenSize, MERGER_LINEAR); // [N/4, O]
+  return linear(g, 'linear_fc2', op.gelu(linear(g, 'linear_fc1', grouped, width, 'merger.in'), 'none'), config.outHiddenSize, 'merger.out'); // [N/4, O]
 }

@@ -3,7 +3,7 @@
 // of transformers' modeling_qwen2_vl.py / modeling_qwen2_5_vl.py (@ 00b676f8) and
 // modeling_qwen3_vl.py (@ 00709b86): PatchEmbed, VisionAttention, LayerNorm / Qwen2RMSNorm.
 
-import { FLOAT_LINEAR, linear as quantizableLinear } from '../../src/onnx/linear.js';
+import { linear as quantizableLinear, type LinearRole } from '../../src/onnx/linear.js';
 import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { f32ToBf16, f32ToF16 } from '../../src/dtype.js';
 import { op } from '../../src/onnx/index.js';
@@ -37,18 +37,11 @@ export function patchEmbed(g: Graph, shape: PatchShape, pixelValues: Value, bias
 
 /**
  * nn.Linear `name`: x [.., in] → [.., outFeatures], with bias, stored as the model's Linear scheme
- * says (float, or quantized at export), unless `float` keeps this layer in float.
+ * says for its `role` (float, or quantized at export: see src/runtime/export.ts PRECISION).
  */
-export function linear(g: Graph, name: string, x: Value, outFeatures: number, options: { float?: boolean } = {}): Value {
-  return g.scope(name, () => quantizableLinear(g, x, outFeatures, options.float ? FLOAT_LINEAR : g.linearScheme));
+export function linear(g: Graph, name: string, x: Value, outFeatures: number, role: LinearRole): Value {
+  return g.scope(name, () => quantizableLinear(g, x, outFeatures, g.linearScheme, { role }));
 }
-
-/**
- * Patch mergers keep float Linears in quantized exports: they write what the language model reads,
- * and on the 2B-shaped tower quantizing them adds about a sixth of int8's error (rel L2 2.35e-2 →
- * 2.75e-2) for a few percent of its time (bench/quant-results.md).
- */
-export const MERGER_LINEAR = { float: true } as const;
 
 /**
  * nn.LayerNorm `name` over the last axis of the residual stream (affine, float32 statistics).
@@ -82,9 +75,9 @@ function scaledParam(g: Graph, name: string, shape: readonly number[], dtype: Da
 }
 
 /** Linear `name` whose output lands in the residual stream: x → s·(x @ wᵀ + b), s = streamScale. */
-export function streamLinear(g: Graph, name: string, x: Value, outFeatures: number): Value {
+export function streamLinear(g: Graph, name: string, x: Value, outFeatures: number, role: LinearRole): Value {
   const scale = streamScale(x.dtype);
-  if (scale === 1) return linear(g, name, x, outFeatures);
+  if (scale === 1) return linear(g, name, x, outFeatures, role);
   return g.scope(name, () => op.gemmTransB(x, scaledParam(g, 'weight', [outFeatures, x.dim(-1) as number], x.dtype, scale), scaledParam(g, 'bias', [outFeatures], x.dtype, scale)));
 }
 
@@ -114,10 +107,10 @@ export function rmsNorm(g: Graph, name: string, x: Value, eps: number): Value {
 export function selfAttention(g: Graph, shape: AttentionShape, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
   return g.scope('attn', () => {
     const H = shape.hiddenSize;
-    const qkv = op.reshape(linear(g, 'qkv', x, 3 * H), [1, -1, 3 * H]); // [1, N, 3H]
+    const qkv = op.reshape(linear(g, 'qkv', x, 3 * H, 'attention.qkv'), [1, -1, 3 * H]); // [1, N, 3H]
     const [q, k, v] = op.split(qkv, 2, [H, H, H]) as [Value, Value, Value]; // 3 × [1, N, H]
     const o = attention(applyRotary(shape, q, rotary), applyRotary(shape, k, rotary), v); // [1, N, H]
-    return streamLinear(g, 'proj', op.reshape(o, [-1, H]), H); // [N, H]
+    return streamLinear(g, 'proj', op.reshape(o, [-1, H]), H, 'attention.out'); // [N, H]
   });
 }
 
@@ -151,7 +144,7 @@ export interface MergerShape {
 export function patchMerger(g: Graph, config: MergerShape, normed: Value): Value {
   const width = config.hiddenSize * config.mergeUnit;
   return g.scope('mlp', () => {
-    const hidden = op.gelu(linear(g, '0', groupMergeUnits(normed, config.mergeUnit), width, MERGER_LINEAR), 'none'); // [N/4, 4E]
-    return linear(g, '2', hidden, config.outHiddenSize, MERGER_LINEAR); // [N/4, O]
+    const hidden = op.gelu(linear(g, '0', groupMergeUnits(normed, config.mergeUnit), width, 'merger.in'), 'none'); // [N/4, 4E]
+    return linear(g, '2', hidden, config.outHiddenSize, 'merger.out'); // [N/4, O]
   });
 }

@@ -20,7 +20,7 @@ import type { ProcessorParams } from '../image/processor.js';
 import { encoderIO, isPrecision, PRECISION, PRECISIONS, quantizationOf, type Device, type EncoderIO, type Precision } from '../contract.js';
 import type { Bucket, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
-import { describeLinearScheme, LINEAR_SCHEME_KEY } from '../onnx/linear-scheme.js';
+import { describeLinearScheme, LINEAR_SCHEME_KEY, type LinearScheme } from '../onnx/linear-scheme.js';
 import { VITGRAPH_VERSION } from '../version.js';
 import { bucket } from '../runtime/buckets.js';
 import { checkpointParameters, openModelDirectory, type ModelDirectory } from './model-directory.js';
@@ -51,6 +51,8 @@ export interface ExportOptions {
    * recorded in the I/O contract, and refused on other devices when loaded.
    */
   device?: Device | undefined;
+  /** Replaces the dtype's Linear scheme (int8 / int4 only): for studies such as bench/quant-sensitivity.ts. */
+  linear?: LinearScheme | undefined;
   opset?: number | undefined;
   attention?: 'looped' | 'dense' | undefined;
   /** For a .onnx output; packages always keep weights in one shared file. */
@@ -74,6 +76,7 @@ interface Plan {
   readonly source: ModelDirectory;
   readonly dtype: Precision;
   readonly device: Device;
+  readonly linear: LinearScheme;
   readonly opset: number;
   readonly io: EncoderIO;
 }
@@ -100,8 +103,10 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   const source = await openModelDirectory(models, options.model);
   const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
   if (isFile) checkFileVariant(options, buckets);
+  if (options.linear && dtype !== 'int8' && dtype !== 'int4') throw invalidArgument('linear', 'a Linear scheme only with dtype int8 or int4', dtype);
+  const linear = options.linear ?? PRECISION[dtype].linear;
   const io = encoderIO(source.config, source.model.outputs(source.config), dtype, await processorOf(source), device);
-  const plan: Plan = { source, dtype, device, opset, io };
+  const plan: Plan = { source, dtype, device, linear, opset, io };
   return isFile ? exportFile(plan, options, buckets[0]) : exportPackage(plan, options, buckets);
 }
 
@@ -243,7 +248,8 @@ export async function removeStaleTemporaries(out: string): Promise<string[]> {
 
 function build(plan: Plan, padded: Bucket | undefined, attention: 'looped' | 'dense' | undefined): { graph: GraphBuilder; finish: () => void } {
   const { model, config, checkpoint } = plan.source;
-  const { float, linear } = PRECISION[plan.dtype];
+  const { float } = PRECISION[plan.dtype];
+  const { linear } = plan;
   const params = checkpointParameters(checkpoint, float);
   const options = { dtype: float, linear, device: plan.device, ...(attention ? { attention } : {}) };
   const graph = padded ? model.buildPadded(config, params, padded, options) : model.buildDynamic(config, params, options);
@@ -264,7 +270,7 @@ function save(graph: GraphBuilder, out: string, plan: Plan, padded: Bucket | und
       ...(padded ? { 'vitgraph.max_patches': String(padded.maxPatches), 'vitgraph.max_items': String(padded.maxItems) } : {}),
       'vitgraph.dtype': plan.dtype,
       'vitgraph.device': plan.device,
-      [LINEAR_SCHEME_KEY]: describeLinearScheme(PRECISION[plan.dtype].linear),
+      [LINEAR_SCHEME_KEY]: describeLinearScheme(plan.linear),
       'vitgraph.io': JSON.stringify(plan.io),
       'vitgraph.vision_config': JSON.stringify((model as ModelDescriptor<TowerConfig>).configToJson(config)),
       'vitgraph.source_config': JSON.stringify(rawConfig),

@@ -8,4 +8,4 @@ export { ExternalDataFile, modelToBytes, saveModel, EXTERNAL_ALIGNMENT, IR_VERSI
 export type { ModelOptions, SaveOptions, SavedModel } from './serialize.js';
 export * as op from './ops/index.js';
 export { FLOAT_LINEAR, LINEAR_SCHEME_KEY, describeLinearScheme, linear, parseLinearScheme } from './linear.js';
-export type { LinearScheme } from './linear.js';
+export type { LayerScheme, LinearRole, LinearScheme } from './linear.js';

@@ -58,7 +58,7 @@ export const isInf = (x: Value): Value => {
   return x.graph.node('IsInf', [x], { outputs: [{ dtype: 'bool', shape: x.shape }] })[0]!;
 };
 
-// Unary math (Neg-13, Sqrt-13, Erf-13, Tanh-13, Sigmoid-13, Cos-7, Sin-7, Floor-13, Exp-13, Abs-13).
+// Unary math (Neg-13, Sqrt-13, Erf-13, Tanh-13, Sigmoid-13, Cos-7, Sin-7, Floor-13, Round-11, Exp-13, Abs-13).
 export const neg = (x: Value): Value => unary('Neg', x, NUMERIC);
 export const sqrt = (x: Value): Value => unary('Sqrt', x);
 export const erf = (x: Value): Value => unary('Erf', x);
@@ -67,6 +67,8 @@ export const sigmoid = (x: Value): Value => unary('Sigmoid', x);
 export const cos = (x: Value): Value => unary('Cos', x);
 export const sin = (x: Value): Value => unary('Sin', x);
 export const floor = (x: Value): Value => unary('Floor', x);
+/** Round-11: to the nearest integer, halves to even. */
+export const round = (x: Value): Value => unary('Round', x);
 export const exp = (x: Value): Value => unary('Exp', x);
 
 /** Cast-19 to `to` (no-op values are returned as they are). */

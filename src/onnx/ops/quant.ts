@@ -1,6 +1,6 @@
-// Quantized matrix products: ONNX Runtime's weight-quantized com.microsoft MatMulNBits and
-// DynamicQuantizeMatMul (contrib opset 1), and the standard DynamicQuantizeLinear-11 /
-// MatMulInteger-10 pair they fuse from.
+// Quantized matrix products: ONNX Runtime's weight-quantized com.microsoft MatMulNBits,
+// DynamicQuantizeMatMul and MatMulIntegerToFloat (contrib opset 1), the standard
+// DynamicQuantizeLinear-11 / MatMulInteger-10 pair they fuse from, and QuantizeLinear-21.
 
 import { graphBuild } from '../../errors.js';
 import { formatDims } from '../dims.js';
@@ -122,6 +122,71 @@ export function matMulInteger(a: Value, b: Value, zeroPoints: { a?: Value; b?: V
   if (zeroPoints.b) expectSameDType(op, b, zeroPoints.b);
   if (a.rank < 2 || a.dim(-1) !== b.dim(0)) throw graphBuild(g.pendingNodeName(op), `inner dims differ: ${formatDims(a.shape)} @ ${formatDims(b.shape)}`);
   return g.node(op, [a, b, zeroPoints.a, zeroPoints.b], { outputs: [{ dtype: 'int32', shape: [...a.shape.slice(0, -1), b.dim(1)] }] })[0]!;
+}
+
+/**
+ * QuantizeLinear-21: y = saturate(round(x / scale) + zeroPoint), x float32 [..] → uint8 (no zero
+ * point, or a uint8 one) or int8 (an int8 zero point) of x's shape. A scalar scale quantizes per
+ * tensor; a 1-D one of x's `axis` length (and a zero point of the same shape) per slice along it.
+ */
+export function quantizeLinear(x: Value, scale: Value, options: { zeroPoint?: Value; axis?: number } = {}): Value {
+  const op = 'QuantizeLinear';
+  const g = graphOf(op, x, scale);
+  expectDType(op, x, ['float32']);
+  expectSameDType(op, x, scale);
+  const zp = options.zeroPoint;
+  if (zp) {
+    expectDType(op, zp, ['uint8', 'int8']);
+    if (formatDims(zp.shape) !== formatDims(scale.shape)) throw graphBuild(g.pendingNodeName(op), `zero point ${formatDims(zp.shape)} must have the scale's shape ${formatDims(scale.shape)}`);
+  }
+  if (scale.rank === 1 && options.axis === undefined) throw graphBuild(g.pendingNodeName(op), `a 1-D scale ${formatDims(scale.shape)} needs an axis`);
+  if (scale.rank > 1) throw graphBuild(g.pendingNodeName(op), `scale must be a scalar or 1-D, got ${formatDims(scale.shape)}`);
+  return g.node(op, [x, scale, zp], {
+    outputs: [{ dtype: zp?.dtype ?? 'uint8', shape: x.shape }],
+    attributes: { axis: scale.rank === 1 ? options.axis : undefined },
+  })[0]!;
+}
+
+/**
+ * DequantizeLinear-21: y = (x − zeroPoint) · scale, x uint8/int8 → float32 of x's shape; scale and
+ * zero point per tensor (scalars) or per slice along `axis` (1-D, as for `quantizeLinear`).
+ */
+export function dequantizeLinear(x: Value, scale: Value, options: { zeroPoint?: Value; axis?: number } = {}): Value {
+  const op = 'DequantizeLinear';
+  const g = graphOf(op, x, scale);
+  expectDType(op, x, ['uint8', 'int8']);
+  expectDType(op, scale, ['float32']);
+  if (options.zeroPoint) expectSameDType(op, x, options.zeroPoint);
+  if (scale.rank === 1 && options.axis === undefined) throw graphBuild(g.pendingNodeName(op), `a 1-D scale ${formatDims(scale.shape)} needs an axis`);
+  return g.node(op, [x, scale, options.zeroPoint], {
+    outputs: [{ dtype: 'float32', shape: x.shape }],
+    attributes: { axis: scale.rank === 1 ? options.axis : undefined },
+  })[0]!;
+}
+
+/**
+ * com.microsoft MatMulIntegerToFloat: (a − aZeroPoint) @ (b − bZeroPoint) · aScale · bScale + bias
+ * with int32 accumulation, a [..., M, K] uint8/int8, b [K, N] uint8/int8, aScale [] or [1] (ORT
+ * takes A per tensor), bScale [] or [N] (per output column) → [..., M, N] float32.
+ */
+export function matMulIntegerToFloat(a: Value, b: Value, aScale: Value, bScale: Value, options: { aZeroPoint?: Value; bZeroPoint?: Value; bias?: Value } = {}): Value {
+  const op = 'MatMulIntegerToFloat';
+  const g = graphOf(op, a, b, aScale, bScale);
+  expectDType(op, a, ['uint8', 'int8']);
+  expectDType(op, b, ['uint8', 'int8']);
+  expectRank(op, b, [2]);
+  expectDType(op, aScale, ['float32']);
+  expectSameDType(op, aScale, bScale, ...(options.bias ? [options.bias] : []));
+  const n = b.dim(1);
+  if (a.rank < 2 || a.dim(-1) !== b.dim(0)) throw graphBuild(g.pendingNodeName(op), `inner dims differ: ${formatDims(a.shape)} @ ${formatDims(b.shape)}`);
+  if (aScale.rank > 1 || (aScale.rank === 1 && aScale.dim(0) !== 1)) throw graphBuild(g.pendingNodeName(op), `a_scale must be per tensor ([] or [1]), got ${formatDims(aScale.shape)}`);
+  if (options.aZeroPoint) expectSameDType(op, a, options.aZeroPoint);
+  if (options.bZeroPoint) expectSameDType(op, b, options.bZeroPoint);
+  if (options.bias && (options.bias.rank !== 1 || options.bias.dim(0) !== n)) throw graphBuild(g.pendingNodeName(op), `bias ${formatDims(options.bias.shape)} does not match N = ${n}`);
+  return g.node(op, [a, b, aScale, bScale, options.aZeroPoint, options.bZeroPoint, options.bias], {
+    domain: CONTRIB,
+    outputs: [{ dtype: 'float32', shape: [...a.shape.slice(0, -1), n] }],
+  })[0]!;
 }
 
 /** `v` must be [rows · perRow] or [rows, perRow]. */

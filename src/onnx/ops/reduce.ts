@@ -1,10 +1,10 @@
-// Reductions and scans: ReduceSum-13, ReduceMax-18, CumSum-14.
+// Reductions and scans: ReduceSum-13, ReduceMax-18, ReduceMin-18, CumSum-14.
 
 import type { Dim } from '../dims.js';
 import type { Value } from '../graph.js';
 import { expectDType, NUMERIC, normalizeAxis } from './check.js';
 
-function reduce(op: 'ReduceSum' | 'ReduceMax', x: Value, axes: readonly number[], keepDims: boolean): Value {
+function reduce(op: 'ReduceSum' | 'ReduceMax' | 'ReduceMin', x: Value, axes: readonly number[], keepDims: boolean): Value {
   expectDType(op, x, NUMERIC);
   const norm = axes.map((a) => normalizeAxis(op, x, a));
   const shape: Dim[] = [];
@@ -17,6 +17,7 @@ function reduce(op: 'ReduceSum' | 'ReduceMax', x: Value, axes: readonly number[]
 
 export const reduceSum = (x: Value, axes: readonly number[], keepDims = false): Value => reduce('ReduceSum', x, axes, keepDims);
 export const reduceMax = (x: Value, axes: readonly number[], keepDims = false): Value => reduce('ReduceMax', x, axes, keepDims);
+export const reduceMin = (x: Value, axes: readonly number[], keepDims = false): Value => reduce('ReduceMin', x, axes, keepDims);
 
 /** CumSum-14 along `axis`; `exclusive` starts each prefix sum at 0. */
 export function cumSum(x: Value, axis: number, options: { exclusive?: boolean } = {}): Value {
