@@ -185,7 +185,7 @@ export function parseEncoderIO(json: unknown, where: string): EncoderIO {
     }
   }
   // A file from before `precision` was recorded: the quantized precision its scheme names, if any.
-  const precision = io.precision ?? PRECISIONS.find((p) => quantization !== undefined && quantizationOf(p) === quantization);
+  const precision = io.precision ?? (quantization === undefined ? undefined : legacyPrecision(quantization));
   if (io.device !== undefined && io.device !== 'cuda') return bad(`device: expected "cuda" or absent, got ${JSON.stringify(io.device)}`);
   const [patchDim, mergeUnit, spatialMergeSize] = [size('patchDim', 1 << 20), size('mergeUnit', 64), size('spatialMergeSize', 8)];
   // The numbers must agree with each other, or rows and tokens would be sliced at fractional counts.
@@ -202,6 +202,18 @@ export function parseEncoderIO(json: unknown, where: string): EncoderIO {
     outputs: specs,
     ...(processor ? { processor } : {}),
   };
+}
+
+/**
+ * The precision an older file's recorded scheme belongs to: today's int8/int4 schemes, and the ones
+ * earlier versions wrote (per-tensor `dynamic-int8`, uniform 4-bit `nbits` blocks).
+ */
+function legacyPrecision(quantization: string): Precision | undefined {
+  const current = PRECISIONS.find((p) => quantizationOf(p) === quantization);
+  if (current) return current;
+  if (quantization === 'dynamic-int8') return 'int8';
+  if (/^nbits bits=4\b/.test(quantization)) return 'int4';
+  return undefined;
 }
 
 /** Checks a recorded EncoderIO against the graph it describes: pixel_values' width and every named output. */

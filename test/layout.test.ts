@@ -13,9 +13,10 @@ import { ENCODER_FIXTURES, tempDir } from './helpers/files.js';
 const IO = { patchDim: 1536, mergeUnit: 4, spatialMergeSize: 2, outputs: [{ name: 'image_embeds', tokenAxis: 0 }] };
 
 test('the precision is read from io.precision, and from io.quantization in files written before it', (t) => {
-  t.like(parseEncoderIO({ ...IO, precision: 'int8' }, 'x'), { precision: 'int8', quantization: 'dynamic-int8' });
+  t.like(parseEncoderIO({ ...IO, precision: 'int8' }, 'x'), { precision: 'int8', quantization: quantizationOf('int8') });
   t.like(parseEncoderIO({ ...IO, precision: 'float16' }, 'x'), { precision: 'float16', quantization: undefined });
-  t.like(parseEncoderIO({ ...IO, quantization: 'dynamic-int8' }, 'x'), { precision: 'int8', quantization: 'dynamic-int8' });
+  t.like(parseEncoderIO({ ...IO, quantization: 'dynamic-int8' }, 'x'), { precision: 'int8', quantization: 'dynamic-int8' }); // written by vitgraph before per-row int8
+  t.like(parseEncoderIO({ ...IO, quantization: quantizationOf('int8') }, 'x'), { precision: 'int8' });
   t.like(parseEncoderIO({ ...IO, quantization: quantizationOf('int4') }, 'x'), { precision: 'int4' });
   t.is(parseEncoderIO(IO, 'x').precision, undefined);
   const error = t.throws(() => parseEncoderIO({ ...IO, precision: 'int3' }, 'x'), { instanceOf: VitgraphError });
