@@ -24,8 +24,7 @@ export class VisionEncoder extends core.VisionEncoder {
 export const exportModel = (options: core.ExportOptions): Promise<core.ExportResult> => core.exportModel(MODELS, options);
 
 /** Writes a random-weight checkpoint of a registered preset (`synthPresets()` lists them). */
-export const synthCheckpoint = (outDir: string, preset: string, options?: core.SynthOptions): ReturnType<typeof core.synthCheckpoint> =>
-  core.synthCheckpoint(MODELS, outDir, preset, options);
+export const synthCheckpoint = (outDir: string, preset: string, options?: core.SynthOptions): ReturnType<typeof core.synthCheckpoint> => core.synthCheckpoint(MODELS, outDir, preset, options);
 
 export const synthPresets = (): ReturnType<typeof core.synthPresets> => core.synthPresets(MODELS);
 

@@ -26,7 +26,6 @@ export function agreement(got: ArrayLike<number>, want: ArrayLike<number>, width
   return { rel_l2: Math.sqrt(diff / norm), max_abs: maxAbs, min_cosine: minCosine };
 }
 
-
 /**
  * `agreement` of every output in `got` with the same-named one in `want` (float32 [T, W], or
  * [K, T, W] reported per part as `name[k]`), as read from two safetensors files.

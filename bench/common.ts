@@ -15,7 +15,11 @@ export const work = join(root, 'bench', 'out');
 const args = process.argv.slice(2);
 export const flagged = (name: string): boolean => args.includes(name);
 export const option = (name: string, fallback: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
-export const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+export const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 export const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 /** Runs one case in bench/session-worker.js (its own process: its own load time and peak RSS). */

@@ -52,7 +52,9 @@ async function inputsFor(size: number): Promise<{ path: string; patches: number 
   const image = join(work, `family-${size}.png`);
   const pixels = Buffer.alloc(size * size * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(image);
+  await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toFile(image);
   const pre = await preprocess([image], { processor: await modelProcessor(ckpt) });
   const path = join(work, `family-inputs-${size}.safetensors`);
   const patches = pre.pixelValues.length / pre.patchDim;
@@ -86,9 +88,10 @@ async function main(): Promise<void> {
   ];
   for (const size of sizes) {
     const [ours, base] = rows.filter((r) => r.size === size) as [Row, Row];
-    for (const r of [ours, base]) lines.push(`| ${size}² | ${r.patches} | ${r.graph} | ${r.median_ms.toFixed(0)} | ${(r.median_ms / ours.median_ms).toFixed(2)}× | ${r.load_ms.toFixed(0)} | ${r.peak_rss_gb.toFixed(2)} |`);
+    for (const r of [ours, base])
+      lines.push(`| ${size}² | ${r.patches} | ${r.graph} | ${r.median_ms.toFixed(0)} | ${(r.median_ms / ours.median_ms).toFixed(2)}× | ${r.load_ms.toFixed(0)} | ${r.peak_rss_gb.toFixed(2)} |`);
   }
-  lines.push('', '× = this graph\'s time / vitgraph\'s: above 1 the baseline is slower.', '');
+  lines.push('', "× = this graph's time / vitgraph's: above 1 the baseline is slower.", '');
   await writeFile(join(root, 'bench', 'family-results.md'), lines.join('\n'));
   log('wrote bench/family-results.md');
 }

@@ -26,7 +26,8 @@ async function seededImage(size: number): Promise<string> {
   const path = join(work, `seeded-${size}.png`);
   const pixels = Buffer.alloc(size * size * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(path);
+  await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toFile(path);
   return path;
 }
-

@@ -31,7 +31,6 @@ const withLlama = !flagged('--no-llama') && ANCHOR !== undefined;
 if (!flagged('--no-llama') && ANCHOR === undefined) console.error('VITGRAPH_LLAMA_ANCHOR is not set: no llama.cpp rows');
 const DTYPES: readonly Precision[] = ['float32', 'int8', 'int4'];
 
-
 interface Case {
   side: string;
   dtype: string;
@@ -137,8 +136,16 @@ async function accuracy(size: number): Promise<Accuracy[]> {
 async function llama(): Promise<LlamaRow[]> {
   const types = 'f32,f16,bf16,q8_0';
   log(`llama.cpp anchor: types ${types}, sizes ${sizes.join(',')}, ${threads} threads, ${runs} runs (builds on first use: ~3 min)`);
-  const { stdout } = await run('bash', [ANCHOR!, '--checkpoint', join(work, 'ckpt-2b'), '--work', join(work, 'llamacpp'), '--types', types, '--sizes', sizes.join(','), '--threads', String(threads), '--runs', String(runs)], { maxBuffer: 1 << 24 });
-  return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LlamaRow);
+  const { stdout } = await run(
+    'bash',
+    [ANCHOR!, '--checkpoint', join(work, 'ckpt-2b'), '--work', join(work, 'llamacpp'), '--types', types, '--sizes', sizes.join(','), '--threads', String(threads), '--runs', String(runs)],
+    { maxBuffer: 1 << 24 },
+  );
+  return stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LlamaRow);
 }
 
 /** llama.cpp's main embeddings ([tokens, (1 + K)·O] rows, main first) against our float32 image_embeds. */
@@ -173,7 +180,18 @@ async function main(): Promise<void> {
   }
   const llamaRows = await Promise.all(timedLlama.map(llamaAccuracy));
   const cpu = await cpuFlags();
-  const result = { date: new Date().toISOString().slice(0, 10), machine: `${cpus()[0]?.model ?? 'CPU'} (${cpus().length} cores; ${cpu})`, threads, runs, rounds, weights_gb: weightsGb, cases, accuracy: accuracyRows, memory: memoryRows, llama: llamaRows };
+  const result = {
+    date: new Date().toISOString().slice(0, 10),
+    machine: `${cpus()[0]?.model ?? 'CPU'} (${cpus().length} cores; ${cpu})`,
+    threads,
+    runs,
+    rounds,
+    weights_gb: weightsGb,
+    cases,
+    accuracy: accuracyRows,
+    memory: memoryRows,
+    llama: llamaRows,
+  };
   await writeFile(join(root, 'bench', 'quant-results.json'), `${JSON.stringify(result, null, 2)}\n`);
   await writeFile(join(root, 'bench', 'quant-results.md'), report(result));
   log(`wrote bench/quant-results.md`);
@@ -188,7 +206,16 @@ async function memory(size: number, inputs: string): Promise<MemoryRow[]> {
       log(`  ${size}² ${dtype} memory, prepack ${prepack}`);
       const r = await measure({ model: join(work, `2b-${dtype}`, 'dynamic.onnx'), inputs, runs: 1, warmup: 1, threads, prepack });
       const gb = (bytes: number): number => bytes / 2 ** 30;
-      rows.push({ size, dtype, prepack, weights_file_gb: weightsFileGb, before_load_gb: gb(r.rss_before_load_bytes), after_load_gb: gb(r.rss_after_load_bytes), peak_gb: gb(r.peak_rss_bytes), median_ms: r.median_ms });
+      rows.push({
+        size,
+        dtype,
+        prepack,
+        weights_file_gb: weightsFileGb,
+        before_load_gb: gb(r.rss_before_load_bytes),
+        after_load_gb: gb(r.rss_after_load_bytes),
+        peak_gb: gb(r.peak_rss_bytes),
+        median_ms: r.median_ms,
+      });
     }
   }
   return rows;
@@ -200,7 +227,18 @@ async function cpuFlags(): Promise<string> {
   return ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'avx512_bf16'].filter((f) => flags.has(f)).join(', ') || 'no AVX2';
 }
 
-function report(r: { date: string; machine: string; threads: number; runs: number; rounds: number; weights_gb: number; cases: Record<number, Case[]>; accuracy: Accuracy[]; memory: MemoryRow[]; llama: LlamaRow[] }): string {
+function report(r: {
+  date: string;
+  machine: string;
+  threads: number;
+  runs: number;
+  rounds: number;
+  weights_gb: number;
+  cases: Record<number, Case[]>;
+  accuracy: Accuracy[];
+  memory: MemoryRow[];
+  llama: LlamaRow[];
+}): string {
   const ms = (v: number): string => v.toFixed(0);
   const lines = [
     '# Quantized CPU graphs vs float32 and llama.cpp (2B-shaped Qwen3-VL tower, random weights)',
@@ -216,30 +254,42 @@ function report(r: { date: string; machine: string; threads: number; runs: numbe
     const llamaRows = r.llama.filter((l) => l.size === size);
     const q8 = llamaRows.find((l) => l.type === 'q8_0');
     const fastest = llamaRows.reduce<LlamaRow | undefined>((best, l) => (!best || l.median_ms < best.median_ms ? l : best), undefined);
-    lines.push(`## ${size}² (${(size / 16) ** 2} patches)`, '', `| encoder | median ms | × vitgraph fp32 | × llama.cpp Q8_0 | × llama.cpp fastest (${fastest?.type ?? '—'}) | load ms | peak RSS GiB |`, '|---|---:|---:|---:|---:|---:|---:|');
+    lines.push(
+      `## ${size}² (${(size / 16) ** 2} patches)`,
+      '',
+      `| encoder | median ms | × vitgraph fp32 | × llama.cpp Q8_0 | × llama.cpp fastest (${fastest?.type ?? '—'}) | load ms | peak RSS GiB |`,
+      '|---|---:|---:|---:|---:|---:|---:|',
+    );
     for (const c of cases) {
       const ratio = (other: number | undefined): string => (other ? `${(other / c.median_ms).toFixed(2)}×` : '—');
       lines.push(`| vitgraph ${c.dtype} | ${ms(c.median_ms)} | ${ratio(f32.median_ms)} | ${ratio(q8?.median_ms)} | ${ratio(fastest?.median_ms)} | ${ms(c.load_ms)} | ${c.peak_rss_gb.toFixed(2)} |`);
     }
     for (const l of llamaRows) lines.push(`| llama.cpp ${l.type.toUpperCase()} | ${ms(l.median_ms)} | ${(f32.median_ms / l.median_ms).toFixed(2)}× | | | — | ${(l.peak_rss_mb / 1024).toFixed(2)} |`);
-    lines.push('', '× = the other encoder\'s time / this one\'s: above 1 this row is faster.', '');
+    lines.push('', "× = the other encoder's time / this one's: above 1 this row is faster.", '');
   }
   lines.push('## Accuracy against the float32 graph (same pixels)', '', '| size | dtype | output | rel L2 | max \\|Δ\\| | min token cosine |', '|---:|---|---|---:|---:|---:|');
   for (const a of r.accuracy) lines.push(`| ${a.size}² | ${a.dtype} | ${a.output} | ${a.rel_l2.toExponential(2)} | ${a.max_abs.toExponential(2)} | ${a.min_cosine.toFixed(5)} |`);
-  for (const l of r.llama.filter((x) => x.accuracy)) lines.push(`| ${l.size}² | llama.cpp ${l.type.toUpperCase()} | image_embeds | ${l.accuracy!.rel_l2.toExponential(2)} | | ${l.accuracy!.min_cosine.toFixed(5)} |`);
+  for (const l of r.llama.filter((x) => x.accuracy))
+    lines.push(`| ${l.size}² | llama.cpp ${l.type.toUpperCase()} | image_embeds | ${l.accuracy!.rel_l2.toExponential(2)} | | ${l.accuracy!.min_cosine.toFixed(5)} |`);
   lines.push(
     '',
-    '## Where the quantized graphs\' memory goes',
+    "## Where the quantized graphs' memory goes",
     '',
-    'Each quantized graph once more in its own process (one warm-up, one run), with ORT\'s prepacking (as timed above) and without it. RSS before load is node, ORT\'s library and the inputs; load adds the weights ORT keeps resident (prepacked copies are private memory; external data is memory-mapped and counts once touched); the run adds the arena (activations, workspaces) and weight pages first touched then.',
+    "Each quantized graph once more in its own process (one warm-up, one run), with ORT's prepacking (as timed above) and without it. RSS before load is node, ORT's library and the inputs; load adds the weights ORT keeps resident (prepacked copies are private memory; external data is memory-mapped and counts once touched); the run adds the arena (activations, workspaces) and weight pages first touched then.",
     '',
     '| size | dtype | prepack | weights file GiB | RSS before load | + load | + run | peak RSS GiB | run ms |',
     '|---:|---|---|---:|---:|---:|---:|---:|---:|',
   );
   for (const m of r.memory) {
-    lines.push(`| ${m.size}² | ${m.dtype} | ${m.prepack ? 'yes' : 'no'} | ${m.weights_file_gb.toFixed(3)} | ${m.before_load_gb.toFixed(3)} | ${(m.after_load_gb - m.before_load_gb).toFixed(3)} | ${(m.peak_gb - m.after_load_gb).toFixed(3)} | ${m.peak_gb.toFixed(3)} | ${ms(m.median_ms)} |`);
+    lines.push(
+      `| ${m.size}² | ${m.dtype} | ${m.prepack ? 'yes' : 'no'} | ${m.weights_file_gb.toFixed(3)} | ${m.before_load_gb.toFixed(3)} | ${(m.after_load_gb - m.before_load_gb).toFixed(3)} | ${(m.peak_gb - m.after_load_gb).toFixed(3)} | ${m.peak_gb.toFixed(3)} | ${ms(m.median_ms)} |`,
+    );
   }
-  lines.push('', 'Random weights are not real weights: real checkpoints have outlier channels that per-channel int8 and 4-bit blocks handle worse, so these figures bound nothing for a real model. Check a real checkpoint with `vitgraph encode --dtype int8` against float32 before deploying.', '');
+  lines.push(
+    '',
+    'Random weights are not real weights: real checkpoints have outlier channels that per-channel int8 and 4-bit blocks handle worse, so these figures bound nothing for a real model. Check a real checkpoint with `vitgraph encode --dtype int8` against float32 before deploying.',
+    '',
+  );
   return lines.join('\n');
 }
 

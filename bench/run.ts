@@ -46,7 +46,11 @@ interface Row {
   load_ms: number;
 }
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 async function prepare(name: string, depth: number | undefined, exports: { out: string; maxPatches?: number[]; attention?: 'looped' | 'dense' }[]): Promise<void> {
@@ -68,7 +72,18 @@ async function measure(label: string, graph: string, c: WorkerCase, flops: numbe
   const { stdout } = await run(process.execPath, [join(root, 'dist', 'bench', 'worker.js'), JSON.stringify(c)], { maxBuffer: 1 << 20 });
   const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as WorkerResult;
   const s = summarizeTimes(r.times_ms);
-  return { case: label, graph, grid: c.grid, flops, median_ms: s.median_ms, min_ms: s.min_ms, runs: s.runs, gflops: flops / (s.median_ms / 1000) / 1e9, peak_rss_gb: r.peak_rss_bytes / 2 ** 30, load_ms: r.load_ms };
+  return {
+    case: label,
+    graph,
+    grid: c.grid,
+    flops,
+    median_ms: s.median_ms,
+    min_ms: s.min_ms,
+    runs: s.runs,
+    gflops: flops / (s.median_ms / 1000) / 1e9,
+    peak_rss_gb: r.peak_rss_bytes / 2 ** 30,
+    load_ms: r.load_ms,
+  };
 }
 
 interface Side {
@@ -83,7 +98,14 @@ async function compare(label: string, sides: Side[], grid: Grid, runs: number, r
   const rows: Row[][] = sides.map(() => []);
   for (let i = 0; i < rounds; i++) {
     for (const [k, side] of sides.entries()) {
-      rows[k]!.push(await measure(label, side.graph, { model: side.model, grid, runs, warmup: 1, threads, ...(side.graphs ? { graphs: side.graphs } : {}), ...(side.pixelsOnly ? { pixelsOnly: true } : {}) }, flops));
+      rows[k]!.push(
+        await measure(
+          label,
+          side.graph,
+          { model: side.model, grid, runs, warmup: 1, threads, ...(side.graphs ? { graphs: side.graphs } : {}), ...(side.pixelsOnly ? { pixelsOnly: true } : {}) },
+          flops,
+        ),
+      );
     }
   }
   return rows.map(pool);
@@ -110,7 +132,11 @@ async function sgemmCeiling(): Promise<number> {
   const path = join(work, 'sgemm.onnx');
   await saveModel(g, path, { opset: 21 });
   const session = await Session.load(path, { threads });
-  const x = hostTensor('float32', [M, K], Float32Array.from({ length: M * K }, (_, i) => Math.cos(i)));
+  const x = hostTensor(
+    'float32',
+    [M, K],
+    Float32Array.from({ length: M * K }, (_, i) => Math.cos(i)),
+  );
   const { median_ms } = await timeRuns(() => session.run({ x }), { runs: 20, warmup: 3 });
   await session.close();
   return (2 * M * K * N) / (median_ms / 1000) / 1e9;
@@ -125,7 +151,10 @@ async function main(): Promise<void> {
     return;
   }
   await mkdir(work, { recursive: true });
-  await prepare('ckpt-2b', undefined, [{ out: '2b-pkg', maxPatches: [1024] }, { out: '2b-dense.onnx', attention: 'dense' }]);
+  await prepare('ckpt-2b', undefined, [
+    { out: '2b-pkg', maxPatches: [1024] },
+    { out: '2b-dense.onnx', attention: 'dense' },
+  ]);
   await prepare('ckpt-2b-depth2', 2, [{ out: '2b-depth2.onnx' }]);
   const config = parseConfig(JSON.parse(await readFile(join(work, 'ckpt-2b', 'config.json'), 'utf8')));
   const shallow = parseConfig(JSON.parse(await readFile(join(work, 'ckpt-2b-depth2', 'config.json'), 'utf8')));

@@ -57,7 +57,11 @@ const out = option('--out') ?? join(root, 'bench', tiny ? 'serve-results-tiny.md
 const SIDES = [224, 448] as const;
 const CONCURRENCY = [1, 4, 16] as const;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 interface Row {
   side: number;
@@ -89,7 +93,11 @@ async function model2b(): Promise<string> {
 }
 
 /** An RGB PNG of exactly side × side px; with min = max = side² pixels it becomes (side/16)² patches. */
-const imageOf = (side: number): Promise<Buffer> => sharp(join(root, 'fixtures', 'images', 'astronaut.png')).resize(side, side).png().toBuffer();
+const imageOf = (side: number): Promise<Buffer> =>
+  sharp(join(root, 'fixtures', 'images', 'astronaut.png'))
+    .resize(side, side)
+    .png()
+    .toBuffer();
 
 interface Server {
   url: string;
@@ -99,7 +107,11 @@ interface Server {
 
 async function startServer(model: string | undefined, batching: boolean): Promise<Server> {
   const serveArgs = ['serve', '--port', '0', '--threads', String(threads), ...(model ? ['--model', model] : []), ...(batching ? [] : ['--no-batching']), ...passthrough];
-  const child = spawn(process.execPath, [join(root, 'dist', 'cli', 'main.js'), ...serveArgs], { cwd: root, env: { ...process.env, VITGRAPH_CACHE: join(work, 'cache') }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [join(root, 'dist', 'cli', 'main.js'), ...serveArgs], {
+    cwd: root,
+    env: { ...process.env, VITGRAPH_CACHE: join(work, 'cache') },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {

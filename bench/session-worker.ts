@@ -46,7 +46,15 @@ async function main(): Promise<void> {
   if (c.saveOutputs && last) await writeSafetensors(c.saveOutputs, last, { producer: 'vitgraph bench' });
   await session.close();
   const s = summarizeTimes(timed.times_ms);
-  const result: SessionResult = { load_ms: loadMs, median_ms: s.median_ms, min_ms: s.min_ms, times_ms: [...timed.times_ms], rss_before_load_bytes: beforeLoad, rss_after_load_bytes: afterLoad, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 };
+  const result: SessionResult = {
+    load_ms: loadMs,
+    median_ms: s.median_ms,
+    min_ms: s.min_ms,
+    times_ms: [...timed.times_ms],
+    rss_before_load_bytes: beforeLoad,
+    rss_after_load_bytes: afterLoad,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

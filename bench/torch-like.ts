@@ -43,10 +43,8 @@ export function buildTorchLikeGraph(config: VisionConfig, checkpoint: Checkpoint
   const { hiddenSize: H, numHeads: heads, headDim: D, inChannels: C, temporalPatchSize: T, patchSize: P } = config;
   const pixels = g.input('pixel_values', 'float32', [N, config.patchDim]);
 
-  const linear = (name: string, x: Value, out: number): Value =>
-    g.scope(name, () => op.add(op.matmul(x, g.param('weight_t', [x.dim(-1) as number, out])), g.param('bias', [out])));
-  const layerNorm = (name: string, x: Value): Value =>
-    g.scope(name, () => op.layerNorm(x, g.param('weight', [x.dim(-1) as number]), g.param('bias', [x.dim(-1) as number]), 1e-6));
+  const linear = (name: string, x: Value, out: number): Value => g.scope(name, () => op.add(op.matmul(x, g.param('weight_t', [x.dim(-1) as number, out])), g.param('bias', [out])));
+  const layerNorm = (name: string, x: Value): Value => g.scope(name, () => op.layerNorm(x, g.param('weight', [x.dim(-1) as number]), g.param('bias', [x.dim(-1) as number]), 1e-6));
   const scalar = (v: number): Value => g.scalar('float32', v);
   const geluTanh = (x: Value): Value => {
     const inner = op.mul(scalar(Math.sqrt(2 / Math.PI)), op.add(x, op.mul(scalar(0.044715), op.pow(x, scalar(3)))));
@@ -119,7 +117,13 @@ export function buildTorchLikeGraph(config: VisionConfig, checkpoint: Checkpoint
     return linear('linear_fc2', geluErf(linear('linear_fc1', u, 4 * H)), config.outHiddenSize);
   });
   g.output(merged, 'image_embeds');
-  g.output(op.concat(deepstack.map((t) => op.unsqueeze(t, [0])), 0), 'deepstack_embeds');
+  g.output(
+    op.concat(
+      deepstack.map((t) => op.unsqueeze(t, [0])),
+      0,
+    ),
+    'deepstack_embeds',
+  );
   params.finish();
   return g;
 }

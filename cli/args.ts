@@ -46,9 +46,7 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
       allowPositionals: true,
       strict: true,
       tokens: true,
-      options: Object.fromEntries(
-        Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
-      ),
+      options: Object.fromEntries(Object.entries(options).map(([name, o]) => [name, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }])),
     });
   } catch (error) {
     throw optionError(command, error as Error & { code?: string });
@@ -61,9 +59,7 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
       }
     }
   }
-  const sequence = parsed.tokens.flatMap((t) =>
-    t.kind === 'positional' ? [{ value: t.value }] : t.kind === 'option' && typeof t.value === 'string' ? [{ option: t.name, value: t.value }] : [],
-  );
+  const sequence = parsed.tokens.flatMap((t) => (t.kind === 'positional' ? [{ value: t.value }] : t.kind === 'option' && typeof t.value === 'string' ? [{ option: t.name, value: t.value }] : []));
   return { values: parsed.values, positionals: parsed.positionals, sequence, help };
 }
 

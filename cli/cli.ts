@@ -26,7 +26,7 @@ function mainHelp(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
-    'Run `vitgraph help <command>` (or `vitgraph <command> --help`) for a command\'s options.',
+    "Run `vitgraph help <command>` (or `vitgraph <command> --help`) for a command's options.",
   ].join('\n');
 }
 
@@ -63,4 +63,3 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 }
-

@@ -99,7 +99,11 @@ function familyDefaults(field: 'minPixels' | 'maxPixels'): string {
 
 /** --dtype for commands that export a checkpoint on first use (encode, serve). */
 export const DTYPE_OPTION: Readonly<Record<string, OptionSpec>> = {
-  dtype: { type: 'string', value: PRECISIONS.join('|'), description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, float16/bfloat16 the CUDA ones; cached separately)' },
+  dtype: {
+    type: 'string',
+    value: PRECISIONS.join('|'),
+    description: 'for a checkpoint: the precision it is exported in on first use (default float32; int8 is the fast CPU choice, float16/bfloat16 the CUDA ones; cached separately)',
+  },
 };
 
 export const precisionChoice = (args: ParsedArgs): { dtype?: Precision } => {

@@ -39,7 +39,24 @@ for (const file of await readdir(join(root, 'fixtures/images'))) {
   if (file.endsWith('.png')) await copyFile(join(root, 'fixtures/images', file), join(out, 'images', file));
 }
 
-const cli = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'export', '--model', join(root, 'fixtures/encoder/tiny'), '--out', join(out, 'models/tiny'), '--external-data', 'always', '--max-patches', '1024', '--force', '--quiet'], { stdio: 'inherit' });
+const cli = spawnSync(
+  process.execPath,
+  [
+    join(root, 'dist/cli/main.js'),
+    'export',
+    '--model',
+    join(root, 'fixtures/encoder/tiny'),
+    '--out',
+    join(out, 'models/tiny'),
+    '--external-data',
+    'always',
+    '--max-patches',
+    '1024',
+    '--force',
+    '--quiet',
+  ],
+  { stdio: 'inherit' },
+);
 if (cli.status !== 0) throw new Error(`exporting the tiny tower failed (status ${cli.status}): run \`npm run build\` first`);
 
 const size = async (file) => (await stat(join(out, file))).size;

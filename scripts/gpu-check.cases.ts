@@ -37,11 +37,17 @@ type Form = 'cuda' | 'cpu';
 
 const short = (d: CheckDtype): string => ({ float32: 'fp32', float16: 'fp16', bfloat16: 'bf16' })[d];
 const rowsOf = (flat: readonly number[]): GridRow[] => Array.from({ length: flat.length / 3 }, (_, i) => [flat[3 * i]!, flat[3 * i + 1]!, flat[3 * i + 2]!]);
-const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** Every frame group as its own unit: exact in every tower, and what CUDA-form buckets take. */
 const frameUnits = (grid: readonly GridRow[]): Unit[] =>
-  unitsOf(grid).flatMap((u) => Array.from({ length: u.grid[0] }, (_, f) => ({ grid: [1, u.grid[1], u.grid[2]] as GridRow, firstRow: u.firstRow + f * u.grid[1] * u.grid[2], rows: u.grid[1] * u.grid[2] })));
+  unitsOf(grid).flatMap((u) =>
+    Array.from({ length: u.grid[0] }, (_, f) => ({ grid: [1, u.grid[1], u.grid[2]] as GridRow, firstRow: u.firstRow + f * u.grid[1] * u.grid[2], rows: u.grid[1] * u.grid[2] })),
+  );
 
 async function exportOnce(model: string, out: string, bucket: Bucket, dtype: CheckDtype, form: Form): Promise<void> {
   if (await exists(out)) return;

@@ -186,8 +186,20 @@ export async function writeMlpModel(dir: string, opts: { width: number; hidden: 
   for (let l = 0; l < layers; l++) {
     const inDim = l === 0 ? width : hidden;
     const scale = 1 / Math.sqrt(inDim);
-    inits.push(floatInit(`W${l}`, [inDim, hidden], seededFloats(inDim * hidden, 10 + l).map((v) => v * scale)));
-    inits.push(floatInit(`b${l}`, [hidden], seededFloats(hidden, 100 + l).map((v) => v * 0.1)));
+    inits.push(
+      floatInit(
+        `W${l}`,
+        [inDim, hidden],
+        seededFloats(inDim * hidden, 10 + l).map((v) => v * scale),
+      ),
+    );
+    inits.push(
+      floatInit(
+        `b${l}`,
+        [hidden],
+        seededFloats(hidden, 100 + l).map((v) => v * 0.1),
+      ),
+    );
     nodes.push(node('MatMul', [h, `W${l}`], [`m${l}`]), node('Add', [`m${l}`, `b${l}`], [`a${l}`]), node('Relu', [`a${l}`], [`h${l}`]));
     h = `h${l}`;
   }

@@ -21,14 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 
 import { VitgraphError } from '../src/errors.js';
-import {
-  NativeSession,
-  nativeAvailable,
-  type NativeBinding,
-  type NativeRuntimeInfo,
-  type NativeSessionOptions,
-  type NativeTensorData,
-} from '../src/runtime/native/index.js';
+import { NativeSession, nativeAvailable, type NativeBinding, type NativeRuntimeInfo, type NativeSessionOptions, type NativeTensorData } from '../src/runtime/native/index.js';
 import type { DataType } from '../src/tensor.js';
 import { bf16ToF32, f16ToF32 } from '../src/dtype.js';
 import { profileMarkdown, summarizeProfile, type ProfileSummary } from '../src/runtime/profile.js';
@@ -447,12 +440,7 @@ function widenAll(outputs: Record<string, NativeTensorData>, types: Dtypes): Rec
   return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, widen(v, types[k] ?? 'float32')]));
 }
 
-function compareAll(
-  got: Record<string, NativeTensorData>,
-  want: Record<string, Float32Array | Float64Array>,
-  types: Dtypes,
-  tol: { atol: number; rtol: number },
-): Comparison[] {
+function compareAll(got: Record<string, NativeTensorData>, want: Record<string, Float32Array | Float64Array>, types: Dtypes, tol: { atol: number; rtol: number }): Comparison[] {
   return Object.entries(want).map(([name, expected]) => {
     const raw = got[name];
     if (!raw) return { output: `${name} (missing)`, maxAbs: Infinity, bitExact: false, pass: false };
@@ -531,9 +519,16 @@ export function reportMarkdown(r: CheckReport): string {
   }
   const latency = r.cases.filter((c) => c.latency);
   if (latency.length > 0) {
-    lines.push('', 'Latency is end-to-end `run()` (host→device copy, run, device→host copy), ms over the timed runs:', '', '| case | mode | runs | min | median | p90 | mean | images/s |', '|---|---|---|---|---|---|---|---|');
+    lines.push(
+      '',
+      'Latency is end-to-end `run()` (host→device copy, run, device→host copy), ms over the timed runs:',
+      '',
+      '| case | mode | runs | min | median | p90 | mean | images/s |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const c of latency) {
-      for (const [mode, s] of Object.entries(c.latency!)) lines.push(`| ${c.name} | ${mode} | ${s.runs} | ${s.minMs} | ${s.medianMs} | ${s.p90Ms} | ${s.meanMs} | ${round((1000 * (c.images ?? 1)) / s.medianMs, 1)} |`);
+      for (const [mode, s] of Object.entries(c.latency!))
+        lines.push(`| ${c.name} | ${mode} | ${s.runs} | ${s.minMs} | ${s.medianMs} | ${s.p90Ms} | ${s.meanMs} | ${round((1000 * (c.images ?? 1)) / s.medianMs, 1)} |`);
     }
     lines.push(...batchingGain(latency));
   }
@@ -550,8 +545,8 @@ function batchingGain(latency: readonly CaseReport[]): string[] {
   for (const batch of latency.filter((c) => (c.images ?? 1) > 1)) {
     const single = latency.find((c) => (c.images ?? 1) === 1 && c.imageSize === batch.imageSize && c.dtype === batch.dtype && c.name.endsWith(batch.name.split(' ').slice(3).join(' ')));
     if (!single) continue;
-    const gain = (batch.images! / best(batch)) / (1 / best(single));
-    rows.push(`| ${batch.name} vs ${single.name} | ${round(batch.images! * 1000 / best(batch), 1)} vs ${round(1000 / best(single), 1)} images/s | ${round(gain, 2)}× |`);
+    const gain = batch.images! / best(batch) / (1 / best(single));
+    rows.push(`| ${batch.name} vs ${single.name} | ${round((batch.images! * 1000) / best(batch), 1)} vs ${round(1000 / best(single), 1)} images/s | ${round(gain, 2)}× |`);
   }
   return rows.length > 0 ? ['', '| batching | throughput | gain |', '|---|---|---|', ...rows] : [];
 }

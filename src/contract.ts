@@ -223,7 +223,8 @@ export function checkIOAgainstGraph(io: EncoderIO, graph: { readonly inputs: rea
   };
   const width = graph.inputs.find((i) => i.name === INPUTS.pixelValues)?.shape[1];
   if (typeof width === 'number' && width !== io.patchDim) bad(`patchDim: expected ${width} (the graph's ${INPUTS.pixelValues} width), got ${io.patchDim}`);
-  for (const { name } of io.outputs) if (!graph.outputs.some((o) => o.name === name)) bad(`outputs: expected names of graph outputs, got "${name}" (the graph has ${graph.outputs.map((o) => o.name).join(', ')})`);
+  for (const { name } of io.outputs)
+    if (!graph.outputs.some((o) => o.name === name)) bad(`outputs: expected names of graph outputs, got "${name}" (the graph has ${graph.outputs.map((o) => o.name).join(', ')})`);
 }
 
 interface TensorShape {

@@ -157,7 +157,6 @@ export function convertFloatBytes(bytes: Uint8Array, from: FloatSource, to: Floa
   return asBytes(to === 'float16' ? f32ToF16(f32) : f32ToBf16(f32));
 }
 
-
 const bitsOf = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const asBytes = (a: Float32Array | Uint16Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 

@@ -16,9 +16,19 @@ export interface ModelOptionConflicts {
 export function checkModelOptions(kind: 'onnx' | 'package', options: ModelOptionConflicts): void {
   const what = kind === 'onnx' ? 'a .onnx file' : 'an exported package';
   if (options.dtype !== undefined) {
-    throw invalidArgument('dtype', 'no dtype for a model exported already', `${options.dtype} with ${what}`, `It keeps the precision it was exported in (inspect shows it): drop the dtype, or pass the checkpoint directory to export it in ${options.dtype}`);
+    throw invalidArgument(
+      'dtype',
+      'no dtype for a model exported already',
+      `${options.dtype} with ${what}`,
+      `It keeps the precision it was exported in (inspect shows it): drop the dtype, or pass the checkpoint directory to export it in ${options.dtype}`,
+    );
   }
   if (kind === 'onnx' && options.graphs === 'buckets') {
-    throw invalidArgument('graphs', 'dynamic (or nothing) for a single .onnx file', 'buckets', 'A .onnx file is one graph; bucket graphs come in a package directory (vitgraph export --out <dir>) or from a checkpoint');
+    throw invalidArgument(
+      'graphs',
+      'dynamic (or nothing) for a single .onnx file',
+      'buckets',
+      'A .onnx file is one graph; bucket graphs come in a package directory (vitgraph export --out <dir>) or from a checkpoint',
+    );
   }
 }

@@ -78,7 +78,10 @@ export async function encodeToFile(model: string | undefined, inputs: readonly E
       results.push(await encoder.encode(inputs.slice(i, i + batch), budget(options)));
       options.onEncoded?.(Math.min(i + batch, inputs.length), inputs.length);
     }
-    const merged = concatTokens(results.map((r) => r.outputs), encoder.outputs);
+    const merged = concatTokens(
+      results.map((r) => r.outputs),
+      encoder.outputs,
+    );
     const grid = results.flatMap((r) => Array.from(r.gridThw.data));
     await writeSafetensors(options.out, { ...merged, grid_thw: hostTensor('int64', [grid.length / 3, 3], BigInt64Array.from(grid)) }, { producer: 'vitgraph encode', model: encoder.modelId });
     return {

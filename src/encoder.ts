@@ -145,7 +145,10 @@ export class VisionEncoder {
   }
 
   /** All inputs' pixel rows in order, with one grid row (and kind) per item. */
-  private async prepare(inputs: readonly EncodeInput[], options: PreprocessOptions & { processor: ProcessorParams }): Promise<{ pixelValues: Float32Array; grid: [number, number, number][]; kinds: EncodedItem['kind'][] }> {
+  private async prepare(
+    inputs: readonly EncodeInput[],
+    options: PreprocessOptions & { processor: ProcessorParams },
+  ): Promise<{ pixelValues: Float32Array; grid: [number, number, number][]; kinds: EncodedItem['kind'][] }> {
     const visual = inputs.filter((i): i is VisualItem => !isRawPixels(i));
     const pre = visual.length ? await preprocess(visual, options) : undefined;
     if (pre && visual.length === inputs.length) {
@@ -212,7 +215,8 @@ async function resolveModel(model: string, options: VisionEncoderOptions): Promi
   if (!entries.includes('config.json')) {
     throw invalidArgument('model directory', `a package (${MANIFEST}) or a Hugging Face checkpoint (config.json + *.safetensors)`, model);
   }
-  if (!options.models) throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
+  if (!options.models)
+    throw invalidArgument('models', 'a model registry to export a checkpoint with', undefined, "Import VisionEncoder from 'vitgraph' (it carries the registry), or pass an exported package");
   const buckets = useBuckets(options) ? (options.buckets ?? DEFAULT_BUCKETS) : [];
   const device = resolveBackend(options).device;
   return cachedExport(options.models, model, { cacheDir: options.cacheDir, dtype: options.dtype, device, buckets, onProgress: options.onExportProgress, onHashProgress: options.onHashProgress });

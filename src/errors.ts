@@ -74,14 +74,11 @@ export const invalidArgument = (what: string, expected: string, got: unknown, hi
   return new VitgraphError('invalid_argument', sentence(problem, typeof hint === 'object' ? renderRemedy(hint, apiOptionName) : hint), { what, expected, got, problem, ...remedy });
 };
 
-export const invalidConfig = (field: string, problem: string, hint?: string): VitgraphError =>
-  new VitgraphError('invalid_config', sentence(`config field "${field}": ${problem}`, hint), { field });
+export const invalidConfig = (field: string, problem: string, hint?: string): VitgraphError => new VitgraphError('invalid_config', sentence(`config field "${field}": ${problem}`, hint), { field });
 
-export const invalidFile = (path: string, problem: string, hint?: string): VitgraphError =>
-  new VitgraphError('invalid_file', sentence(`${path}: ${problem}`, hint), { path });
+export const invalidFile = (path: string, problem: string, hint?: string): VitgraphError => new VitgraphError('invalid_file', sentence(`${path}: ${problem}`, hint), { path });
 
-export const notFound = (what: string, path: string, hint?: string): VitgraphError =>
-  new VitgraphError('not_found', sentence(`${what} not found: ${path}`, hint), { path });
+export const notFound = (what: string, path: string, hint?: string): VitgraphError => new VitgraphError('not_found', sentence(`${what} not found: ${path}`, hint), { path });
 
 export const unsupported = (what: string, hint?: string | Remedy): VitgraphError =>
   typeof hint === 'object'
@@ -92,14 +89,11 @@ export const unsupported = (what: string, hint?: string | Remedy): VitgraphError
 export const closedError = (what: string, hint = 'Load the model again'): VitgraphError =>
   new VitgraphError('closed', sentence(`${what}: expected an open ${what}, got one that was closed`, hint), { what, reason: 'closed' });
 
-export const inputMismatch = (problem: string, hint?: string, details: Record<string, unknown> = {}): VitgraphError =>
-  new VitgraphError('input_mismatch', sentence(problem, hint), details);
+export const inputMismatch = (problem: string, hint?: string, details: Record<string, unknown> = {}): VitgraphError => new VitgraphError('input_mismatch', sentence(problem, hint), details);
 
-export const graphBuild = (node: string, problem: string): VitgraphError =>
-  new VitgraphError('graph_build', `${node}: ${problem}`, { node });
+export const graphBuild = (node: string, problem: string): VitgraphError => new VitgraphError('graph_build', `${node}: ${problem}`, { node });
 
-export const runtimeError = (problem: string, cause?: unknown): VitgraphError =>
-  new VitgraphError('runtime', cause instanceof Error ? `${problem}: ${cause.message}` : problem, {}, { cause });
+export const runtimeError = (problem: string, cause?: unknown): VitgraphError => new VitgraphError('runtime', cause instanceof Error ? `${problem}: ${cause.message}` : problem, {}, { cause });
 
 /** Formats a shape for messages: [3, 'N', 64] → "[3, N, 64]". */
 export const formatShape = (shape: readonly (number | string | bigint)[]): string => `[${shape.join(', ')}]`;

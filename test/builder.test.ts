@@ -150,8 +150,15 @@ test('parameters are named by scope (checkpoint keys), nodes by scope path', (t)
   const y = g.scope('blocks', () =>
     g.scope(3, () =>
       g.scope('attn', () => {
-        const h = op.gemmTransB(x, g.scope('qkv', () => g.param('weight', [8, 8])), g.scope('qkv', () => g.param('bias', [8])));
-        return op.gemmTransB(h, g.scope('proj', () => g.param('weight', [8, 8])));
+        const h = op.gemmTransB(
+          x,
+          g.scope('qkv', () => g.param('weight', [8, 8])),
+          g.scope('qkv', () => g.param('bias', [8])),
+        );
+        return op.gemmTransB(
+          h,
+          g.scope('proj', () => g.param('weight', [8, 8])),
+        );
       }),
     ),
   );
@@ -165,7 +172,10 @@ test('parameters are named by scope (checkpoint keys), nodes by scope path', (t)
     g.nodes.map((n) => n.name),
     ['blocks/3/attn/Gemm', 'blocks/3/attn/Gemm_1', 'Identity'],
   );
-  t.deepEqual(g.outputs.map((o) => o.name), ['y']);
+  t.deepEqual(
+    g.outputs.map((o) => o.name),
+    ['y'],
+  );
   const noParams = new GraphBuilder();
   const error = t.throws(() => noParams.scope('merger', () => noParams.param('weight', [2])), { instanceOf: VitgraphError });
   t.is(error?.details.node, 'merger.weight');
@@ -192,7 +202,10 @@ test('gemmTransB, a scoped linear layer, matches a plain JS matmul', async (t) =
   const input = randomArray(n * k, 3);
   const g = new GraphBuilder({ params: paramsFrom({ 'fc.weight': weight, 'fc.bias': bias }) });
   const x = g.input('x', 'float32', ['N', k]);
-  g.output(g.scope('fc', () => op.gemmTransB(x, g.param('weight', [m, k]), g.param('bias', [m]))), 'y');
+  g.output(
+    g.scope('fc', () => op.gemmTransB(x, g.param('weight', [m, k]), g.param('bias', [m]))),
+    'y',
+  );
   const out = await runGraph(g, { x: f32([n, k], input) });
   const want = Float64Array.from({ length: n * m }, (_, idx) => {
     const [i, o] = [Math.floor(idx / m), idx % m];
@@ -270,7 +283,10 @@ test('external data round trip: saveModel("always") writes .onnx + .onnx.data th
   const build = (): GraphBuilder => {
     const g = new GraphBuilder({ params: paramsFrom({ 'proj.weight': weight, 'proj.bias': bias }) });
     const x = g.input('x', 'float32', ['N', k]);
-    g.output(g.scope('proj', () => op.gemmTransB(x, g.param('weight', [k, k]), g.param('bias', [k]))), 'y');
+    g.output(
+      g.scope('proj', () => op.gemmTransB(x, g.param('weight', [k, k]), g.param('bias', [k]))),
+      'y',
+    );
     return g;
   };
   const input = randomArray(n * k, 10);

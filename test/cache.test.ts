@@ -22,7 +22,11 @@ test('dynamic then buckets leaves one entry with one weights file; a copied chec
   t.deepEqual(entries[0]!.buckets, [64, 256]);
   t.is(entries[0]!.model, 'qwen3-vl');
   const files = (await readdir(entries[0]!.path)).sort();
-  t.deepEqual(files.filter((f) => f.endsWith('.data')), ['weights.data'], 'one weights copy');
+  t.deepEqual(
+    files.filter((f) => f.endsWith('.data')),
+    ['weights.data'],
+    'one weights copy',
+  );
   t.true(files.includes('dynamic.onnx') && files.includes('padded-64.onnx') && files.includes('padded-256.onnx'));
 
   // The same checkpoint at another path (new mtimes): same key, no new entry.
@@ -65,7 +69,10 @@ test('a first-use export killed midway leaves no temporaries after the next load
   `;
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
   t.is(child.signal, 'SIGKILL');
-  t.true((await readdir(cacheDir)).some((n) => n.includes('.vitgraph-tmp-')), 'the kill left a temporary');
+  t.true(
+    (await readdir(cacheDir)).some((n) => n.includes('.vitgraph-tmp-')),
+    'the kill left a temporary',
+  );
   const encoder = await VisionEncoder.load(TINY, { cacheDir, threads: 1 });
   await encoder.close();
   const names = (await readdir(cacheDir)).filter((n) => n !== '.hashes'); // the weights' hash stamps stay

@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readdir, } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCommandArgs } from '../cli/args.js';
 import { encodeCommand } from '../cli/commands/encode.js';
@@ -34,7 +34,10 @@ test.serial('encode writes items in command-line order (video before image)', as
   const r = await runMain(['encode', '--video', frames, join(IMAGES, 'rocket.jpg'), '--out', out, '--json', '-q']);
   t.is(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout) as { items: { kind: string }[] };
-  t.deepEqual(summary.items.map((i) => i.kind), ['video', 'image']);
+  t.deepEqual(
+    summary.items.map((i) => i.kind),
+    ['video', 'image'],
+  );
   t.is(r.stderr, '', '-q: nothing on stderr');
   const grid = (await readSafetensors(out)).get('grid_thw')!.data as BigInt64Array;
   t.is(grid[0], 1n, 'first row is the 2-frame video: t = 1');
@@ -116,7 +119,10 @@ test.serial('hints name CLI flags in the CLI and option keys in the API', async 
   const maxPixels = invalidArgument('maxPixels', 'a number ≥ 1024', 3);
   t.is(maxPixels.message, 'maxPixels: expected a number ≥ 1024, got 3');
   t.is(cliMessage(maxPixels, encodeCommand), '--max-pixels: expected a number ≥ 1024, got 3');
-  t.is(cliMessage(invalidArgument('out', 'a new file', 'x', { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace it' }), synthCommand), '--out: expected a new file, got "x". Pass --force to replace it');
+  t.is(
+    cliMessage(invalidArgument('out', 'a new file', 'x', { fixes: [{ option: 'overwrite', action: 'pass' }], then: 'to replace it' }), synthCommand),
+    '--out: expected a new file, got "x". Pass --force to replace it',
+  );
 });
 
 test.serial('run does not suggest options it lacks', (t) => {
@@ -139,7 +145,7 @@ test.serial('an unknown flag prints one clean line, no nested quoting', async (t
   t.deepEqual(lines(missingValue.stderr), ['vitgraph encode: --out: expected a value, got nothing. See vitgraph encode --help']);
 });
 
-test.serial('vitgraph help <command> shows that command\'s help', async (t) => {
+test.serial("vitgraph help <command> shows that command's help", async (t) => {
   const r = await runMain(['help', 'encode']);
   t.is(r.code, 0);
   t.regex(r.stdout, /^Usage: vitgraph encode <image…> \[options\]/);

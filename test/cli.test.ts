@@ -24,7 +24,16 @@ test.after.always(async () => {
 });
 
 /** The golden tower (fixtures/encoder/README.md). */
-const TINY_SPEC: VisionSpec = { depth: 3, hidden_size: 64, intermediate_size: 176, num_heads: 4, out_hidden_size: 80, num_position_embeddings: 2304, deepstack_visual_indexes: [0, 1], hidden_act: 'gelu_pytorch_tanh' };
+const TINY_SPEC: VisionSpec = {
+  depth: 3,
+  hidden_size: 64,
+  intermediate_size: 176,
+  num_heads: 4,
+  out_hidden_size: 80,
+  num_position_embeddings: 2304,
+  deepstack_visual_indexes: [0, 1],
+  hidden_act: 'gelu_pytorch_tanh',
+};
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l.length > 0);
 
@@ -106,7 +115,10 @@ test.serial('export of a package → run --graphs buckets matches the goldens', 
   const pkg = join(dir, 'pkg');
   const exported = await runBin(['export', '--model', golden.dir, '--out', pkg, '--max-patches', '256,1024', '--quiet']);
   t.is(exported.code, 0, exported.stderr);
-  t.deepEqual(lines(exported.stdout).map((p) => p.slice(pkg.length + 1)), ['vitgraph.json', 'dynamic.onnx', 'padded-256.onnx', 'padded-1024.onnx', 'weights.data']);
+  t.deepEqual(
+    lines(exported.stdout).map((p) => p.slice(pkg.length + 1)),
+    ['vitgraph.json', 'dynamic.onnx', 'padded-256.onnx', 'padded-1024.onnx', 'weights.data'],
+  );
   const out = join(dir, 'pkg-out.safetensors');
   const ran = await runBin(['run', '--onnx', pkg, '--graphs', 'buckets', '--inputs', golden.io, '--out', out, '--threads', '1']);
   t.is(ran.code, 0, ran.stderr);
@@ -123,7 +135,10 @@ test.serial('synth --preset tiny → export → run gives the reference numbers'
   t.is(again.code, 1, 'refuses to overwrite without --force');
   const onnx = join(dir, 'synth.onnx');
   t.is((await runBin(['export', '--model', model, '--out', onnx, '--quiet'])).code, 0);
-  const grid: [number, number, number][] = [[1, 6, 4], [2, 4, 4]];
+  const grid: [number, number, number][] = [
+    [1, 6, 4],
+    [2, 4, 4],
+  ];
   const inputs = join(dir, 'synth-in.safetensors');
   const { pixelValues, gridThw } = randomInputs(grid, 8);
   await writeSafetensors(inputs, { pixel_values: pixelValues, grid_thw: gridThw });

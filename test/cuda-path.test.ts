@@ -23,7 +23,9 @@ import { configJson } from './helpers/random.js';
 const ATOL = 1e-4;
 
 test('a one-item bucket attends without any [Nmax, Nmax] bias: MultiHeadAttention with a key length', (t) => {
-  const config = parseConfig(configJson({ depth: 2, hidden_size: 64, intermediate_size: 96, num_heads: 4, out_hidden_size: 80, num_position_embeddings: 2304, deepstack_visual_indexes: [1], hidden_act: 'gelu_pytorch_tanh' }));
+  const config = parseConfig(
+    configJson({ depth: 2, hidden_size: 64, intermediate_size: 96, num_heads: 4, out_hidden_size: 80, num_position_embeddings: 2304, deepstack_visual_indexes: [1], hidden_act: 'gelu_pytorch_tanh' }),
+  );
   const attention = (maxItems: number) => {
     const g = buildPaddedGraph(config, zeroParameters, bucket(256, maxItems));
     const mha = g.nodes.filter((n) => n.opType === 'MultiHeadAttention');
@@ -61,9 +63,22 @@ for (const name of ['tiny', 'tiny_single'] as const) {
 }
 
 test('planRuns splits a video into frames for one-item buckets; each run is one frame group', (t) => {
-  const plans = planRuns([[3, 4, 4], [1, 2, 2]], [bucket(16, 1)], { splitFrames: true });
-  t.deepEqual(plans.map((p) => p.units.map((u) => u.grid)), [[[1, 4, 4]], [[1, 4, 4]], [[1, 4, 4]], [[1, 2, 2]]]);
-  t.deepEqual(plans.map((p) => p.units[0]!.firstRow), [0, 16, 32, 48]);
+  const plans = planRuns(
+    [
+      [3, 4, 4],
+      [1, 2, 2],
+    ],
+    [bucket(16, 1)],
+    { splitFrames: true },
+  );
+  t.deepEqual(
+    plans.map((p) => p.units.map((u) => u.grid)),
+    [[[1, 4, 4]], [[1, 4, 4]], [[1, 4, 4]], [[1, 2, 2]]],
+  );
+  t.deepEqual(
+    plans.map((p) => p.units[0]!.firstRow),
+    [0, 16, 32, 48],
+  );
 });
 
 test('a package exported for CUDA records it and refuses to load on CPU, naming the fix', async (t) => {
@@ -85,7 +100,10 @@ test('bfloat16: exported for CUDA with bf16 weights; refused for CPU, naming --d
   await exportModel({ model: golden.dir, out, variant: 'padded', maxPatches: [256], dtype: 'bfloat16', device: 'cuda' });
   const summary = await inspectModel(out);
   t.is(summary.metadata['vitgraph.dtype'], 'bfloat16');
-  t.deepEqual(summary.inputs.map((i) => i.dtype), ['float32', 'int64']);
+  t.deepEqual(
+    summary.inputs.map((i) => i.dtype),
+    ['float32', 'int64'],
+  );
   const cpu = await t.throwsAsync(exportModel({ model: golden.dir, out: join(dir, 'cpu.onnx'), dtype: 'bfloat16' }), { instanceOf: VitgraphError });
   t.regex(cpu?.message ?? '', /bfloat16 for device cpu.*device.*cuda/s);
   const int8 = await t.throwsAsync(exportModel({ model: golden.dir, out: join(dir, 'int8.onnx'), dtype: 'int8', device: 'cuda' }), { instanceOf: VitgraphError });
@@ -105,12 +123,30 @@ test('TF32 is off on CUDA unless asked for, and asking for it on CPU is an error
 test('ORT profiles: time per op type and the slowest nodes, warm-up runs left out', (t) => {
   const run = (ts: number, dur: number) => ({ cat: 'Session', name: 'model_run', ts, dur });
   const node = (name: string, op: string, ts: number, dur: number) => ({ cat: 'Node', name: `${name}_kernel_time`, ts, dur, args: { op_name: op, provider: 'CUDAExecutionProvider' } });
-  const trace = [run(0, 100), node('a/Gemm', 'Gemm', 10, 90), run(1000, 50), node('a/Gemm', 'Gemm', 1010, 30), node('b/Add', 'Add', 1040, 10), run(2000, 50), node('a/Gemm', 'Gemm', 2010, 30), node('b/Add', 'Add', 2040, 10)];
+  const trace = [
+    run(0, 100),
+    node('a/Gemm', 'Gemm', 10, 90),
+    run(1000, 50),
+    node('a/Gemm', 'Gemm', 1010, 30),
+    node('b/Add', 'Add', 1040, 10),
+    run(2000, 50),
+    node('a/Gemm', 'Gemm', 2010, 30),
+    node('b/Add', 'Add', 2040, 10),
+  ];
   const p = summarizeProfile(trace, { skipRuns: 1 });
   t.is(p.runs, 2);
   t.is(p.runMs, 0.05);
-  t.deepEqual(p.byOp.map((o) => [o.op, o.provider, o.calls, o.ms]), [['Gemm', 'CUDA', 1, 0.03], ['Add', 'CUDA', 1, 0.01]]);
-  t.deepEqual(p.topNodes.map((n) => n.node), ['a/Gemm', 'b/Add']);
+  t.deepEqual(
+    p.byOp.map((o) => [o.op, o.provider, o.calls, o.ms]),
+    [
+      ['Gemm', 'CUDA', 1, 0.03],
+      ['Add', 'CUDA', 1, 0.01],
+    ],
+  );
+  t.deepEqual(
+    p.topNodes.map((n) => n.node),
+    ['a/Gemm', 'b/Add'],
+  );
   t.throws(() => summarizeProfile({}), { instanceOf: VitgraphError });
 });
 
@@ -119,7 +155,8 @@ const withAddon = addon.built ? test : test.skip;
 
 withAddon('scripts/gpu-check.sh --device cpu passes from the bare carry set: dist/, the addon, four protobuf packages', async (t) => {
   const bare = await tempDir(t);
-  for (const path of ['dist', 'scripts/gpu-check.sh', 'scripts/gpu-check-torch.py', 'scripts/gpu-check-python-ort.py', 'fixtures/encoder', 'package.json']) await cp(join(ROOT, path), join(bare, path), { recursive: true });
+  for (const path of ['dist', 'scripts/gpu-check.sh', 'scripts/gpu-check-torch.py', 'scripts/gpu-check-python-ort.py', 'fixtures/encoder', 'package.json'])
+    await cp(join(ROOT, path), join(bare, path), { recursive: true });
   await mkdir(join(bare, 'src/runtime/native'), { recursive: true });
   await cp(join(ROOT, 'src/runtime/native/build'), join(bare, 'src/runtime/native/build'), { recursive: true });
   await mkdir(join(bare, 'node_modules'));

@@ -30,7 +30,10 @@ function parse(text: string): Instruction[] {
 }
 
 const DOCKERFILE = parse(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
-const IGNORED = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const IGNORED = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 const execForm = (args: string): string[] => JSON.parse(args.replace(/^.*?(?=\[)/, '')) as string[];
 const lastStage = Math.max(...DOCKERFILE.map((i) => i.stage));
 const runtime = DOCKERFILE.filter((i) => i.stage === lastStage);
@@ -41,10 +44,16 @@ test('multi-stage; the runtime stage runs as a non-root user under tini, with a 
   t.truthy(user);
   t.false(/^(root|0)(:|$)/.test(user!.args), `USER ${user!.args}`);
   t.deepEqual(execForm(runtime.find((i) => i.op === 'ENTRYPOINT')!.args).slice(0, 2), ['/usr/bin/tini', '--']);
-  t.true(runtime.some((i) => i.op === 'RUN' && /apt-get install .*\btini\b/.test(i.args)), 'tini is installed where it runs');
+  t.true(
+    runtime.some((i) => i.op === 'RUN' && /apt-get install .*\btini\b/.test(i.args)),
+    'tini is installed where it runs',
+  );
   const health = runtime.find((i) => i.op === 'HEALTHCHECK');
   t.regex(health?.args ?? '', /\/readyz/);
-  t.false(runtime.some((i) => (i.op === 'CMD' || i.op === 'ENTRYPOINT') && /\bnpx?\b/.test(i.args)), 'node runs the server itself, not npm/npx');
+  t.false(
+    runtime.some((i) => (i.op === 'CMD' || i.op === 'ENTRYPOINT') && /\bnpx?\b/.test(i.args)),
+    'node runs the server itself, not npm/npx',
+  );
 });
 
 test('every COPY source from the build context exists and is not excluded by .dockerignore; the build copies every tsconfig source', (t) => {
@@ -53,7 +62,10 @@ test('every COPY source from the build context exists and is not excluded by .do
     const parts = copy.args.split(/\s+/);
     for (const source of parts.slice(0, -1)) {
       t.true(existsSync(join(ROOT, source)), `COPY ${source}: missing`);
-      t.false(IGNORED.some((pattern) => source === pattern || source.startsWith(`${pattern}/`)), `COPY ${source}: excluded by .dockerignore`);
+      t.false(
+        IGNORED.some((pattern) => source === pattern || source.startsWith(`${pattern}/`)),
+        `COPY ${source}: excluded by .dockerignore`,
+      );
       copied.push(source);
     }
   }
@@ -91,7 +103,11 @@ test('the CMD serves and the HEALTHCHECK command passes against it once ready', 
   t.truthy(port, stderr);
   const health = execForm(runtime.find((i) => i.op === 'HEALTHCHECK')!.args);
   t.is(health[0], 'node');
-  const probe = spawnSync(process.execPath, health.slice(1).map((a) => a.replace(':8080/', `:${port}/`)), { timeout: 10_000 });
+  const probe = spawnSync(
+    process.execPath,
+    health.slice(1).map((a) => a.replace(':8080/', `:${port}/`)),
+    { timeout: 10_000 },
+  );
   t.is(probe.status, 0, 'HEALTHCHECK passes on a ready server');
   const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
   child.kill('SIGTERM'); // what tini forwards on `docker stop`

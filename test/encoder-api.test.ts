@@ -40,8 +40,18 @@ test('raw pixel_values through a checkpoint loaded by VisionEncoder match the go
     t.log(`max |Δ| image_embeds = ${diff.toExponential(2)}`);
     t.true(diff <= 1e-4);
     // Items are split in grid order: [1,4,6] → 6 tokens, [2,8,8] → 32, [1,6,4] → 6.
-    t.deepEqual(result.items.map((i) => i.tokens), [6, 32, 6]);
-    t.deepEqual(result.items.map((i) => i.gridThw), [[1, 4, 6], [2, 8, 8], [1, 6, 4]]);
+    t.deepEqual(
+      result.items.map((i) => i.tokens),
+      [6, 32, 6],
+    );
+    t.deepEqual(
+      result.items.map((i) => i.gridThw),
+      [
+        [1, 4, 6],
+        [2, 8, 8],
+        [1, 6, 4],
+      ],
+    );
     const second = result.items[1]!;
     t.is(maxAbsDiff(second.outputs.image_embeds!.data, result.outputs.image_embeds!.data.slice(6 * 80, 38 * 80)), 0);
     const deepstack = second.outputs.deepstack_embeds!; // [K, 32, 80]
@@ -61,8 +71,17 @@ test('images through encode() equal preprocess() + the graph on the same pixels'
     const viaFiles = await encoder.encode([image('astronaut.png'), image('chelsea.png')]);
     const pre = await preprocess([image('astronaut.png'), image('chelsea.png')], { processor: QWEN3_VL_PROCESSOR });
     const viaPixels = await encoder.encode([{ pixelValues: pre.pixelValues, gridThw: pre.gridThw }]);
-    t.deepEqual(viaFiles.items.map((i) => i.gridThw), [[1, 32, 32], [1, 18, 28]]);
-    t.deepEqual(viaFiles.items.map((i) => i.kind), ['image', 'image']);
+    t.deepEqual(
+      viaFiles.items.map((i) => i.gridThw),
+      [
+        [1, 32, 32],
+        [1, 18, 28],
+      ],
+    );
+    t.deepEqual(
+      viaFiles.items.map((i) => i.kind),
+      ['image', 'image'],
+    );
     t.is(maxAbsDiff(viaFiles.outputs.image_embeds!.data, viaPixels.outputs.image_embeds!.data), 0);
     t.deepEqual(viaFiles.outputs.deepstack_embeds!.shape, [2, 256 + 126, 80]);
     t.true(viaFiles.outputs.image_embeds!.data.every(Number.isFinite));
@@ -74,10 +93,7 @@ test('images through encode() equal preprocess() + the graph on the same pixels'
 test('a frame list is one video item; a 2-frame clip of one image equals that image', async (t) => {
   const encoder = await VisionEncoder.load(undefined, { cacheDir: cache, threads: 1 });
   try {
-    const [asImage, asVideo] = await Promise.all([
-      encoder.encode([image('camera.png')]),
-      encoder.encode([{ frames: [image('camera.png'), image('camera.png')] }]),
-    ]);
+    const [asImage, asVideo] = await Promise.all([encoder.encode([image('camera.png')]), encoder.encode([{ frames: [image('camera.png'), image('camera.png')] }])]);
     t.is(asVideo.items[0]!.kind, 'video');
     t.deepEqual(asVideo.items[0]!.gridThw, asImage.items[0]!.gridThw);
     t.is(maxAbsDiff(asVideo.outputs.image_embeds!.data, asImage.outputs.image_embeds!.data), 0);

@@ -42,12 +42,69 @@ const pixels = (rows: number, width = 1536): HostTensor<'float32'> =>
 
 /** Bad calls: [label, pixel rows, grid, expected code, message fragment]. */
 const BAD: [string, () => HostTensor, () => HostTensor, ErrorCode, RegExp][] = [
-  ['grid describes fewer rows than pixel_values has', () => pixels(176), () => grid([[1, 4, 6], [2, 8, 8]]), 'input_mismatch', /pixel_values has 176 rows but grid_thw describes 152 \(Σ t·h·w over 2 items\)/],
-  ['odd h', () => pixels(176), () => grid([[1, 3, 8], [2, 8, 8], [1, 6, 4]]), 'input_mismatch', /grid_thw row 0: expected t ≥ 1 and h, w positive multiples of 2, got \[1, 3, 8\]/],
-  ['odd w', () => pixels(176), () => grid([[1, 4, 6], [2, 8, 8], [1, 8, 3]]), 'input_mismatch', /grid_thw row 2: .*got \[1, 8, 3\]/],
-  ['t = 0', () => pixels(152), () => grid([[0, 4, 6], [2, 8, 8], [1, 6, 4]]), 'input_mismatch', /grid_thw row 0: .*got \[0, 4, 6\]/],
+  [
+    'grid describes fewer rows than pixel_values has',
+    () => pixels(176),
+    () =>
+      grid([
+        [1, 4, 6],
+        [2, 8, 8],
+      ]),
+    'input_mismatch',
+    /pixel_values has 176 rows but grid_thw describes 152 \(Σ t·h·w over 2 items\)/,
+  ],
+  [
+    'odd h',
+    () => pixels(176),
+    () =>
+      grid([
+        [1, 3, 8],
+        [2, 8, 8],
+        [1, 6, 4],
+      ]),
+    'input_mismatch',
+    /grid_thw row 0: expected t ≥ 1 and h, w positive multiples of 2, got \[1, 3, 8\]/,
+  ],
+  [
+    'odd w',
+    () => pixels(176),
+    () =>
+      grid([
+        [1, 4, 6],
+        [2, 8, 8],
+        [1, 8, 3],
+      ]),
+    'input_mismatch',
+    /grid_thw row 2: .*got \[1, 8, 3\]/,
+  ],
+  [
+    't = 0',
+    () => pixels(152),
+    () =>
+      grid([
+        [0, 4, 6],
+        [2, 8, 8],
+        [1, 6, 4],
+      ]),
+    'input_mismatch',
+    /grid_thw row 0: .*got \[0, 4, 6\]/,
+  ],
   ['pixel_values 1535 wide', () => pixels(176, 1535), () => golden.gridThw, 'invalid_argument', /pixel_values: expected float32 \[N, 1536\], got "float32 \[176, 1535\]"/],
-  ['grid_thw int32', () => pixels(176), () => grid([[1, 4, 6], [2, 8, 8], [1, 6, 4]], 'int32'), 'invalid_argument', /grid_thw: expected int64 \[I, 3\], got "int32 \[3, 3\]"/],
+  [
+    'grid_thw int32',
+    () => pixels(176),
+    () =>
+      grid(
+        [
+          [1, 4, 6],
+          [2, 8, 8],
+          [1, 6, 4],
+        ],
+        'int32',
+      ),
+    'invalid_argument',
+    /grid_thw: expected int64 \[I, 3\], got "int32 \[3, 3\]"/,
+  ],
   ['empty grid', () => pixels(0), () => grid([]), 'invalid_argument', /grid_thw: expected at least one item/],
 ];
 
@@ -56,7 +113,10 @@ for (const [label, px, g, code, message] of BAD) {
     const direct = t.throws(() => checkEncoderInputs({ pixelValues: px(), gridThw: g() }, 1536, 2), { instanceOf: VitgraphError });
     t.is(direct?.code, code);
     t.regex(direct?.message ?? '', message);
-    for (const [model, graphs] of [[onnxPath, 'dynamic'], [pkg, 'buckets']] as const) {
+    for (const [model, graphs] of [
+      [onnxPath, 'dynamic'],
+      [pkg, 'buckets'],
+    ] as const) {
       const runtime = await EncoderRuntime.open(model, { graphs, threads: 1 });
       try {
         const error = await t.throwsAsync(runtime.run(px(), g()), { instanceOf: VitgraphError }, `${graphs}: ${label}`);
@@ -72,7 +132,21 @@ for (const [label, px, g, code, message] of BAD) {
 test('input_mismatch errors carry structured details', (t) => {
   const rows = t.throws(() => checkEncoderInputs({ pixelValues: pixels(176), gridThw: grid([[1, 4, 6]]) }, 1536, 2), { instanceOf: VitgraphError });
   t.deepEqual(rows?.details, { rows: 176, expected: 24 });
-  const odd = t.throws(() => checkEncoderInputs({ pixelValues: pixels(24), gridThw: grid([[1, 4, 6], [1, 3, 2]]) }, 1536, 2), { instanceOf: VitgraphError });
+  const odd = t.throws(
+    () =>
+      checkEncoderInputs(
+        {
+          pixelValues: pixels(24),
+          gridThw: grid([
+            [1, 4, 6],
+            [1, 3, 2],
+          ]),
+        },
+        1536,
+        2,
+      ),
+    { instanceOf: VitgraphError },
+  );
   t.deepEqual(odd?.details, { item: 1, row: [1, 3, 2] });
 });
 
@@ -80,7 +154,13 @@ test('input_mismatch errors carry structured details', (t) => {
 
 test.serial('vitgraph run with a grid that contradicts the pixels: exit 1, one line on stderr, no stack', async (t) => {
   const inputs = join(dir, 'bad-inputs.safetensors');
-  await writeSafetensors(inputs, { pixel_values: golden.pixelValues, grid_thw: grid([[1, 4, 6], [2, 8, 8]]) });
+  await writeSafetensors(inputs, {
+    pixel_values: golden.pixelValues,
+    grid_thw: grid([
+      [1, 4, 6],
+      [2, 8, 8],
+    ]),
+  });
   const out = join(dir, 'never.safetensors');
   const inProcess = await runMain(['run', '--onnx', onnxPath, '--inputs', inputs, '--out', out]);
   t.is(inProcess.code, 1);
@@ -96,7 +176,14 @@ test.serial('vitgraph run with a grid that contradicts the pixels: exit 1, one l
 
 test.serial('vitgraph run with an odd grid and with too-narrow pixels: exit 1 with the check message', async (t) => {
   const odd = join(dir, 'odd.safetensors');
-  await writeSafetensors(odd, { pixel_values: golden.pixelValues, grid_thw: grid([[1, 3, 8], [2, 8, 8], [1, 6, 4]]) });
+  await writeSafetensors(odd, {
+    pixel_values: golden.pixelValues,
+    grid_thw: grid([
+      [1, 3, 8],
+      [2, 8, 8],
+      [1, 6, 4],
+    ]),
+  });
   const narrow = join(dir, 'narrow.safetensors');
   await writeSafetensors(narrow, { pixel_values: pixels(176, 1535), grid_thw: golden.gridThw });
   const a = await runMain(['run', '--onnx', onnxPath, '--inputs', odd, '--out', join(dir, 'x.safetensors')]);
@@ -115,16 +202,53 @@ const ortFeeds = (rows: number, g: number[][]): Record<string, ort.Tensor> => ({
   grid_thw: new ort.Tensor('int64', BigInt64Array.from(g.flat().map(BigInt)), [g.length, 3]),
 });
 const GUARDED: [string, number, number[][]][] = [
-  ['Σ t·h·w (152) ≠ pixel rows (176)', 176, [[1, 4, 6], [2, 8, 8]]],
-  ['t = 0', 152, [[0, 4, 6], [2, 8, 8], [1, 6, 4]]],
-  ['h = 0', 152, [[1, 0, 6], [2, 8, 8], [1, 6, 4]]],
-  ['odd h and w', 176 - 24 + 9, [[1, 3, 3], [2, 8, 8], [1, 6, 4]]],
+  [
+    'Σ t·h·w (152) ≠ pixel rows (176)',
+    176,
+    [
+      [1, 4, 6],
+      [2, 8, 8],
+    ],
+  ],
+  [
+    't = 0',
+    152,
+    [
+      [0, 4, 6],
+      [2, 8, 8],
+      [1, 6, 4],
+    ],
+  ],
+  [
+    'h = 0',
+    152,
+    [
+      [1, 0, 6],
+      [2, 8, 8],
+      [1, 6, 4],
+    ],
+  ],
+  [
+    'odd h and w',
+    176 - 24 + 9,
+    [
+      [1, 3, 3],
+      [2, 8, 8],
+      [1, 6, 4],
+    ],
+  ],
 ];
 
 test('the dynamic .onnx, fed directly, computes on a good grid (control for the guard tests)', async (t) => {
   const session = await ortSession(onnxPath);
   t.teardown(() => session.release());
-  const out = await session.run(ortFeeds(176, [[1, 4, 6], [2, 8, 8], [1, 6, 4]]));
+  const out = await session.run(
+    ortFeeds(176, [
+      [1, 4, 6],
+      [2, 8, 8],
+      [1, 6, 4],
+    ]),
+  );
   t.deepEqual(out.image_embeds?.dims, [44, 80]);
 });
 
@@ -188,7 +312,12 @@ test('export: a mis-shaped weight is weight_binding naming it with both shapes',
 
 test('export: a weight that contradicts a config size is invalid_config naming the field, checked from the header first', async (t) => {
   const model = await editedModel(await tempDir(t), (m) => m.set('model.visual.merger.linear_fc2.weight', hostTensor('float32', [81, 256], new Float32Array(81 * 256))));
-  await exportError(t, model, 'invalid_config', /^config field "out_hidden_size": does not fit the checkpoint: expected merger\.linear_fc2\.weight of shape \[80, 256\] \(from the config\), got \[81, 256\]/);
+  await exportError(
+    t,
+    model,
+    'invalid_config',
+    /^config field "out_hidden_size": does not fit the checkpoint: expected merger\.linear_fc2\.weight of shape \[80, 256\] \(from the config\), got \[81, 256\]/,
+  );
 });
 
 test('export: an extra vision weight is weight_binding listing it', async (t) => {

@@ -39,8 +39,14 @@ test('fp16 graphs keep float32 I/O and store float16 weights; bfloat16 on CPU is
   const out = join(dir, 'fp16.onnx');
   await exportModel({ model: golden.dir, out, dtype: 'float16' });
   const summary = await inspectModel(out);
-  t.deepEqual(summary.inputs.map((i) => i.dtype), ['float32', 'int64']);
-  t.deepEqual(summary.outputs.map((o) => o.dtype), ['float32', 'float32']);
+  t.deepEqual(
+    summary.inputs.map((i) => i.dtype),
+    ['float32', 'int64'],
+  );
+  t.deepEqual(
+    summary.outputs.map((o) => o.dtype),
+    ['float32', 'float32'],
+  );
   t.is(summary.metadata['vitgraph.dtype'], 'float16');
   const bf16 = await t.throwsAsync(exportModel({ model: golden.dir, out: join(dir, 'bf16.onnx'), dtype: 'bfloat16' }), { instanceOf: VitgraphError });
   t.is(bf16?.code, 'unsupported');

@@ -78,7 +78,11 @@ for (const name of CASES) {
     // A graph holding only the layout: grid_thw → per-patch coordinates, position taps, cos/sin.
     const g = new GraphBuilder({ name: 'layout_only' });
     const grid = g.input('grid_thw', 'int64', ['I', 3]);
-    const patchIndex = g.constant('int64', [n], Array.from({ length: n }, (_, i) => BigInt(i)));
+    const patchIndex = g.constant(
+      'int64',
+      [n],
+      Array.from({ length: n }, (_, i) => BigInt(i)),
+    );
     const coords = patchCoordinates(g, config, grid, patchIndex);
     const layout = patchLayout(g, config, coords, patchIndex);
     g.output(coords.row, 'row');

@@ -45,7 +45,10 @@ const GRID: readonly GridRow[] = [
 const BUCKETS = [128, 256];
 
 test('the mixed call really spans two padded runs of the 256 bucket', (t) => {
-  const plans = planRuns(GRID, BUCKETS.map((n) => bucket(n)));
+  const plans = planRuns(
+    GRID,
+    BUCKETS.map((n) => bucket(n)),
+  );
   t.deepEqual(
     plans.map((p) => (p.kind === 'bucket' ? { bucket: p.bucket.maxPatches, items: p.units.length } : { bucket: 'dynamic', items: p.units.length })),
     [
@@ -95,7 +98,10 @@ test('unsorted deepstack_visual_indexes [2, 0, 1]: deepstack_embeds come in bloc
   const dir = await tempDir(t);
   const model = join(dir, 'hf');
   const weights = await writeCheckpoint(model, spec, 7);
-  const grid: GridRow[] = [[1, 4, 6], [2, 2, 4]];
+  const grid: GridRow[] = [
+    [1, 4, 6],
+    [2, 2, 4],
+  ];
   const { pixelValues, gridThw } = randomInputs(grid, 8);
   const want = referenceForward(referenceConfig(configJson(spec)), weights, pixelValues.data, grid);
   const out = join(dir, 'encoder.onnx');

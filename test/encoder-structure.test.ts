@@ -91,9 +91,98 @@ const ATTENTION: Record<'looped' | 'dense' | 'padded', Histogram> = {
  * (padded). Pinned as measured for this code: a change here should be deliberate.
  */
 const FIXED: Record<'looped' | 'dense' | 'padded', Histogram> = {
-  looped: { Add: 18, And: 1, Cast: 17, Concat: 5, Cos: 1, CumSum: 3, Div: 6, Equal: 2, Floor: 2, Gather: 8, Gemm: 1, GreaterOrEqual: 1, Less: 5, Max: 4, Min: 3, Mod: 5, Mul: 26, NonZero: 1, Not: 1, Range: 1, ReduceSum: 8, Reshape: 4, Shape: 6, Sin: 1, Slice: 4, Split: 3, Squeeze: 7, Sub: 11, Unsqueeze: 10, Where: 5 },
-  dense: { Add: 18, And: 1, Cast: 17, Concat: 4, Cos: 1, CumSum: 3, Div: 6, Equal: 3, Floor: 2, Gather: 8, Gemm: 1, GreaterOrEqual: 1, Less: 5, Max: 4, Min: 3, Mod: 5, Mul: 26, Not: 1, Range: 1, ReduceSum: 8, Reshape: 4, Shape: 4, Sin: 1, Slice: 3, Split: 3, Squeeze: 5, Sub: 11, Unsqueeze: 12, Where: 6 },
-  padded: { Add: 12, And: 1, Cast: 13, Concat: 1, Cos: 1, CumSum: 3, Div: 7, Equal: 2, Floor: 2, Gather: 8, Gemm: 1, GreaterOrEqual: 1, Identity: 1, Less: 1, Max: 4, Min: 3, Mod: 4, Mul: 22, ReduceSum: 3, Reshape: 1, Shape: 1, Sin: 1, Split: 1, Squeeze: 4, Sub: 10, Unsqueeze: 12, Where: 6 },
+  looped: {
+    Add: 18,
+    And: 1,
+    Cast: 17,
+    Concat: 5,
+    Cos: 1,
+    CumSum: 3,
+    Div: 6,
+    Equal: 2,
+    Floor: 2,
+    Gather: 8,
+    Gemm: 1,
+    GreaterOrEqual: 1,
+    Less: 5,
+    Max: 4,
+    Min: 3,
+    Mod: 5,
+    Mul: 26,
+    NonZero: 1,
+    Not: 1,
+    Range: 1,
+    ReduceSum: 8,
+    Reshape: 4,
+    Shape: 6,
+    Sin: 1,
+    Slice: 4,
+    Split: 3,
+    Squeeze: 7,
+    Sub: 11,
+    Unsqueeze: 10,
+    Where: 5,
+  },
+  dense: {
+    Add: 18,
+    And: 1,
+    Cast: 17,
+    Concat: 4,
+    Cos: 1,
+    CumSum: 3,
+    Div: 6,
+    Equal: 3,
+    Floor: 2,
+    Gather: 8,
+    Gemm: 1,
+    GreaterOrEqual: 1,
+    Less: 5,
+    Max: 4,
+    Min: 3,
+    Mod: 5,
+    Mul: 26,
+    Not: 1,
+    Range: 1,
+    ReduceSum: 8,
+    Reshape: 4,
+    Shape: 4,
+    Sin: 1,
+    Slice: 3,
+    Split: 3,
+    Squeeze: 5,
+    Sub: 11,
+    Unsqueeze: 12,
+    Where: 6,
+  },
+  padded: {
+    Add: 12,
+    And: 1,
+    Cast: 13,
+    Concat: 1,
+    Cos: 1,
+    CumSum: 3,
+    Div: 7,
+    Equal: 2,
+    Floor: 2,
+    Gather: 8,
+    Gemm: 1,
+    GreaterOrEqual: 1,
+    Identity: 1,
+    Less: 1,
+    Max: 4,
+    Min: 3,
+    Mod: 4,
+    Mul: 22,
+    ReduceSum: 3,
+    Reshape: 1,
+    Shape: 1,
+    Sin: 1,
+    Split: 1,
+    Squeeze: 4,
+    Sub: 10,
+    Unsqueeze: 12,
+    Where: 6,
+  },
 };
 
 const expected = (variant: 'looped' | 'dense' | 'padded', depth: number, k: number): Histogram =>
@@ -102,7 +191,12 @@ const expected = (variant: 'looped' | 'dense' | 'padded', depth: number, k: numb
 const build = (variant: 'looped' | 'dense' | 'padded', v: VisionSpec, params: ParameterSource = zeroParameters): GraphBuilder =>
   variant === 'padded' ? buildPaddedGraph(configOf(v), params, bucket(256)) : buildDynamicGraph(configOf(v), params, { attention: variant });
 
-for (const [depth, deepstack] of [[3, [0, 1]], [1, []], [2, [1]], [5, [4, 0, 2]]] as [number, number[]][]) {
+for (const [depth, deepstack] of [
+  [3, [0, 1]],
+  [1, []],
+  [2, [1]],
+  [5, [4, 0, 2]],
+] as [number, number[]][]) {
   test(`op histogram, depth ${depth}, deepstack [${deepstack.join(', ')}]: fixed + depth·(block + rotary + attention) + (K+1)·merger + outputs`, (t) => {
     for (const variant of ['looped', 'dense', 'padded'] as const) {
       t.deepEqual(histogram(build(variant, spec(depth, deepstack))), expected(variant, depth, deepstack.length), variant);
@@ -119,7 +213,10 @@ test('the serialized histogram (inspectModel, bodies included) equals the builde
     await saveModel(build(variant, TINY), path, { opset: 21 });
     const summary = await inspectModel(path);
     t.deepEqual(summary.ops, expected(variant, 3, 2), variant);
-    t.is(summary.nodes, Object.values(expected(variant, 3, 2)).reduce((a, b) => a + b, 0));
+    t.is(
+      summary.nodes,
+      Object.values(expected(variant, 3, 2)).reduce((a, b) => a + b, 0),
+    );
   }
 });
 
@@ -155,11 +252,21 @@ test('graph inputs and outputs: names, dtypes and shapes', (t) => {
   // float16 weights: the I/O stays float32 (casts inside). The layers that write the residual
   // stream store their weights scaled by 2⁻⁸ (`….weight.scaled`), every other one as it is.
   const half = buildDynamicGraph(configOf(TINY), zeroParameters, { dtype: 'float16' });
-  t.deepEqual(io(half).outputs.map(([, dtype]) => dtype), ['float32', 'float32']);
+  t.deepEqual(
+    io(half).outputs.map(([, dtype]) => dtype),
+    ['float32', 'float32'],
+  );
   const params = half.initializers.filter((i) => i.kind === 'param');
   t.true(params.every((i) => i.dtype === 'float16'));
   const scaled = params.filter((i) => i.name.endsWith('.scaled')).map((i) => i.name.replace(/^blocks\.\d+\./, 'blocks.*.'));
-  t.deepEqual([...new Set(scaled)].sort(), ['blocks.*.attn.proj.bias.scaled', 'blocks.*.attn.proj.weight.scaled', 'blocks.*.mlp.linear_fc2.bias.scaled', 'blocks.*.mlp.linear_fc2.weight.scaled', 'patch_embed.proj.bias.scaled', 'patch_embed.proj.weight.scaled']);
+  t.deepEqual([...new Set(scaled)].sort(), [
+    'blocks.*.attn.proj.bias.scaled',
+    'blocks.*.attn.proj.weight.scaled',
+    'blocks.*.mlp.linear_fc2.bias.scaled',
+    'blocks.*.mlp.linear_fc2.weight.scaled',
+    'patch_embed.proj.bias.scaled',
+    'patch_embed.proj.weight.scaled',
+  ]);
 });
 
 test('initializer names are the checkpoint keys of spec §2.1, with their shapes', (t) => {
@@ -185,7 +292,7 @@ const patterned: ParameterSource = {
     const bytes = new Uint8Array(shape.reduce((a, b) => a * b, 1) * BYTES_PER_ELEMENT[dtype]);
     let h = 2166136261;
     for (const c of name) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = (h >>> (i % 4) * 8) ^ i;
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (h >>> ((i % 4) * 8)) ^ i;
     return bytes;
   },
 };

@@ -40,7 +40,10 @@ test('qwen3_5_tiny: exported package records the model and only image_embeds; dy
   t.deepEqual(manifest.io.outputs, [{ name: 'image_embeds', tokenAxis: 0 }]);
   t.is(manifest.io.patchDim, 1536);
   const summary = await inspectModel(join(pkg, 'dynamic.onnx'));
-  t.deepEqual(summary.outputs.map((o) => o.name), ['image_embeds']);
+  t.deepEqual(
+    summary.outputs.map((o) => o.name),
+    ['image_embeds'],
+  );
   t.is(summary.metadata['vitgraph.model'], 'qwen3.5');
 
   const backends = [{ graphs: 'dynamic' as const }, { graphs: 'buckets' as const }, ...(nativeAvailable().ok ? [{ graphs: 'buckets' as const, backend: 'native' as const }] : [])];
@@ -93,14 +96,23 @@ test('a Qwen3.5 config with deepstack indexes is refused naming the field', asyn
   t.regex(error?.message ?? '', /deepstack_visual_indexes/);
 });
 
-test('VisionEncoder on a Qwen3.5 checkpoint: items carry exactly the tower\'s named outputs', async (t) => {
+test("VisionEncoder on a Qwen3.5 checkpoint: items carry exactly the tower's named outputs", async (t) => {
   const golden = await loadGolden('qwen3_5_tiny');
   const encoder = await VisionEncoder.load(golden.dir, { cacheDir: await tempDir(t), threads: 1 });
   try {
-    t.deepEqual(encoder.outputs.map((o) => o.name), ['image_embeds']);
+    t.deepEqual(
+      encoder.outputs.map((o) => o.name),
+      ['image_embeds'],
+    );
     const result = await encoder.encode([{ pixelValues: golden.pixelValues, gridThw: golden.gridThw }]);
-    t.deepEqual(result.items.map((i) => i.tokens), [24, 12, 1]);
-    t.deepEqual(result.items.map((i) => Object.keys(i.outputs)), [['image_embeds'], ['image_embeds'], ['image_embeds']]);
+    t.deepEqual(
+      result.items.map((i) => i.tokens),
+      [24, 12, 1],
+    );
+    t.deepEqual(
+      result.items.map((i) => Object.keys(i.outputs)),
+      [['image_embeds'], ['image_embeds'], ['image_embeds']],
+    );
     t.deepEqual(result.items[1]!.outputs.image_embeds!.shape, [12, 80]);
     assertClose(t, 'item 1', result.items[1]!.outputs.image_embeds!.data, golden.expected.imageEmbeds.subarray(24 * 80, 36 * 80), ATOL);
   } finally {

@@ -35,7 +35,11 @@ test('float16 stays finite and close to float32 where the residual stream passes
   const config = qwen2ReferenceConfig(golden.config);
   const last = `blocks.${config.depth - 1}.mlp.down_proj`;
   const weights = new Map(golden.weights);
-  for (const name of [`${last}.weight`, `${last}.bias`]) weights.set(name, weights.get(name)!.map((v) => v * BOOST));
+  for (const name of [`${last}.weight`, `${last}.bias`])
+    weights.set(
+      name,
+      weights.get(name)!.map((v) => v * BOOST),
+    );
 
   // The float64 reference says how large the stream gets: past float16's range.
   const reference = qwen2ReferenceForward(config, weights, golden.pixelValues.data, golden.grid);

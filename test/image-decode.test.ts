@@ -10,8 +10,7 @@ import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
 const fixtures = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 
 /** A raw interleaved image → sharp pipeline. */
-const raw = (data: number[], width: number, height: number, channels: 1 | 2 | 3 | 4) =>
-  sharp(Buffer.from(data), { raw: { width, height, channels } });
+const raw = (data: number[], width: number, height: number, channels: 1 | 2 | 3 | 4) => sharp(Buffer.from(data), { raw: { width, height, channels } });
 
 test('RGBA is composited onto white with Pillow alpha_composite rounding', async (t) => {
   // (value, alpha) → Pillow: ((v·a + 255·(255 − a))·128 + 16384) / 255 (by shifts) >> 7.

@@ -56,10 +56,7 @@ test('a file that is not an image → invalid_file saying what it looks like, ne
   const path = await scratchFile('page.jpg', '<!DOCTYPE html><html></html>');
   const error = await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_file');
-  t.is(
-    error?.message,
-    `${path}: not a decodable image: expected PNG, JPEG, WebP, GIF, TIFF or AVIF, got text in no supported format. Check the file type`,
-  );
+  t.is(error?.message, `${path}: not a decodable image: expected PNG, JPEG, WebP, GIF, TIFF or AVIF, got text in no supported format. Check the file type`);
 });
 
 test('a missing path → not_found', async (t) => {
@@ -69,7 +66,9 @@ test('a missing path → not_found', async (t) => {
 });
 
 test('aspect ratio above 200 → invalid_argument before any pixel is decoded', async (t) => {
-  const strip = await sharp({ create: { width: 402, height: 2, channels: 3, background: 'white' } }).png().toBuffer();
+  const strip = await sharp({ create: { width: 402, height: 2, channels: 3, background: 'white' } })
+    .png()
+    .toBuffer();
   const error = await t.throwsAsync(preprocess([strip], { processor: QWEN3_VL_PROCESSOR }), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_argument');
   t.regex(error?.message ?? '', /image aspect ratio: expected at most 200 \(longer side \/ shorter side\), got 201\.0 for 402×2/);
@@ -81,8 +80,7 @@ test('more input pixels than maxInputPixels → invalid_argument naming the size
   t.is(error?.code, 'invalid_argument');
   t.is(
     error?.message,
-    `${path}: input size: expected at most 200000 pixels (option maxInputPixels), got 512×512 = 262144 pixels. ` +
-      'If the image is trusted, raise maxInputPixels (Infinity lifts the limit)',
+    `${path}: input size: expected at most 200000 pixels (option maxInputPixels), got 512×512 = 262144 pixels. ` + 'If the image is trusted, raise maxInputPixels (Infinity lifts the limit)',
   );
   t.deepEqual(error?.details, { path, width: 512, height: 512, frames: 1, pixels: 262144, maxInputPixels: 200_000 });
   // The default limit (0x3FFF² px) lets ordinary images through, and Infinity lifts it.
@@ -136,6 +134,8 @@ test('bad options and sources → invalid_argument', async (t) => {
   const path = `${fixtures}images/chelsea.png`;
   await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR, targetFps: 0 }), { message: /targetFps: expected a positive finite number, got 0/ });
   await t.throwsAsync(preprocess([path], { processor: QWEN3_VL_PROCESSOR, maxPixels: 10 }), { message: /maxPixels: expected a number ≥/ });
-  await t.throwsAsync(preprocess([42 as unknown as string], { processor: QWEN3_VL_PROCESSOR }), { message: /image source: expected a file path, a Uint8Array\/Buffer of encoded bytes or a sharp instance, got "number"/ });
+  await t.throwsAsync(preprocess([42 as unknown as string], { processor: QWEN3_VL_PROCESSOR }), {
+    message: /image source: expected a file path, a Uint8Array\/Buffer of encoded bytes or a sharp instance, got "number"/,
+  });
   await t.throwsAsync(preprocess([{ frames: [path, path], fps: -2 }], { processor: QWEN3_VL_PROCESSOR }), { message: /items\[0\]\.fps: expected a positive finite number, got -2/ });
 });

@@ -6,17 +6,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VitgraphError } from '../src/errors.js';
-import {
-  loadProcessor,
-  normalizedLevels,
-  patchDim,
-  patchify,
-  preprocess,
-  processorFromConfig,
-  readProcessorConfig,
-  sizeFactor,
-  type ProcessorParams,
-} from '../src/image/index.js';
+import { loadProcessor, normalizedLevels, patchDim, patchify, preprocess, processorFromConfig, readProcessorConfig, sizeFactor, type ProcessorParams } from '../src/image/index.js';
 import { tempDir } from './helpers/files.js';
 import { QWEN3_VL_PROCESSOR } from '../graphs/qwen3-vl/processor.js';
 import { QWEN2_VL_PROCESSOR } from '../graphs/shared/qwen2.js';

@@ -116,10 +116,16 @@ test('sampleFrameIndices: k = int(n/fps·2) clamped to [4, 768] and n, numpy lin
   t.deepEqual(sampleFrameIndices(7, 0.5), [0, 1, 2, 3, 4, 5, 6]);
   const long = sampleFrameIndices(1000, 1); // capped at 768
   t.is(long.length, 768);
-  t.is(long.reduce((a, b) => a + b, 0), 383616);
+  t.is(
+    long.reduce((a, b) => a + b, 0),
+    383616,
+  );
   t.deepEqual(long.slice(100, 105), [130, 132, 133, 134, 135]);
   const film = sampleFrameIndices(20000, 25);
-  t.is(film.reduce((a, b) => a + b, 0), 7679616);
+  t.is(
+    film.reduce((a, b) => a + b, 0),
+    7679616,
+  );
   t.deepEqual(film.slice(100, 105), [2607, 2634, 2660, 2686, 2712]);
   t.deepEqual(sampleFrameIndices(10, 5, 1), [0, 3, 6, 9]); // k = 2 → 4
 });

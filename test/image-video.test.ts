@@ -21,11 +21,7 @@ const chelsea = `${fixtures}images/chelsea.png`; // 451×300: image and video si
 
 /** Chelsea altered so that each frame differs: negated, flipped, tinted. */
 async function variants(): Promise<Buffer[]> {
-  return Promise.all([
-    sharp(chelsea).negate().png().toBuffer(),
-    sharp(chelsea).flip().png().toBuffer(),
-    sharp(chelsea).linear(0.5, 40).png().toBuffer(),
-  ]);
+  return Promise.all([sharp(chelsea).negate().png().toBuffer(), sharp(chelsea).flip().png().toBuffer(), sharp(chelsea).linear(0.5, 40).png().toBuffer()]);
 }
 
 const rowsOf = (values: Float32Array, first: number, count: number): Float32Array => values.subarray(first * 1536, (first + count) * 1536);
@@ -88,7 +84,9 @@ test('several items are concatenated in order, with one grid row each', async (t
 test('fps sampling: 10 frames at 5 fps keep frames [0, 3, 6, 9]; timestamps give the same', async (t) => {
   const frames = await Promise.all(
     Array.from({ length: 10 }, (_, i) =>
-      sharp({ create: { width: 64, height: 64, channels: 3, background: { r: i * 20, g: 0, b: 0 } } }).png().toBuffer(),
+      sharp({ create: { width: 64, height: 64, channels: 3, background: { r: i * 20, g: 0, b: 0 } } })
+        .png()
+        .toBuffer(),
     ),
   );
   const byFps = await preprocess([{ frames, fps: 5 }], { processor: QWEN3_VL_PROCESSOR });
@@ -108,10 +106,14 @@ test('an animated GIF is a video: frames sampled by its delays, equal to the sam
   const size = { width: 96, height: 64 };
   const frames = await Promise.all(
     Array.from({ length: 6 }, (_, i) =>
-      sharp({ create: { ...size, channels: 3, background: { r: 40 * i, g: 255 - 40 * i, b: 0 } } }).png().toBuffer(),
+      sharp({ create: { ...size, channels: 3, background: { r: 40 * i, g: 255 - 40 * i, b: 0 } } })
+        .png()
+        .toBuffer(),
     ),
   );
-  const gif = await sharp(frames, { join: { animated: true } }).gif({ delay: Array<number>(6).fill(100) }).toBuffer();
+  const gif = await sharp(frames, { join: { animated: true } })
+    .gif({ delay: Array<number>(6).fill(100) })
+    .toBuffer();
   const animated = await preprocess([gif], { processor: QWEN3_VL_PROCESSOR });
   // 6 frames at 10 fps → int(6/10·2) = 1, raised to 4 → linspace(0, 5, 4) = [0, 1.67, 3.33, 5] → [0, 2, 3, 5].
   t.deepEqual(animated.items[0]!.frameIndices, [0, 2, 3, 5]);

@@ -76,7 +76,7 @@ test('an unclosed session neither keeps the process alive nor crashes it on exit
     ${ending}`;
   for (const [label, ending] of [
     ['idle session, loop drains', ''],
-    ['process.exit with runs in flight', "for (let i = 0; i < 8; i++) b.run({ x: new Float32Array(512 * 64) }); process.exit(0);"],
+    ['process.exit with runs in flight', 'for (let i = 0; i < 8; i++) b.run({ x: new Float32Array(512 * 64) }); process.exit(0);'],
     ['runs in flight when the loop would drain', "for (let i = 0; i < 8; i++) b.run({ x: new Float32Array(512 * 64) }).then(() => console.log('late run'));"],
   ] as const) {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(ending)], { encoding: 'utf8', timeout: 30000 });

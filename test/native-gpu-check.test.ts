@@ -26,10 +26,16 @@ test('on CPU: goldens pass, native equals onnxruntime-node bit for bit, latency 
   t.is(report.device, 'cpu');
   t.is(report.environment.transfer, 'host');
   t.truthy(report.environment.runtime?.version);
-  t.deepEqual(report.cases.map((c) => c.name), ['affine fp32', 'mlp 224² fp32', 'mlp 224² fp16']);
+  t.deepEqual(
+    report.cases.map((c) => c.name),
+    ['affine fp32', 'mlp 224² fp32', 'mlp 224² fp16'],
+  );
   for (const c of report.cases) {
     t.true(c.pass, c.name);
-    t.true(c.reference?.every((x) => x.bitExact), `${c.name} equals onnxruntime-node`);
+    t.true(
+      c.reference?.every((x) => x.bitExact),
+      `${c.name} equals onnxruntime-node`,
+    );
     t.is(c.graphReplay, undefined);
   }
   t.true(report.cases[0]!.golden?.every((x) => x.pass && x.maxAbs < 1e-5));
@@ -60,7 +66,13 @@ test('a case source module is loaded by path, and a golden outside tolerance fai
   const report = await runCheck({ device: 'cpu', models: source, log: quiet });
   t.is(report.source, 'test cases');
   t.is(report.status, 'failed');
-  t.deepEqual(report.cases.map((c) => [c.name, c.pass]), [['close', true], ['off by 0.01', false]]);
+  t.deepEqual(
+    report.cases.map((c) => [c.name, c.pass]),
+    [
+      ['close', true],
+      ['off by 0.01', false],
+    ],
+  );
   t.true(report.cases[1]!.golden![0]!.maxAbs > 0.009);
   t.regex(reportMarkdown(report), /\| off by 0\.01 \| FAILED/);
 });
@@ -76,7 +88,10 @@ test('CUDA asked for without a usable GPU: every CUDA check is skipped with the 
   const report = await runCheck({ device: 'cuda', models: 'synthetic', log: quiet });
   t.is(report.status, 'cuda-unavailable');
   t.deepEqual(report.cases, []);
-  t.true(report.notes.some((n) => /^CUDA checks skipped: .*libonnxruntime_providers_cuda\.so/.test(n)), report.notes.join('\n'));
+  t.true(
+    report.notes.some((n) => /^CUDA checks skipped: .*libonnxruntime_providers_cuda\.so/.test(n)),
+    report.notes.join('\n'),
+  );
   const auto = await runCheck({ device: 'auto', models: 'synthetic', sizes: [224], dtypes: ['float32'], runs: 1, log: quiet });
   t.is(auto.device, 'cpu');
   t.is(auto.status, 'passed');

@@ -104,7 +104,10 @@ test('a run matches onnxruntime-node bit for bit (float32 and int64)', async (t)
   t.true(y instanceof Float32Array);
   t.deepEqual(y, want.y!.data as Float32Array);
   const ref = affineReference(affine, x);
-  t.true(y.every((v, i) => Math.abs(v - ref[i]!) <= 1e-5), 'and agrees with the float64 reference within 1e-5');
+  t.true(
+    y.every((v, i) => Math.abs(v - ref[i]!) <= 1e-5),
+    'and agrees with the float64 reference within 1e-5',
+  );
 
   const two = await open(t, twoInOut);
   const tb = await two.bind({
@@ -153,7 +156,11 @@ test('concurrent run() calls give the serial results, in order, with a small que
     ),
   );
   t.deepEqual(concurrent, serial);
-  t.deepEqual(order, [...order].sort((a, b) => a - b), 'requests settle in FIFO order');
+  t.deepEqual(
+    order,
+    [...order].sort((a, b) => a - b),
+    'requests settle in FIFO order',
+  );
 });
 
 test('runs happen off the event loop', async (t) => {
@@ -200,13 +207,7 @@ test('binding specs are checked against the model', async (t) => {
   const session = await open(t, twoInOut);
   const outputs = { scaled: { dtype: 'float32', shape: [2, 4] } } as const;
   expectError(t, await t.throwsAsync(session.bind({ inputs: { x: { dtype: 'float32', shape: [2, 4] } }, outputs })), 'invalid_argument', /every model input/, /ids/);
-  expectError(
-    t,
-    await t.throwsAsync(session.bind({ inputs: { x: { dtype: 'float32', shape: [2, 4] }, ids: { dtype: 'int32', shape: [2] } }, outputs })),
-    'invalid_argument',
-    /"ids" dtype/,
-    /int64/,
-  );
+  expectError(t, await t.throwsAsync(session.bind({ inputs: { x: { dtype: 'float32', shape: [2, 4] }, ids: { dtype: 'int32', shape: [2] } }, outputs })), 'invalid_argument', /"ids" dtype/, /int64/);
   expectError(
     t,
     await t.throwsAsync(session.bind({ inputs: { x: { dtype: 'float32', shape: [2, 5] }, ids: { dtype: 'int64', shape: [2] } }, outputs })),
@@ -261,13 +262,7 @@ test('bad options and paths', async (t) => {
   expectError(t, await t.throwsAsync(NativeSession.create(affine.path, { device: 'cpu', cudaGraph: true })), 'invalid_argument', /cudaGraph/);
   expectError(t, await t.throwsAsync(NativeSession.create(affine.path, { device: 'tpu' as 'cpu' })), 'invalid_argument', /device/);
   expectError(t, await t.throwsAsync(NativeSession.create(affine.path, { device: 'cpu', maxQueue: 0 })), 'invalid_argument', /maxQueue/);
-  expectError(
-    t,
-    await t.throwsAsync(NativeSession.create(affine.path, { device: 'cuda', cudaOptions: { device_id: '1' } })),
-    'invalid_argument',
-    /cudaOptions\.device_id/,
-    /deviceId/,
-  );
+  expectError(t, await t.throwsAsync(NativeSession.create(affine.path, { device: 'cuda', cudaOptions: { device_id: '1' } })), 'invalid_argument', /cudaOptions\.device_id/, /deviceId/);
   const broken = join(dir, 'broken.onnx');
   await (await import('node:fs/promises')).writeFile(broken, 'not a model');
   expectError(t, await t.throwsAsync(NativeSession.create(broken, { device: 'cpu' })), 'runtime', /CreateSession/);

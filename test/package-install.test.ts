@@ -75,8 +75,16 @@ anyTest.serial('the tarball holds the prebuilt addon and the embedded tower, no 
   if ('error' in packed) return t.fail(packed.error);
   t.true(packed.files.includes('prebuilds/linux-x64-glibc/vitgraph_native.node'), 'prebuilt addon');
   t.true(packed.files.includes('fixtures/encoder/tiny/model.safetensors'), 'embedded model weights');
-  t.deepEqual(packed.files.filter((f) => f.endsWith('.map')), [], 'no sourcemaps (their sources are not shipped)');
-  t.deepEqual(packed.files.filter((f) => /io\.safetensors$|^dist\/test\/|^test\//.test(f)), [], 'no goldens or tests');
+  t.deepEqual(
+    packed.files.filter((f) => f.endsWith('.map')),
+    [],
+    'no sourcemaps (their sources are not shipped)',
+  );
+  t.deepEqual(
+    packed.files.filter((f) => /io\.safetensors$|^dist\/test\/|^test\//.test(f)),
+    [],
+    'no goldens or tests',
+  );
 });
 
 test('the consumer install prints no EBADENGINE, resolves the tested onnxruntime-node, and npm pack builds once', async (t) => {

@@ -103,14 +103,22 @@ const spec = (deepstack: number[]) => ({
 const TINY = configJson(spec([0]));
 const NO_DEEPSTACK = configJson(spec([]));
 
-for (const [dtype, config] of [['float32', TINY], ['float16', TINY], ['float32', NO_DEEPSTACK]] as const) {
+for (const [dtype, config] of [
+  ['float32', TINY],
+  ['float16', TINY],
+  ['float32', NO_DEEPSTACK],
+] as const) {
   test(`padded graph (${dtype}, ${config === TINY ? 'one deepstack merger' : 'no deepstack'}) uses only ops with a documented CUDA kernel, and no control flow`, async (t) => {
     const dir = await tempDir(t);
     const path = join(dir, 'padded.onnx');
     const g = buildPaddedGraph(parseConfig(config), zeroParameters, bucket(256), { dtype });
     await writeFile(path, await modelToBytes(g, { opset: 21 }));
     const { ops, opsets } = await inspectModel(path);
-    t.log(`ops: ${Object.entries(ops).map(([op, n]) => `${op}×${n}`).join(' ')}`);
+    t.log(
+      `ops: ${Object.entries(ops)
+        .map(([op, n]) => `${op}×${n}`)
+        .join(' ')}`,
+    );
     const outside = Object.keys(ops).filter((op) => !(op in PADDED_OP_ALLOWLIST));
     t.deepEqual(outside, [], `ops without a documented CUDA kernel: ${outside.join(', ')}`);
     for (const op of FORBIDDEN) t.is(ops[op], undefined, `${op} in a padded graph`);
@@ -134,8 +142,15 @@ for (const dtype of ['float32', 'float16'] as const) {
       const path = join(await tempDir(t), 'padded.onnx');
       await writeFile(path, await modelToBytes(build(), { opset: 21 }));
       const { ops } = await inspectModel(path);
-      t.log(`ops: ${Object.entries(ops).map(([op, n]) => `${op}×${n}`).join(' ')}`);
-      t.deepEqual(Object.keys(ops).filter((op) => !(op in PADDED_OP_ALLOWLIST)), []);
+      t.log(
+        `ops: ${Object.entries(ops)
+          .map(([op, n]) => `${op}×${n}`)
+          .join(' ')}`,
+      );
+      t.deepEqual(
+        Object.keys(ops).filter((op) => !(op in PADDED_OP_ALLOWLIST)),
+        [],
+      );
       for (const op of FORBIDDEN) t.is(ops[op], undefined, `${op} in a padded graph`);
       t.is(ops['com.microsoft::MultiHeadAttention'], 2, 'one fused attention per block');
       t.is(ops.IsNaN, 4, 'K and V of each of the 2 blocks made finite');

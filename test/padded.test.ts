@@ -58,7 +58,16 @@ function summary(plans: readonly Plan[]): { run: number | 'dynamic'; grids: Grid
 // ---- numbers ------------------------------------------------------------------------------
 
 test('golden tiny through the 256 bucket (picked from the package) and the 1024 bucket (file) matches the goldens', async (t) => {
-  t.deepEqual(summary(planRuns(golden.grid, [64, 256, 1024].map((n) => bucket(n)))), [{ run: 256, grids: golden.grid }], 'smallest bucket that holds 176 patches and 3 items');
+  t.deepEqual(
+    summary(
+      planRuns(
+        golden.grid,
+        [64, 256, 1024].map((n) => bucket(n)),
+      ),
+    ),
+    [{ run: 256, grids: golden.grid }],
+    'smallest bucket that holds 176 patches and 3 items',
+  );
   for (const [label, model, options] of [
     ['package, buckets', pkg, { graphs: 'buckets' }],
     ['padded-1024.onnx', join(pkg, 'padded-1024.onnx'), {}],
@@ -141,11 +150,30 @@ test('padded vs dynamic on seeded random grids: real tokens agree, padding rows 
 });
 
 test('a video larger than the largest bucket runs frame group by frame group and equals the dynamic graph', async (t) => {
-  const grid: GridRow[] = [[1, 4, 4], [2, 24, 24], [1, 2, 2]]; // 1152-patch video > 1024
-  const plans = planRuns(grid, [64, 256, 1024].map((n) => bucket(n)));
+  const grid: GridRow[] = [
+    [1, 4, 4],
+    [2, 24, 24],
+    [1, 2, 2],
+  ]; // 1152-patch video > 1024
+  const plans = planRuns(
+    grid,
+    [64, 256, 1024].map((n) => bucket(n)),
+  );
   t.deepEqual(summary(plans), [
-    { run: 1024, grids: [[1, 4, 4], [1, 24, 24]] },
-    { run: 1024, grids: [[1, 24, 24], [1, 2, 2]] },
+    {
+      run: 1024,
+      grids: [
+        [1, 4, 4],
+        [1, 24, 24],
+      ],
+    },
+    {
+      run: 1024,
+      grids: [
+        [1, 24, 24],
+        [1, 2, 2],
+      ],
+    },
   ]);
   const { pixelValues, gridThw } = randomInputs(grid, 11);
   const want = await runWith(join(pkg, 'dynamic.onnx'), {}, pixelValues, gridThw);
@@ -156,7 +184,11 @@ test('a video larger than the largest bucket runs frame group by frame group and
 });
 
 test('an image larger than every bucket: unsupported with oversize "error", the dynamic graph with "dynamic"', async (t) => {
-  const grid: GridRow[] = [[1, 2, 2], [1, 34, 32], [1, 4, 2]]; // 1088 patches in one frame
+  const grid: GridRow[] = [
+    [1, 2, 2],
+    [1, 34, 32],
+    [1, 4, 2],
+  ]; // 1088 patches in one frame
   const buckets = [64, 256, 1024].map((n) => bucket(n));
   const error = t.throws(() => planRuns(grid, buckets, { oversize: 'error' }), { instanceOf: VitgraphError });
   t.is(error?.code, 'unsupported');
@@ -187,32 +219,121 @@ test('planRuns picks the smallest bucket that holds the patches and the items', 
   t.deepEqual(summary(planRuns([[1, 8, 10]], buckets)), [{ run: 256, grids: [[1, 8, 10]] }]);
   t.deepEqual(summary(planRuns([[4, 8, 8]], buckets)), [{ run: 256, grids: [[4, 8, 8]] }], 'exactly full');
   // Two 1-row items fit 64 patches but not 64's single grid row: the next bucket takes both.
-  t.deepEqual(summary(planRuns([[1, 2, 2], [1, 2, 2]], buckets)), [{ run: 256, grids: [[1, 2, 2], [1, 2, 2]] }]);
+  t.deepEqual(
+    summary(
+      planRuns(
+        [
+          [1, 2, 2],
+          [1, 2, 2],
+        ],
+        buckets,
+      ),
+    ),
+    [
+      {
+        run: 256,
+        grids: [
+          [1, 2, 2],
+          [1, 2, 2],
+        ],
+      },
+    ],
+  );
   // Equal patch counts: the bucket with fewer grid rows that still fits wins.
-  t.deepEqual(summary(planRuns([[1, 2, 2], [1, 2, 2]], [bucket(64, 8), bucket(64, 2)])).map((p) => p.run), [64]);
-  const [plan] = planRuns([[1, 2, 2], [1, 2, 2]], [bucket(64, 8), bucket(64, 2)]);
+  t.deepEqual(
+    summary(
+      planRuns(
+        [
+          [1, 2, 2],
+          [1, 2, 2],
+        ],
+        [bucket(64, 8), bucket(64, 2)],
+      ),
+    ).map((p) => p.run),
+    [64],
+  );
+  const [plan] = planRuns(
+    [
+      [1, 2, 2],
+      [1, 2, 2],
+    ],
+    [bucket(64, 8), bucket(64, 2)],
+  );
   t.is(plan?.kind === 'bucket' ? plan.bucket.maxItems : -1, 2);
 });
 
 test('planRuns packs greedily in request order and respects maxItems', (t) => {
-  const grid: GridRow[] = [[1, 8, 8], [1, 8, 8], [1, 8, 8], [1, 2, 2], [1, 12, 12], [1, 2, 2]];
+  const grid: GridRow[] = [
+    [1, 8, 8],
+    [1, 8, 8],
+    [1, 8, 8],
+    [1, 2, 2],
+    [1, 12, 12],
+    [1, 2, 2],
+  ];
   // 256 holds up to 4 items: 64+64+64+4 = 196; +144 would pass 256 → a new run; order is kept
   // (the last 2×2 is not moved forward into the first run's spare room).
   const plans = planRuns(grid, [bucket(256)]);
   t.deepEqual(summary(plans), [
-    { run: 256, grids: [[1, 8, 8], [1, 8, 8], [1, 8, 8], [1, 2, 2]] },
-    { run: 256, grids: [[1, 12, 12], [1, 2, 2]] },
+    {
+      run: 256,
+      grids: [
+        [1, 8, 8],
+        [1, 8, 8],
+        [1, 8, 8],
+        [1, 2, 2],
+      ],
+    },
+    {
+      run: 256,
+      grids: [
+        [1, 12, 12],
+        [1, 2, 2],
+      ],
+    },
   ]);
-  t.deepEqual(plans.flatMap((p) => p.units.map((u) => u.firstRow)), [0, 64, 128, 192, 196, 340], 'units keep their pixel rows');
+  t.deepEqual(
+    plans.flatMap((p) => p.units.map((u) => u.firstRow)),
+    [0, 64, 128, 192, 196, 340],
+    'units keep their pixel rows',
+  );
   // maxItems 2: runs close after two items even with patches to spare.
   t.deepEqual(
-    summary(planRuns([[1, 2, 2], [1, 2, 2], [1, 2, 2], [1, 2, 2], [1, 2, 2]], [bucket(1024, 2)])).map((p) => p.grids.length),
+    summary(
+      planRuns(
+        [
+          [1, 2, 2],
+          [1, 2, 2],
+          [1, 2, 2],
+          [1, 2, 2],
+          [1, 2, 2],
+        ],
+        [bucket(1024, 2)],
+      ),
+    ).map((p) => p.grids.length),
     [2, 2, 1],
   );
   // A video that fits the largest bucket is not split, even when it could pack better split.
-  t.deepEqual(summary(planRuns([[1, 8, 8], [3, 8, 8]], [bucket(256)])), [
-    { run: 256, grids: [[1, 8, 8], [3, 8, 8]] },
-  ]);
+  t.deepEqual(
+    summary(
+      planRuns(
+        [
+          [1, 8, 8],
+          [3, 8, 8],
+        ],
+        [bucket(256)],
+      ),
+    ),
+    [
+      {
+        run: 256,
+        grids: [
+          [1, 8, 8],
+          [3, 8, 8],
+        ],
+      },
+    ],
+  );
   t.throws(() => planRuns([[1, 2, 2]], []), { instanceOf: VitgraphError });
 });
 
@@ -226,24 +347,35 @@ test('bucket() rejects sizes that are not positive multiples of the merge unit',
 // ---- the fixed-shape contract -------------------------------------------------------------
 
 test('every input and output dim of a padded graph is a number; the dynamic graph keeps N and I symbolic', async (t) => {
-  for (const [maxPatches, maxItems] of [[64, 1], [256, 4], [1024, 16]] as const) {
+  for (const [maxPatches, maxItems] of [
+    [64, 1],
+    [256, 4],
+    [1024, 16],
+  ] as const) {
     const summary = await inspectModel(join(pkg, `padded-${maxPatches}.onnx`));
     const dims = [...summary.inputs, ...summary.outputs].flatMap((s) => s.shape.map((d) => ({ tensor: s.name, d })));
-    t.deepEqual(dims.filter(({ d }) => typeof d !== 'number'), [], `padded-${maxPatches}: symbolic dims`);
     t.deepEqual(
-      Object.fromEntries([...summary.inputs, ...summary.outputs].map((s) => [s.name, [s.dtype, s.shape]])),
-      {
-        pixel_values: ['float32', [maxPatches, 1536]],
-        grid_thw: ['int64', [maxItems, 3]],
-        image_embeds: ['float32', [maxPatches / 4, 80]],
-        deepstack_embeds: ['float32', [2, maxPatches / 4, 80]],
-        token_count: ['int64', []],
-      },
+      dims.filter(({ d }) => typeof d !== 'number'),
+      [],
+      `padded-${maxPatches}: symbolic dims`,
     );
+    t.deepEqual(Object.fromEntries([...summary.inputs, ...summary.outputs].map((s) => [s.name, [s.dtype, s.shape]])), {
+      pixel_values: ['float32', [maxPatches, 1536]],
+      grid_thw: ['int64', [maxItems, 3]],
+      image_embeds: ['float32', [maxPatches / 4, 80]],
+      deepstack_embeds: ['float32', [2, maxPatches / 4, 80]],
+      token_count: ['int64', []],
+    });
     t.is(summary.metadata['vitgraph.variant'], 'padded');
     t.is(summary.metadata['vitgraph.max_patches'], String(maxPatches));
     t.is(summary.metadata['vitgraph.max_items'], String(maxItems));
   }
   const dynamic = await inspectModel(join(pkg, 'dynamic.onnx'));
-  t.deepEqual(dynamic.inputs.map((s) => s.shape), [['N', 1536], ['I', 3]]);
+  t.deepEqual(
+    dynamic.inputs.map((s) => s.shape),
+    [
+      ['N', 1536],
+      ['I', 3],
+    ],
+  );
 });

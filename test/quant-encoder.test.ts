@@ -32,7 +32,10 @@ for (const name of ['tiny', 'qwen2vl_tiny', 'qwen2_5vl_tiny', 'qwen3_5_tiny'] as
       await exportModel({ model: dir, out: join(work, dtype), maxPatches: [512], dtype });
       const summary = await inspectModel(join(work, dtype, 'dynamic.onnx'));
       t.is(summary.metadata['vitgraph.dtype'], dtype);
-      t.regex(summary.metadata['vitgraph.linear_scheme'] ?? '', dtype === 'int8' ? /^by-role attention\.qkv=row-int8,.* sensitive=blocks\.0\.,blocks\.1\. sensitive_scheme=float$/ : /^by-role attention\.qkv=nbits,bits=4,.* merger\.out=float$/);
+      t.regex(
+        summary.metadata['vitgraph.linear_scheme'] ?? '',
+        dtype === 'int8' ? /^by-role attention\.qkv=row-int8,.* sensitive=blocks\.0\.,blocks\.1\. sensitive_scheme=float$/ : /^by-role attention\.qkv=nbits,bits=4,.* merger\.out=float$/,
+      );
       t.true((summary.ops['com.microsoft::MatMulIntegerToFloat'] ?? 0) + (summary.ops['com.microsoft::MatMulNBits'] ?? 0) > 0);
       if (dtype === 'int8') t.falsy(summary.ops['com.microsoft::DynamicQuantizeMatMul'], 'no per-tensor activations');
       for (const graphs of ['dynamic', 'buckets'] as const) {

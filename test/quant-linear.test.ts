@@ -45,7 +45,10 @@ function countingSource(dtype: DataType = 'float32'): ParameterSource & { loads:
 function build(scheme: LinearScheme, source: ParameterSource, paramDType: 'float32' | 'float16' = 'float32'): GraphBuilder {
   const g = new GraphBuilder({ params: source, paramDType });
   const input = g.input('x', paramDType, ['M', K]);
-  g.output(g.scope('fc', () => linear(g, input, N, scheme)), 'y');
+  g.output(
+    g.scope('fc', () => linear(g, input, N, scheme)),
+    'y',
+  );
   return g;
 }
 
@@ -55,15 +58,24 @@ const NBITS4_ZP: LinearScheme = { kind: 'nbits', bits: 4, blockSize: 16, symmetr
 test('the float scheme is the Gemm the towers used: weight then bias, named by checkpoint key', (t) => {
   const source = countingSource();
   const g = build({ kind: 'float' }, source);
-  t.deepEqual(g.nodes.map((n) => n.opType), ['Gemm', 'Identity']);
-  t.deepEqual(g.initializers.map((i) => i.name), ['fc.weight', 'fc.bias']);
+  t.deepEqual(
+    g.nodes.map((n) => n.opType),
+    ['Gemm', 'Identity'],
+  );
+  t.deepEqual(
+    g.initializers.map((i) => i.name),
+    ['fc.weight', 'fc.bias'],
+  );
   t.deepEqual(source.claimed, ['fc.weight', 'fc.bias']);
 });
 
 test('an nbits Linear names its initializers after the weight and loads nothing while building', (t) => {
   const source = countingSource();
   const g = build(NBITS4_ZP, source);
-  t.deepEqual(g.nodes.map((n) => `${n.domain}:${n.opType}`), ['com.microsoft:MatMulNBits', ':Identity']);
+  t.deepEqual(
+    g.nodes.map((n) => `${n.domain}:${n.opType}`),
+    ['com.microsoft:MatMulNBits', ':Identity'],
+  );
   t.deepEqual(
     g.initializers.map((i) => [i.name, i.dtype, i.shape]),
     [

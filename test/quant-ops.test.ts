@@ -70,8 +70,11 @@ test('dequantized weights lie within half a quantization step of the originals',
 test('4-bit codes pack two per byte, low nibble first; symmetric codes centre on 8', (t) => {
   // One row, one block of 16. w = i − 8 (largest magnitude −8) quantizes with scale 1, and
   // w = 8 − i (largest magnitude +8) with scale −1: both to codes i = 0 … 15.
-  const packed = [0, 1, 2, 3, 4, 5, 6, 7].map((j) => 2 * j | ((2 * j + 1) << 4));
-  for (const [sign, scale] of [[1, 1], [-1, -1]] as const) {
+  const packed = [0, 1, 2, 3, 4, 5, 6, 7].map((j) => (2 * j) | ((2 * j + 1) << 4));
+  for (const [sign, scale] of [
+    [1, 1],
+    [-1, -1],
+  ] as const) {
     const w = Float32Array.from({ length: 16 }, (_, i) => sign * (i - 8));
     const q = quantizeBlocks(w, 1, 16, { bits: 4, blockSize: 16, symmetric: true });
     t.is(q.scales[0], scale);
@@ -115,7 +118,13 @@ async function runNBits(scheme: BlockQuantScheme, accuracyLevel: 0 | 4, m: numbe
   const codes = g.initializer('w.codes', 'uint8', [n, q.blocks, (scheme.blockSize * scheme.bits) / 8], q.codes);
   const scales = g.initializer('w.scales', 'float32', [n * q.blocks], bytes(q.scales));
   const zeroPoints = q.zeroPoints && g.initializer('w.zero_points', 'uint8', [q.zeroPoints.length], q.zeroPoints);
-  const y = op.matMulNBits(g.input('x', 'float32', ['M', k]), codes, scales, { bits: scheme.bits, blockSize: scheme.blockSize, accuracyLevel, bias: g.initializer('b', 'float32', [n], bytes(bias)), ...(zeroPoints ? { zeroPoints } : {}) });
+  const y = op.matMulNBits(g.input('x', 'float32', ['M', k]), codes, scales, {
+    bits: scheme.bits,
+    blockSize: scheme.blockSize,
+    accuracyLevel,
+    bias: g.initializer('b', 'float32', [n], bytes(bias)),
+    ...(zeroPoints ? { zeroPoints } : {}),
+  });
   g.output(y, 'y');
   const out = await runGraph(g, { x: hostTensor('float32', [m, k], x) });
   return { got: out.y!.data as Float32Array, want: linear64(x, dequantizeBlocks(q), bias, m, k, n), exact: linear64(x, w, bias, m, k, n) };

@@ -32,7 +32,10 @@ const source: ParameterSource = { take: (name) => async () => bytes(name === 'fc
 function build(scheme: LinearScheme, role?: 'mlp.in'): GraphBuilder {
   const g = new GraphBuilder({ params: source });
   const input = g.input('x', 'float32', ['M', K]);
-  g.output(g.scope('fc', () => linear(g, input, N, scheme, role ? { role } : {})), 'y');
+  g.output(
+    g.scope('fc', () => linear(g, input, N, scheme, role ? { role } : {})),
+    'y',
+  );
   return g;
 }
 
@@ -71,11 +74,12 @@ function emulate(scheme: Extract<LayerScheme, { kind: 'row-int8' }>): Float64Arr
 
 function float64(): Float64Array {
   const y = new Float64Array(M * N);
-  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
-    let sum = bias[j]!;
-    for (let p = 0; p < K; p++) sum += x[i * K + p]! * weight[j * K + p]!;
-    y[i * N + j] = sum;
-  }
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      let sum = bias[j]!;
+      for (let p = 0; p < K; p++) sum += x[i * K + p]! * weight[j * K + p]!;
+      y[i * N + j] = sum;
+    }
   return y;
 }
 
@@ -106,7 +110,10 @@ test('a row-int8 Linear is per-row min/max → QuantizeLinear(axis 0) → an int
   for (const op of ['ReduceMin', 'ReduceMax', 'QuantizeLinear', 'MatMulIntegerToFloat']) t.true(ops(rows('asymmetric', 'matmul-integer-to-float')).includes(op), op);
   t.true(ops(rows('symmetric', 'matmul-integer')).includes('MatMulInteger'));
   t.false(ops(rows('symmetric', 'matmul-integer')).includes('DynamicQuantizeLinear'), 'no per-tensor quantization');
-  t.false(build(rows('symmetric', 'matmul-integer')).initializers.some((i) => i.name.endsWith('column_sums')), 'symmetric rows need no column sums');
+  t.false(
+    build(rows('symmetric', 'matmul-integer')).initializers.some((i) => i.name.endsWith('column_sums')),
+    'symmetric rows need no column sums',
+  );
   const twoPass = ops(rows('asymmetric', 'matmul-integer', 2));
   t.is(twoPass.filter((o) => o === 'QuantizeLinear').length, 2);
   t.is(twoPass.filter((o) => o === 'MatMulInteger').length, 1, 'both passes share one matmul (and one prepacked weight)');
@@ -124,7 +131,10 @@ for (const activations of ['symmetric', 'asymmetric'] as const) {
         t.log(`rel L2 vs emulation ${exact.toExponential(2)}, vs float64 ${error.toExponential(2)}`);
         t.true(exact <= 1e-5, `vs emulation ${exact}`); // float32 rounding only
         t.true(error <= (passes === 2 ? 1e-2 : 2e-2), `vs float64 ${error}`); // the int8 weight alone: ~7e-3 here
-        t.true(y.subarray(5 * N, 6 * N).every((v, j) => Math.abs(v - bias[j]!) <= 1e-6), 'an all-zero row gives the bias');
+        t.true(
+          y.subarray(5 * N, 6 * N).every((v, j) => Math.abs(v - bias[j]!) <= 1e-6),
+          'an all-zero row gives the bias',
+        );
       });
     }
   }
@@ -138,11 +148,12 @@ test('two passes leave only the weight error: at least 5× closer to float64 tha
   // both include the int8 weight error, so compare against the float64 matmul of the int8 weight
   const q = quantizeChannels(weight, N, K);
   const deq = new Float64Array(M * N);
-  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
-    let sum = bias[j]!;
-    for (let p = 0; p < K; p++) sum += x[i * K + p]! * q.codes[p * N + j]! * q.scales[j]!;
-    deq[i * N + j] = sum;
-  }
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      let sum = bias[j]!;
+      for (let p = 0; p < K; p++) sum += x[i * K + p]! * q.codes[p * N + j]! * q.scales[j]!;
+      deq[i * N + j] = sum;
+    }
   t.true(relL2(two, deq) * 5 <= relL2(one, deq), `activation error: one pass ${relL2(one, deq)}, two ${relL2(two, deq)}`);
 });
 
@@ -151,13 +162,27 @@ test('a by-role scheme stores each Linear as its role says, sensitive paths as t
   const int8 = rows('symmetric', 'matmul-integer-to-float');
   const byRole: LinearScheme = {
     kind: 'by-role',
-    roles: { 'attention.qkv': int8, 'attention.out': int8, 'mlp.in': int8, 'mlp.out': rows('asymmetric', 'matmul-integer-to-float'), 'merger.in': rows('asymmetric', 'matmul-integer', 2), 'merger.out': float },
+    roles: {
+      'attention.qkv': int8,
+      'attention.out': int8,
+      'mlp.in': int8,
+      'mlp.out': rows('asymmetric', 'matmul-integer-to-float'),
+      'merger.in': rows('asymmetric', 'matmul-integer', 2),
+      'merger.out': float,
+    },
     sensitive: { prefixes: ['blocks.0.', 'fc.'], scheme: float },
   };
   const text = describeLinearScheme(byRole);
-  t.regex(text, /^by-role attention\.qkv=row-int8,activations=symmetric,kernel=matmul-integer-to-float .* merger\.in=row-int8,activations=asymmetric,kernel=matmul-integer,passes=2 merger\.out=float sensitive=blocks\.0\.,fc\. sensitive_scheme=float$/);
+  t.regex(
+    text,
+    /^by-role attention\.qkv=row-int8,activations=symmetric,kernel=matmul-integer-to-float .* merger\.in=row-int8,activations=asymmetric,kernel=matmul-integer,passes=2 merger\.out=float sensitive=blocks\.0\.,fc\. sensitive_scheme=float$/,
+  );
   t.deepEqual(parseLinearScheme(text), byRole);
-  t.deepEqual(build(byRole, 'mlp.in').nodes.map((n) => n.opType), ['Gemm', 'Identity'], '"fc." is listed sensitive: float');
+  t.deepEqual(
+    build(byRole, 'mlp.in').nodes.map((n) => n.opType),
+    ['Gemm', 'Identity'],
+    '"fc." is listed sensitive: float',
+  );
   const notSensitive: LinearScheme = { ...byRole, sensitive: { prefixes: ['blocks.0.'], scheme: float } };
   t.true(build(notSensitive, 'mlp.in').nodes.some((n) => n.opType === 'MatMulIntegerToFloat'));
   t.throws(() => build(notSensitive), { instanceOf: VitgraphError, message: /role/ }, 'a by-role scheme needs the role');

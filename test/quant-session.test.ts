@@ -23,7 +23,10 @@ test('a model with external-data weights runs the same with and without prepacki
   const w = Float32Array.from({ length: n * k }, (_, i) => Math.sin(i) / 8);
   const g = new GraphBuilder({ params: { take: () => new Uint8Array(w.buffer) } });
   const x = g.input('x', 'float32', [m, k]);
-  g.output(g.scope('fc', () => op.gemmTransB(x, g.param('weight', [n, k]))), 'y');
+  g.output(
+    g.scope('fc', () => op.gemmTransB(x, g.param('weight', [n, k]))),
+    'y',
+  );
   const path = join(dir, 'model.onnx');
   const saved = await saveModel(g, path, { opset: 21, externalData: 'always' });
   t.truthy(saved.externalDataPath);

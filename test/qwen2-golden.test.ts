@@ -82,7 +82,11 @@ test("qwen2_5vl_tiny: the graph's window permutation and window starts equal ups
   const n = golden.pixelValues.shape[0]!;
   const g = new GraphBuilder({ name: 'windows_only' });
   const grid = g.input('grid_thw', 'int64', ['I', 3]);
-  const rowIndex = g.constant('int64', [n], Array.from({ length: n }, (_, i) => BigInt(i)));
+  const rowIndex = g.constant(
+    'int64',
+    [n],
+    Array.from({ length: n }, (_, i) => BigInt(i)),
+  );
   const order = windowOrder(g, config, patchCoordinates(g, config, grid, rowIndex), rowIndex);
   const coords = patchCoordinates(g, config, grid, order.source);
   g.output(order.source, 'source');
@@ -94,9 +98,20 @@ test("qwen2_5vl_tiny: the graph's window permutation and window starts equal ups
 
   // window_index [N/4] in merged tokens: whole merge units move, their inner order is kept.
   const windowIndex = Array.from(golden.debug.get('window_index')!.data as BigInt64Array, Number);
-  t.deepEqual(source.filter((_, i) => i % 4 === 0).map((p) => p / 4), windowIndex);
-  t.deepEqual(source.map((p, i) => p % 4 === i % 4), Array<boolean>(n).fill(true), 'row order inside a merge unit kept');
-  t.deepEqual(target.map((_, p) => source[target[p]!]), Array.from({ length: n }, (_, p) => p), 'target inverts source');
+  t.deepEqual(
+    source.filter((_, i) => i % 4 === 0).map((p) => p / 4),
+    windowIndex,
+  );
+  t.deepEqual(
+    source.map((p, i) => p % 4 === i % 4),
+    Array<boolean>(n).fill(true),
+    'row order inside a merge unit kept',
+  );
+  t.deepEqual(
+    target.map((_, p) => source[target[p]!]),
+    Array.from({ length: n }, (_, p) => p),
+    'target inverts source',
+  );
 
   // cu_window_seqlens: the window starts in window order, then N.
   const starts = Array.from(out.starts!.data as BigInt64Array, Number).flatMap((s, i) => (s ? [i] : []));

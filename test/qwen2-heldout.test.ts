@@ -52,7 +52,10 @@ test('reference window_index: the spec §3.6.4 worked examples', (t) => {
   t.deepEqual(cu, [0, 64, 80]);
   // 504² ([1, 36, 36], merged 18 × 18): 25 windows, [64×4, 32] per full window row, then [32×4, 16].
   const big = qwen2ReferenceWindows([[1, 36, 36]], 112).cu;
-  t.deepEqual(big.slice(1).map((end, i) => end - big[i]!), [...Array(4).fill([64, 64, 64, 64, 32]).flat(), 32, 32, 32, 32, 16]);
+  t.deepEqual(
+    big.slice(1).map((end, i) => end - big[i]!),
+    [...Array(4).fill([64, 64, 64, 64, 32]).flat(), 32, 32, 32, 32, 16],
+  );
 });
 
 interface HeldOut {
@@ -61,33 +64,57 @@ interface HeldOut {
   readonly bucket: { maxPatches: number; maxItems: number };
 }
 
-const q25 = (vision: Record<string, unknown>): Record<string, unknown> => ({ model_type: 'qwen2_5_vl', vision_config: { model_type: 'qwen2_5_vl', hidden_act: 'silu', in_chans: 3, patch_size: 14, spatial_merge_size: 2, temporal_patch_size: 2, ...vision } });
-const q2 = (vision: Record<string, unknown>): Record<string, unknown> => ({ model_type: 'qwen2_vl', vision_config: { model_type: 'qwen2_vl', hidden_act: 'quick_gelu', in_chans: 3, patch_size: 14, spatial_merge_size: 2, temporal_patch_size: 2, ...vision } });
+const q25 = (vision: Record<string, unknown>): Record<string, unknown> => ({
+  model_type: 'qwen2_5_vl',
+  vision_config: { model_type: 'qwen2_5_vl', hidden_act: 'silu', in_chans: 3, patch_size: 14, spatial_merge_size: 2, temporal_patch_size: 2, ...vision },
+});
+const q2 = (vision: Record<string, unknown>): Record<string, unknown> => ({
+  model_type: 'qwen2_vl',
+  vision_config: { model_type: 'qwen2_vl', hidden_act: 'quick_gelu', in_chans: 3, patch_size: 14, spatial_merge_size: 2, temporal_patch_size: 2, ...vision },
+});
 
 const CASES: Readonly<Record<string, HeldOut>> = {
   w56_first: {
     config: q25({ depth: 3, hidden_size: 64, num_heads: 4, intermediate_size: 96, out_hidden_size: 48, window_size: 56, fullatt_block_indexes: [0] }),
-    grid: [[1, 14, 18], [1, 4, 6], [3, 10, 6]],
+    grid: [
+      [1, 14, 18],
+      [1, 4, 6],
+      [3, 10, 6],
+    ],
     bucket: { maxPatches: 512, maxItems: 4 },
   },
   w224_last: {
     config: q25({ depth: 3, hidden_size: 96, num_heads: 2, intermediate_size: 64, out_hidden_size: 40, window_size: 224, fullatt_block_indexes: [2] }),
-    grid: [[1, 20, 36], [2, 6, 18], [1, 2, 2]],
+    grid: [
+      [1, 20, 36],
+      [2, 6, 18],
+      [1, 2, 2],
+    ],
     bucket: { maxPatches: 1024, maxItems: 4 },
   },
   w100_both: {
     config: q25({ depth: 3, hidden_size: 96, num_heads: 4, intermediate_size: 80, out_hidden_size: 32, window_size: 100, fullatt_block_indexes: [2, 0] }),
-    grid: [[1, 16, 14], [2, 12, 6]],
+    grid: [
+      [1, 16, 14],
+      [2, 12, 6],
+    ],
     bucket: { maxPatches: 512, maxItems: 2 },
   },
   q2_head32: {
     config: q2({ depth: 2, embed_dim: 64, num_heads: 2, mlp_ratio: 1.5, hidden_size: 48 }),
-    grid: [[1, 10, 8], [2, 4, 6], [1, 2, 2]],
+    grid: [
+      [1, 10, 8],
+      [2, 4, 6],
+      [1, 2, 2],
+    ],
     bucket: { maxPatches: 256, maxItems: 4 },
   },
   q2_head24: {
     config: q2({ depth: 2, embed_dim: 96, num_heads: 4, mlp_ratio: 2, hidden_size: 40 }),
-    grid: [[1, 6, 12], [3, 4, 4]],
+    grid: [
+      [1, 6, 12],
+      [3, 4, 4],
+    ],
     bucket: { maxPatches: 256, maxItems: 2 },
   },
 };
@@ -118,7 +145,13 @@ for (const [name, { config, grid, bucket }] of Object.entries(CASES)) {
     const reference = qwen2ReferenceConfig(config);
     const want = qwen2ReferenceForward(reference, weights, pixelValues.data, grid);
     const tokens = pixelValues.shape[0]! / 4;
-    if (reference.family === 'qwen2_5_vl') t.log(`windows (patches): ${want.cuWindowSeqlens.slice(1).map((end, i) => end - want.cuWindowSeqlens[i]!).join(' ')}`);
+    if (reference.family === 'qwen2_5_vl')
+      t.log(
+        `windows (patches): ${want.cuWindowSeqlens
+          .slice(1)
+          .map((end, i) => end - want.cuWindowSeqlens[i]!)
+          .join(' ')}`,
+      );
     const graphs = GRAPHS[reference.family];
     const dynamic = await sessionOf(t, dir, 'float32', (params) => graphs.dynamic(config, params));
     const gridThw = hostTensor('int64', [grid.length, 3], BigInt64Array.from(grid.flat().map(BigInt)));

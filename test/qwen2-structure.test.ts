@@ -28,7 +28,11 @@ async function signature(t: ExecutionContext, g: GraphBuilder): Promise<Record<s
 
 for (const [name, dynamic, padded] of [
   ['Qwen2-VL', () => qwen2.buildDynamicGraph(qwen2.parseConfig(QWEN2), zeroParameters), () => qwen2.buildPaddedGraph(qwen2.parseConfig(QWEN2), zeroParameters, { maxPatches: 256, maxItems: 4 })],
-  ['Qwen2.5-VL', () => qwen25.buildDynamicGraph(qwen25.parseConfig(QWEN25), zeroParameters), () => qwen25.buildPaddedGraph(qwen25.parseConfig(QWEN25), zeroParameters, { maxPatches: 256, maxItems: 4 })],
+  [
+    'Qwen2.5-VL',
+    () => qwen25.buildDynamicGraph(qwen25.parseConfig(QWEN25), zeroParameters),
+    () => qwen25.buildPaddedGraph(qwen25.parseConfig(QWEN25), zeroParameters, { maxPatches: 256, maxItems: 4 }),
+  ],
 ] as const) {
   test(`${name}: graph I/O is pinned (dynamic symbolic N and I; padded all numbers, with token_count)`, async (t) => {
     t.deepEqual(await signature(t, dynamic()), {
@@ -76,7 +80,20 @@ for (const [family, presets, build] of [
 
 test('Qwen2-VL config: embed_dim is the tower width, hidden_size the output; in_chans or in_channels; defaults', (t) => {
   const config = qwen2.parseConfig({ model_type: 'qwen2_vl', hidden_size: 1536, vision_config: { ...qwen2.PRESETS['2b'] } });
-  t.like(config, { depth: 32, hiddenSize: 1280, outHiddenSize: 1536, intermediateSize: 5120, numHeads: 16, headDim: 80, inChannels: 3, patchSize: 14, patchDim: 1176, mergeUnit: 4, spatialMergeSize: 2, temporalPatchSize: 2 });
+  t.like(config, {
+    depth: 32,
+    hiddenSize: 1280,
+    outHiddenSize: 1536,
+    intermediateSize: 5120,
+    numHeads: 16,
+    headDim: 80,
+    inChannels: 3,
+    patchSize: 14,
+    patchDim: 1176,
+    mergeUnit: 4,
+    spatialMergeSize: 2,
+    temporalPatchSize: 2,
+  });
   t.like(qwen2.parseConfig({ hidden_size: 80, mlp_ratio: 2.75, embed_dim: 64, num_heads: 4, in_channels: 3 }), { intermediateSize: 176, hiddenSize: 64, outHiddenSize: 80 });
   t.deepEqual(qwen2.parseConfig(qwen2.configToJson(config)), config, 'configToJson round-trips');
   const error = (json: unknown): string => t.throws(() => qwen2.parseConfig(json), { instanceOf: VitgraphError })?.message ?? '';

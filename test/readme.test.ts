@@ -81,7 +81,10 @@ export function embeddedModelCommands(code: string): string[] {
 test('every ts/js block of the README is marked to run or skipped with a reason', (t) => {
   const unmarked = BLOCKS.filter((b) => /^(ts|js|typescript|javascript)$/.test(b.lang) && b.marker === undefined).map((b) => `README.md:${b.line}`);
   t.deepEqual(unmarked, [], 'add <!-- readme-test --> or <!-- readme-test: skip <reason> --> before each');
-  t.true(BLOCKS.some((b) => b.marker === 'run' && /^(ts|js)$/.test(b.lang)), 'at least the Library snippet runs');
+  t.true(
+    BLOCKS.some((b) => b.marker === 'run' && /^(ts|js)$/.test(b.lang)),
+    'at least the Library snippet runs',
+  );
 });
 
 for (const block of BLOCKS.filter((b) => b.marker === 'run')) {

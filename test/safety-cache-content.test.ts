@@ -63,7 +63,13 @@ test('same-shape checkpoints with different weights get their own entries and th
   assertClose(t, 'original image_embeds', first, golden.expected.imageEmbeds, ATOL);
   const second = await encodeGolden(tuned, cacheDir);
   // A bias added after the last layer: every output value moves by exactly that much.
-  assertClose(t, 'fine-tuned image_embeds', second, golden.expected.imageEmbeds.map((v) => v + 0.5), ATOL);
+  assertClose(
+    t,
+    'fine-tuned image_embeds',
+    second,
+    golden.expected.imageEmbeds.map((v) => v + 0.5),
+    ATOL,
+  );
   t.is((await listCache({ cacheDir })).length, 2);
   // And the first checkpoint still gets its own entry's numbers.
   assertClose(t, 'original again', await encodeGolden(original, cacheDir), golden.expected.imageEmbeds, ATOL);
@@ -79,7 +85,13 @@ test('a checkpoint edited in place (mtime restored) is hashed again and re-expor
   await editInPlace(dir, -0.25);
   await utimes(weights, before.atime, before.mtime); // ctime still moves: the stamp cannot be fooled
   t.is((await stat(weights)).ino, before.ino, 'edited in place');
-  assertClose(t, 'after', await encodeGolden(dir, cacheDir), golden.expected.imageEmbeds.map((v) => v - 0.25), ATOL);
+  assertClose(
+    t,
+    'after',
+    await encodeGolden(dir, cacheDir),
+    golden.expected.imageEmbeds.map((v) => v - 0.25),
+    ATOL,
+  );
   t.is((await listCache({ cacheDir })).length, 2);
 });
 

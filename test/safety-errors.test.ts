@@ -127,7 +127,12 @@ test('symbolic link loops are typed errors naming the path', async (t) => {
 });
 
 test('an unwritable cache is a typed error naming it and the remedy (EPERM for real, EROFS and ENOSPC injected)', async (t) => {
-  await rejects(t, VisionEncoder.load(TINY, { cacheDir: '/sys/vitgraph-cache', models: MODELS }), 'file_system', /^\/sys\/vitgraph-cache: cannot write the export cache in it: .*Pass --cache-dir \(cacheDir\) or set VITGRAPH_CACHE/);
+  await rejects(
+    t,
+    VisionEncoder.load(TINY, { cacheDir: '/sys/vitgraph-cache', models: MODELS }),
+    'file_system',
+    /^\/sys\/vitgraph-cache: cannot write the export cache in it: .*Pass --cache-dir \(cacheDir\) or set VITGRAPH_CACHE/,
+  );
   for (const [code, phrase] of [
     ['EROFS', 'the file system is read-only (EROFS)'],
     ['ENOSPC', 'no space left on the device (ENOSPC)'],

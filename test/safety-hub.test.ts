@@ -107,10 +107,13 @@ test('a shard link leaving the model repository is refused, naming the rule', as
   await symlink(outside, link);
   const error = await t.throwsAsync(openModelDirectory(MODELS, hub.repo), { instanceOf: VitgraphError });
   t.is(error?.code, 'invalid_file');
-  t.regex(error?.message ?? '', /inside .*snapshots.* or, through a link, inside its Hugging Face repository's .*blobs, got "model-00002-of-00003.safetensors" \(a symbolic link resolving to .*elsewhere.safetensors, outside the model repository\)/);
+  t.regex(
+    error?.message ?? '',
+    /inside .*snapshots.* or, through a link, inside its Hugging Face repository's .*blobs, got "model-00002-of-00003.safetensors" \(a symbolic link resolving to .*elsewhere.safetensors, outside the model repository\)/,
+  );
 });
 
-test('a link into another repository\'s blobs is refused too', async (t) => {
+test("a link into another repository's blobs is refused too", async (t) => {
   const hub = await shardedHub(t);
   const other = await shardedHub(t, 'c'.repeat(40));
   const link = join(hub.snapshot, 'model-00001-of-00003.safetensors');

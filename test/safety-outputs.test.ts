@@ -102,7 +102,7 @@ test('only vitgraph-marked temporaries of dead processes are cleaned; look-alike
   await exportModel({ model: TINY, out: join(dir, 'model.onnx') });
   const names = await readdir(dir);
   for (const name of lookalikes) t.true(names.includes(name), name);
-  t.false(names.includes(stale), 'a dead export\'s temporary is removed');
+  t.false(names.includes(stale), "a dead export's temporary is removed");
 });
 
 test('encode --out /dev/null and a link to /proc/self/fd/1 are written through; the nodes stay', async (t) => {

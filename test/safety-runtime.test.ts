@@ -58,15 +58,43 @@ test('host check: values beyond 2^20, t·h·w beyond 2^31, zero and negative val
   expectError(t, check([[2 ** 20, 2 ** 20, 4]], 16), 'input_mismatch', /grid_thw row 0: expected t·h·w ≤ 2147483648 patch rows/);
   expectError(t, check([[-1, 4, 4]], 16), 'input_mismatch', /grid_thw row 0: expected t ≥ 1/);
   expectError(t, check([[1, -4, -4]], 16), 'input_mismatch', /grid_thw row 0: expected t ≥ 1/);
-  expectError(t, check([[1, 4, 4], [0, 4, 4]], 16), 'input_mismatch', /grid_thw row 1/);
-  expectError(t, check([[1, 4, 4], [1, 2, 2]], 16), 'input_mismatch', /pixel_values has 16 rows but grid_thw describes 20/);
+  expectError(
+    t,
+    check(
+      [
+        [1, 4, 4],
+        [0, 4, 4],
+      ],
+      16,
+    ),
+    'input_mismatch',
+    /grid_thw row 1/,
+  );
+  expectError(
+    t,
+    check(
+      [
+        [1, 4, 4],
+        [1, 2, 2],
+      ],
+      16,
+    ),
+    'input_mismatch',
+    /pixel_values has 16 rows but grid_thw describes 20/,
+  );
   expectError(t, check([[2n ** 63n - 1n, 4, 4]], 16), 'input_mismatch', /≤ 1048576/);
 });
 
 test('dynamic graph: an int64 wrap in t·h·w cannot pass its own check', async (t) => {
   const session = await ortSession(onnxPath);
   try {
-    for (const rows of [[[1, 4, 4], WRAP], [[1, 4, 4], [2n ** 4n, 2n ** 30n, 2n ** 30n]]]) {
+    for (const rows of [
+      [[1, 4, 4], WRAP],
+      [
+        [1, 4, 4],
+        [2n ** 4n, 2n ** 30n, 2n ** 30n],
+      ],
+    ]) {
       const error = await t.throwsAsync(runOrt(session, { pixel_values: pixels(16), grid_thw: grid(rows) }));
       t.regex(error?.message ?? '', /checks\/grid_thw_must_be_positive_with_even_h_w\/Reshape/, JSON.stringify(rows.map((r) => r.map(String))));
     }
@@ -82,7 +110,15 @@ for (const graphs of ['dynamic', 'buckets'] as const) {
   test(`${graphs}: contradictory grids (Σ ≠ N, t = 0, negative, wrapping) never return numbers`, async (t) => {
     const runtime = await EncoderRuntime.open(pkg, { graphs, threads: 1 });
     try {
-      for (const rows of [[[1, 4, 4], [1, 2, 2]], [[0, 4, 4]], [[1, -4, -4]], [[1, 4, 4], WRAP]]) {
+      for (const rows of [
+        [
+          [1, 4, 4],
+          [1, 2, 2],
+        ],
+        [[0, 4, 4]],
+        [[1, -4, -4]],
+        [[1, 4, 4], WRAP],
+      ]) {
         const error = await t.throwsAsync(runtime.run(pixels(16), grid(rows)));
         expectError(t, error, 'input_mismatch', /grid_thw|pixel_values/);
       }
@@ -101,7 +137,20 @@ for (const graphs of ['dynamic', 'buckets'] as const) {
       try {
         const px = pixels(32); // items [1, 4, 4] and [1, 4, 4]
         px.data[16 * 1536 + 7 * 1536 + 100] = bad; // item 1, its row 7
-        const error = expectError(t, await t.throwsAsync(runtime.run(px, grid([[1, 4, 4], [1, 4, 4]]))), 'invalid_argument', /pixel_values item 1: expected finite values/);
+        const error = expectError(
+          t,
+          await t.throwsAsync(
+            runtime.run(
+              px,
+              grid([
+                [1, 4, 4],
+                [1, 4, 4],
+              ]),
+            ),
+          ),
+          'invalid_argument',
+          /pixel_values item 1: expected finite values/,
+        );
         t.is(error.details.item, 1);
         t.is(error.details.row, 23);
         t.is(error.details.column, 100);
@@ -213,7 +262,11 @@ for (const [name, edit, field] of [
   ['graph bytes a string', (m: Record<string, unknown>) => ((m.graphs as Record<string, unknown>[])[0]!.bytes = '10'), /graphs\[0\]\.bytes: expected a byte count/],
   ['graph sha256 short', (m: Record<string, unknown>) => ((m.graphs as Record<string, unknown>[])[0]!.sha256 = 'abc'), /graphs\[0\]\.sha256: expected 64 hex digits/],
   ['graph variant unknown', (m: Record<string, unknown>) => ((m.graphs as Record<string, unknown>[])[0]!.variant = 'fast'), /graphs\[0\]: expected variant/],
-  ['padded without maxPatches', (m: Record<string, unknown>) => ((m.graphs as Record<string, unknown>[])[0]!.variant = 'padded'), /graphs\[0\]: expected variant "dynamic", or "padded" with positive integer maxPatches/],
+  [
+    'padded without maxPatches',
+    (m: Record<string, unknown>) => ((m.graphs as Record<string, unknown>[])[0]!.variant = 'padded'),
+    /graphs\[0\]: expected variant "dynamic", or "padded" with positive integer maxPatches/,
+  ],
   ['weights not an object', (m: Record<string, unknown>) => (m.weights = 'weights.data'), /weights\.file: expected a plain file name/],
   ['config missing', (m: Record<string, unknown>) => delete m.config, /config: expected an object/],
   ['a JSON array', () => undefined, /expected a JSON object/],

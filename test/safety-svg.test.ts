@@ -18,12 +18,13 @@ const RED = { r: 255, g: 0, b: 0 };
 async function svgBesideSecret(t: ExecutionContext, body: string): Promise<{ dir: string; svg: string; secret: string }> {
   const dir = await tempDir(t, 'vitgraph-safety-svg-');
   const secret = join(dir, 'secret.png');
-  await sharp({ create: { width: 32, height: 32, channels: 3, background: RED } }).png().toFile(secret);
+  await sharp({ create: { width: 32, height: 32, channels: 3, background: RED } })
+    .png()
+    .toFile(secret);
   const svg = join(dir, 'a.svg');
   await writeFile(
     svg,
-    `<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="32" height="32">` +
-      `<rect width="32" height="32" fill="#0000ff"/>${body}</svg>`,
+    `<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="32" height="32">` + `<rect width="32" height="32" fill="#0000ff"/>${body}</svg>`,
   );
   return { dir, svg, secret };
 }
@@ -71,7 +72,11 @@ for (const [name, body] of [
 }
 
 test('opted in, a self-contained SVG (in-document and data: references) renders', async (t) => {
-  const red = (await sharp({ create: { width: 2, height: 2, channels: 3, background: RED } }).png().toBuffer()).toString('base64');
+  const red = (
+    await sharp({ create: { width: 2, height: 2, channels: 3, background: RED } })
+      .png()
+      .toBuffer()
+  ).toString('base64');
   const { svg } = await svgBesideSecret(
     t,
     `<defs><linearGradient id="g"><stop offset="0" stop-color="#00ff00"/></linearGradient></defs>` +
@@ -111,7 +116,9 @@ test('a format outside the allow-list (libvips .v) is unsupported; the documente
   await sharp({ create: { width: 4, height: 4, channels: 3, background: RED } }).toFile(vips);
   await rejectsUnsupported(t, decodeImage(vips), /vips images are not decoded: expected PNG, JPEG, WebP, GIF, TIFF or AVIF/);
   for (const format of ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif'] as const) {
-    const bytes = await sharp({ create: { width: 8, height: 8, channels: 3, background: RED } }).toFormat(format).toBuffer();
+    const bytes = await sharp({ create: { width: 8, height: 8, channels: 3, background: RED } })
+      .toFormat(format)
+      .toBuffer();
     const { width } = await decodeImage(bytes);
     t.is(width, 8, format);
   }

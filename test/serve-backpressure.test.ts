@@ -42,7 +42,10 @@ test('a full queue answers 503 with Retry-After; the queued requests still compl
   t.regex(refused.headers.get('retry-after') ?? '', /^\d+$/);
   t.is(((await refused.json()) as { error: { code: string } }).error.code, 'queue_full');
   encoder.open();
-  t.deepEqual((await Promise.all([running, ...queued])).map((r) => r.status), [200, 200, 200]);
+  t.deepEqual(
+    (await Promise.all([running, ...queued])).map((r) => r.status),
+    [200, 200, 200],
+  );
 });
 
 test('a client that disconnects has its pending items dropped: they never reach the encoder', async (t) => {
@@ -63,7 +66,10 @@ test('a client that disconnects has its pending items dropped: they never reach 
   const after = await postJson(url, { items: [pixelsItem(0.5)] });
   t.is(after.status, 200);
   // Batches seen: the held one and the one after; the disconnected request's 8 patches never ran.
-  t.deepEqual(encoder.batches.map((b) => b.reduce((s, i) => s + i.patches, 0)), [4, 4]);
+  t.deepEqual(
+    encoder.batches.map((b) => b.reduce((s, i) => s + i.patches, 0)),
+    [4, 4],
+  );
   t.regex(await server.metrics.text(), /vitgraph_requests_total\{status="499"\} 1/);
 });
 

@@ -37,7 +37,10 @@ test('requests that arrive together share one runtime call; each gets its own it
   const encoder = fakeEncoder();
   const batcher = createBatcher(encoder, { maxWaitMs: 20 });
   const results = await Promise.all([batcher.submit([item(1), item(2)]), batcher.submit([item(3)]), batcher.submit([item(4), item(5), item(6)])]);
-  t.deepEqual(results.map((r) => tags(r.items)), [[1, 2], [3], [4, 5, 6]]);
+  t.deepEqual(
+    results.map((r) => tags(r.items)),
+    [[1, 2], [3], [4, 5, 6]],
+  );
   t.deepEqual(encoder.calls, [[1, 2, 3, 4, 5, 6]]);
   t.deepEqual(results[0]!.batch, { requests: 3, items: 6, patches: 24 });
 });
@@ -57,7 +60,10 @@ test('a failing batch is re-run request by request: only the bad request fails',
   const encoder = fakeEncoder({ failOn: 7 });
   const batcher = createBatcher(encoder, { maxWaitMs: 20 });
   const outcomes = await Promise.allSettled([batcher.submit([item(1)]), batcher.submit([item(2), item(7)]), batcher.submit([item(3)])]);
-  t.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled']);
+  t.deepEqual(
+    outcomes.map((o) => o.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
   t.regex(((outcomes[1] as PromiseRejectedResult).reason as Error).message, /item tagged 7 fails/);
   t.deepEqual(encoder.calls, [[1, 2, 7, 3], [1], [2, 7], [3]]);
 });
@@ -101,9 +107,12 @@ test('tiny tower: images batched across requests are bit-identical to each encod
   t.teardown(() => encoder.close());
   const limits = { maxInputPixels: 16_777_216 };
   const requests = await Promise.all(
-    [['chelsea.png', 66_000], ['rocket.jpg', 150_000], ['camera.png', 90_000], ['logo.png', 200_000]].map(async ([name, maxPixels]) =>
-      encoder.prepare([{ kind: 'image', bytes: await imageBytes(name as string), budget: { maxPixels: maxPixels as number } }], limits),
-    ),
+    [
+      ['chelsea.png', 66_000],
+      ['rocket.jpg', 150_000],
+      ['camera.png', 90_000],
+      ['logo.png', 200_000],
+    ].map(async ([name, maxPixels]) => encoder.prepare([{ kind: 'image', bytes: await imageBytes(name as string), budget: { maxPixels: maxPixels as number } }], limits)),
   );
   const solo: EncodedItem[][] = [];
   for (const items of requests) solo.push(await encoder.encodeBatch(items));

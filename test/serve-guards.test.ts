@@ -57,8 +57,7 @@ function post(body: string, contentType: string, extra = ''): string {
   return `POST /v1/encode HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 }
 
-const part = (name: string, value: string, filename?: string): string =>
-  `--B\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n\r\n${value}\r\n`;
+const part = (name: string, value: string, filename?: string): string => `--B\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n\r\n${value}\r\n`;
 
 test('malformed multipart and multipart over its limits: typed 400 / 413, never 500', async (t) => {
   const { url } = await startServer(t, tiny(), { limits: { maxItems: 1 } }); // at most 1 × 256 file parts

@@ -48,8 +48,14 @@ test('JSON: base64 images and a frame list in order; JSON output bit-identical t
     ...(await encoder.encode([{ frames: [camera, camera, astronaut] }], { videoMaxPixels: SMALL })).items,
     ...(await encoder.encode([camera], { maxPixels: 100_000 })).items,
   ];
-  t.deepEqual(body.items.map((i) => i.kind), ['image', 'video', 'image']);
-  t.deepEqual(body.items.map((i) => i.grid_thw), refs.map((i) => i.gridThw));
+  t.deepEqual(
+    body.items.map((i) => i.kind),
+    ['image', 'video', 'image'],
+  );
+  t.deepEqual(
+    body.items.map((i) => i.grid_thw),
+    refs.map((i) => i.gridThw),
+  );
   body.items.forEach((item, i) => {
     const ref = refs[i]!;
     t.deepEqual(item.outputs.image_embeds!.shape, [ref.tokens, 80]);
@@ -104,7 +110,16 @@ test('64 concurrent requests of mixed sizes: each result bit-identical to its so
   const solo = new Map<string, Float32Array[]>();
   for (const r of requests) {
     const key = `${r.images.join(',')}@${r.budget}`;
-    if (!solo.has(key)) solo.set(key, (await encoder.encode(r.images.map((k) => bytes[k]!), { maxPixels: r.budget })).items.map((i) => i.outputs.image_embeds!.data));
+    if (!solo.has(key))
+      solo.set(
+        key,
+        (
+          await encoder.encode(
+            r.images.map((k) => bytes[k]!),
+            { maxPixels: r.budget },
+          )
+        ).items.map((i) => i.outputs.image_embeds!.data),
+      );
   }
   const responses = await Promise.all(requests.map((r) => postJson(url, { max_pixels: r.budget, items: r.images.map((k) => ({ image: b64(bytes[k]!) })) }).then(json)));
   let mismatched = 0;
@@ -132,7 +147,10 @@ test('a corrupt image and non-finite pixels among good concurrent requests: only
     { items: [{ pixel_values: b64(new Uint8Array(new Float32Array(4 * 1536).fill(0.25).buffer)), grid_thw: [1, 2, 2] }] },
   ];
   const responses = await Promise.all(bodies.map((b) => postJson(url, b)));
-  t.deepEqual(responses.map((r) => r.status), [200, 400, 200, 400, 200]);
+  t.deepEqual(
+    responses.map((r) => r.status),
+    [200, 400, 200, 400, 200],
+  );
   const corrupt = await errorOf(responses[1]!);
   t.is(corrupt.code, 'invalid_file');
   t.regex(corrupt.message, /items\[1\]/);

@@ -64,7 +64,10 @@ test('SIGTERM during load: every accepted request is answered 200, new ones are 
   served.child.kill('SIGTERM');
   const statuses = await Promise.all(inFlight);
   t.deepEqual(statuses, Array(8).fill(200));
-  const late = await postJson(served.url, { items: [{ image }] }).then((r) => r.status, () => 'refused');
+  const late = await postJson(served.url, { items: [{ image }] }).then(
+    (r) => r.status,
+    () => 'refused',
+  );
   t.true(late === 'refused' || late === 503, String(late));
   t.is(await served.exit, 0, served.stderr());
   t.true(performance.now() - signalled < 25_000);

@@ -45,7 +45,10 @@ const alive = (group: number): boolean => {
   }
 };
 
-for (const launcher of [['npx', 'vitgraph'], ['npm', 'exec', '--', 'vitgraph']]) {
+for (const launcher of [
+  ['npx', 'vitgraph'],
+  ['npm', 'exec', '--', 'vitgraph'],
+]) {
   test.serial(`SIGTERM to \`${launcher.join(' ')} serve\` leaves no server running within 10 s`, async (t) => {
     const dir = await app(await tempDir(t));
     // Its own process group, so the test can see every process npm started and clean up after a failure.

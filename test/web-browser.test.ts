@@ -130,7 +130,11 @@ if (!existsSync(CHROMIUM)) {
       const path = join(ROOT, 'fixtures/images', file);
       const web = await encodeInPage(page, await readFile(path));
       t.is(web.backend, 'wasm');
-      t.log(`${file}: grid [${web.grid.join(', ')}], ms ${Object.entries(web.times).map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`).join(', ')}`);
+      t.log(
+        `${file}: grid [${web.grid.join(', ')}], ms ${Object.entries(web.times)
+          .map(([stage, ms]) => `${stage} ${ms.toFixed(1)}`)
+          .join(', ')}`,
+      );
       const inputs = await preprocess([path], { processor: node.processor });
       t.deepEqual(web.grid, Array.from(inputs.gridThw, Number), file);
       const webPixels = Buffer.from(web.pixelValues, 'base64');
@@ -149,7 +153,11 @@ if (!existsSync(CHROMIUM)) {
   });
 
   test.serial(`backend auto on a WebGPU adapter (SwiftShader): WebGPU is used only if it agrees with WASM, and the outputs stay within ${ATOL}`, async (t) => {
-    const gpuBrowser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...SWIFTSHADER_WEBGPU, `--user-data-dir=${join(await scratch, 'chromium-webgpu')}`] });
+    const gpuBrowser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...CHROMIUM_ARGS, ...SWIFTSHADER_WEBGPU, `--user-data-dir=${join(await scratch, 'chromium-webgpu')}`],
+    });
     t.teardown(() => gpuBrowser.close());
     const gpuPage = await gpuBrowser.newPage();
     await gpuPage.goto(`${server.url}?backend=auto`);

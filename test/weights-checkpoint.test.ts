@@ -41,7 +41,11 @@ function throwsBinding(t: ExecutionContext, fn: () => unknown, fragment: string)
 
 /** float32 tensor holding start, start+1, … */
 const ramp = (shape: number[], start = 0): HostTensor<'float32'> =>
-  hostTensor('float32', shape, Float32Array.from({ length: numel(shape) }, (_, i) => start + i));
+  hostTensor(
+    'float32',
+    shape,
+    Float32Array.from({ length: numel(shape) }, (_, i) => start + i),
+  );
 
 const asF32 = (bytes: Uint8Array): number[] => [...new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)];
 const asU16 = (bytes: Uint8Array): number[] => [...new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2)];
@@ -105,7 +109,7 @@ test('read refuses non-float tensors and unknown names', async (t) => {
   await rejects(t, checkpoint.read('nope', 'float32'), 'weight_binding', 'nope: not in the checkpoint');
 });
 
-test('read fetches only the tensor\'s byte range (a file cut after it still serves it)', async (t) => {
+test("read fetches only the tensor's byte range (a file cut after it still serves it)", async (t) => {
   const dir = await tempDir(t);
   const path = join(dir, 'model.safetensors');
   await writeSafetensors(path, { 'model.visual.a': ramp([4], 1), 'model.visual.z': ramp([1000]) });

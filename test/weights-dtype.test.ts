@@ -19,10 +19,7 @@ test('bf16 → f32 is the exact upper-half shift', (t) => {
 
 test('f16 → f32 is exact for normals, subnormals, zeros, infinities and NaN', (t) => {
   const out = f16ToF32(u16(0x3c00, 0xc000, 0x3555, 0x7bff, 0x0400, 0x03ff, 0x0001, 0x8001, 0x8000, 0x7c00, 0xfc00));
-  t.deepEqual(
-    [...out],
-    [1, -2, 0.333251953125, 65504, 2 ** -14, 1023 * 2 ** -24, 2 ** -24, -(2 ** -24), -0, Infinity, -Infinity],
-  );
+  t.deepEqual([...out], [1, -2, 0.333251953125, 65504, 2 ** -14, 1023 * 2 ** -24, 2 ** -24, -(2 ** -24), -0, Infinity, -Infinity]);
   t.true(Object.is(out[8], -0));
   const nan = f16ToF32(u16(0x7e00, 0xfd01));
   t.true(Number.isNaN(nan[0]) && Number.isNaN(nan[1]));
@@ -56,9 +53,7 @@ test('f32 → f16 overflow: 65519 stays finite, 65520 (a tie to even) and beyond
 
 test('f32 → f16 rounds into subnormals with ties to even', (t) => {
   const unit = 2 ** -24; // smallest half subnormal
-  const out = f32ToF16(
-    f32(unit, unit / 2, 0.75 * unit, 1.5 * unit, 2.5 * unit, 1023 * unit, 1023.5 * unit, 2 ** -14, -unit, 1e-45, -0, 0.4 * unit),
-  );
+  const out = f32ToF16(f32(unit, unit / 2, 0.75 * unit, 1.5 * unit, 2.5 * unit, 1023 * unit, 1023.5 * unit, 2 ** -14, -unit, 1e-45, -0, 0.4 * unit));
   t.deepEqual(hex(out), hex([0x0001, 0x0000, 0x0001, 0x0002, 0x0002, 0x03ff, 0x0400, 0x0400, 0x8001, 0x0000, 0x8000, 0x0000]));
 });
 

@@ -7,13 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VitgraphError, type ErrorCode } from '../src/errors.js';
 import { hostTensor, type HostTensor } from '../src/tensor.js';
-import {
-  readSafetensors,
-  readSafetensorsHeader,
-  toSafetensorsDType,
-  writeSafetensors,
-  writeSafetensorsStream,
-} from '../src/weights/safetensors.js';
+import { readSafetensors, readSafetensorsHeader, toSafetensorsDType, writeSafetensors, writeSafetensorsStream } from '../src/weights/safetensors.js';
 
 async function tempDir(t: ExecutionContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'vitgraph-weights-'));
@@ -127,7 +121,12 @@ test('a failed streaming write leaves the old file and no temp file', async (t) 
     }),
     { message: 'generator failed' },
   );
-  await rejects(t, writeSafetensorsStream(path, specs, () => new Uint8Array(4)), 'invalid_argument', 'bytes for tensor "a": expected 8 bytes, got 4');
+  await rejects(
+    t,
+    writeSafetensorsStream(path, specs, () => new Uint8Array(4)),
+    'invalid_argument',
+    'bytes for tensor "a": expected 8 bytes, got 4',
+  );
   t.deepEqual(await readFile(path), before);
   t.deepEqual(await readdir(dir), ['s.safetensors']);
 });
@@ -143,10 +142,17 @@ test('write rejects lying tensors, reserved names and a missing directory', asyn
 });
 
 test('toSafetensorsDType maps every DataType', (t) => {
-  t.deepEqual(
-    (['float32', 'float16', 'bfloat16', 'float64', 'int64', 'int32', 'int8', 'uint8', 'bool'] as const).map(toSafetensorsDType),
-    ['F32', 'F16', 'BF16', 'F64', 'I64', 'I32', 'I8', 'U8', 'BOOL'],
-  );
+  t.deepEqual((['float32', 'float16', 'bfloat16', 'float64', 'int64', 'int32', 'int8', 'uint8', 'bool'] as const).map(toSafetensorsDType), [
+    'F32',
+    'F16',
+    'BF16',
+    'F64',
+    'I64',
+    'I32',
+    'I8',
+    'U8',
+    'BOOL',
+  ]);
 });
 
 test('I16 headers parse, but reading I16 as a host tensor is unsupported', async (t) => {
@@ -193,11 +199,7 @@ const corrupt: [string, Uint8Array, string][] = [
     rawFile(new TextEncoder().encode('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'), data16),
     'expected unique keys, got "w" twice in the header',
   ],
-  [
-    'a field repeated inside an entry',
-    rawFile(new TextEncoder().encode('{"w":{"dtype":"F32","shape":[4],"shape":[2],"data_offsets":[0,16]}}'), data16),
-    'got "shape" twice in "w"',
-  ],
+  ['a field repeated inside an entry', rawFile(new TextEncoder().encode('{"w":{"dtype":"F32","shape":[4],"shape":[2],"data_offsets":[0,16]}}'), data16), 'got "shape" twice in "w"'],
   ['metadata not strings', rawFile({ __metadata__: { n: 1 } }, data16), '"__metadata__"."n" to be a string, got 1'],
 ];
 

@@ -30,6 +30,7 @@ export const benchCommand: Command = {
     const threads = subject.threads === 'default' ? "ORT's default threads (one per core)" : `${subject.threads} thread(s)`;
     process.stdout.write(`timed: ${subject.model}, ${subject.graph}; ${size}; ${threads}; ${subject.backend} on ${subject.device}\n`);
     process.stdout.write(`median ${result.median_ms.toFixed(1)} ms, min ${result.min_ms.toFixed(1)} ms, mean ${result.mean_ms.toFixed(1)} ms over ${result.runs} runs (${result.warmup} warm-up)\n`);
-    for (const { file, summary } of profiles) process.stdout.write(`\n${profileMarkdown(summary, `ONNX Runtime profile ${file} (host time per node; on CUDA, run with CUDA_LAUNCH_BLOCKING=1 for GPU time)`)}`);
+    for (const { file, summary } of profiles)
+      process.stdout.write(`\n${profileMarkdown(summary, `ONNX Runtime profile ${file} (host time per node; on CUDA, run with CUDA_LAUNCH_BLOCKING=1 for GPU time)`)}`);
   },
 };

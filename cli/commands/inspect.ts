@@ -7,7 +7,9 @@ const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 function graphLines(summary: ModelSummary): string[] {
   return [
     `producer: ${summary.producer || '(none)'}   ir_version: ${summary.irVersion}`,
-    `opsets: ${Object.entries(summary.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')}`,
+    `opsets: ${Object.entries(summary.opsets)
+      .map(([d, v]) => `${d || 'ai.onnx'} ${v}`)
+      .join(', ')}`,
     'inputs:',
     ...summary.inputs.map(sig),
     'outputs:',
@@ -33,11 +35,7 @@ function packageLines(pkg: PackageSummary): string[] {
     `package: ${pkg.dir}`,
     `model: ${pkg.model}   dtype: ${pkg.dtype}${pkg.quantization ? ` (${pkg.quantization})` : ''}   opset: ${pkg.opset}   vitgraph: ${pkg.vitgraph}`,
     ...(pkg.weights ? [`weights: ${pkg.weights.file} (${mib(pkg.weights.bytes)}, shared by every graph)`] : []),
-    ...pkg.graphs.flatMap((g) => [
-      '',
-      `== ${g.file}: ${g.variant}${g.variant === 'padded' ? ` bucket, ${g.maxPatches} patches, ${g.maxItems} items` : ''}`,
-      ...graphLines(g),
-    ]),
+    ...pkg.graphs.flatMap((g) => ['', `== ${g.file}: ${g.variant}${g.variant === 'padded' ? ` bucket, ${g.maxPatches} patches, ${g.maxItems} items` : ''}`, ...graphLines(g)]),
   ];
 }
 

@@ -11,7 +11,8 @@ export const runCommand: Command = {
     ...BACKEND_OPTIONS,
     ...GRAPHS_OPTION,
   },
-  details: 'For an encoder graph: --inputs holds pixel_values [N, patch_dim] float32 and grid_thw [I,3] int64;\n--out gets every named output (image_embeds; Qwen3-VL adds deepstack_embeds). Padded graphs are padded and sliced to the real tokens.',
+  details:
+    'For an encoder graph: --inputs holds pixel_values [N, patch_dim] float32 and grid_thw [I,3] int64;\n--out gets every named output (image_embeds; Qwen3-VL adds deepstack_embeds). Padded graphs are padded and sliced to the real tokens.',
   async run(args) {
     const out = requiredStr(args, 'out');
     const result = await runModelFile({ model: requiredStr(args, 'onnx'), inputs: requiredStr(args, 'inputs'), out, ...backendOptions(args), ...graphsChoice(args) });

@@ -6,7 +6,14 @@ export const synthCommand: Command = {
   name: 'synth',
   summary: 'Write a random-weight checkpoint with the real tower shapes (HF layout) for testing deployments.',
   options: {
-    preset: { type: 'string', value: '<name>', required: true, description: `tower shape: ${synthPresets().map((p) => p.name).join(', ')} (2b: Qwen3-VL-2B/4B vision, 8b: Qwen3-VL-8B/32B/MoE vision)` },
+    preset: {
+      type: 'string',
+      value: '<name>',
+      required: true,
+      description: `tower shape: ${synthPresets()
+        .map((p) => p.name)
+        .join(', ')} (2b: Qwen3-VL-2B/4B vision, 8b: Qwen3-VL-8B/32B/MoE vision)`,
+    },
     out: { type: 'string', value: '<dir>', required: true, description: 'directory for config.json + model.safetensors' },
     seed: { type: 'string', value: '<n>', description: 'random seed (default 0)' },
     dtype: { type: 'string', value: 'float32|bfloat16', description: 'stored weight dtype (default float32)' },

@@ -22,7 +22,10 @@ export function visionTower(g: Graph, config: Qwen2VLConfig, pixelValues: Value,
 function visionBlock(g: Graph, config: Qwen2VLConfig, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
   const h = op.add(x, selfAttention(g, config, layerNorm(g, 'norm1', x, config.layerNormEps), rotary, attention));
   const normed2 = layerNorm(g, 'norm2', h, config.layerNormEps);
-  return op.add(h, g.scope('mlp', () => streamLinear(g, 'fc2', quickGelu(g, linear(g, 'fc1', normed2, config.intermediateSize, 'mlp.in')), config.hiddenSize, 'mlp.out')));
+  return op.add(
+    h,
+    g.scope('mlp', () => streamLinear(g, 'fc2', quickGelu(g, linear(g, 'fc1', normed2, config.intermediateSize, 'mlp.in')), config.hiddenSize, 'mlp.out')),
+  );
 }
 
 /** `QuickGELUActivation`: z·σ(1.702·z). */

@@ -32,7 +32,10 @@ export function visionTower(g: Graph, config: Qwen25VLConfig, pixelValues: Value
 function visionBlock(g: Graph, config: Qwen25VLConfig, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
   const h = op.add(x, selfAttention(g, config, rmsNorm(g, 'norm1', x, config.rmsNormEps), rotary, attention));
   const normed2 = rmsNorm(g, 'norm2', h, config.rmsNormEps);
-  return op.add(h, g.scope('mlp', () => gatedMlp(g, config, normed2)));
+  return op.add(
+    h,
+    g.scope('mlp', () => gatedMlp(g, config, normed2)),
+  );
 }
 
 /** `Qwen2_5_VLMLP`: down_proj(silu(gate_proj(x)) ⊙ up_proj(x)), SiLU(z) = z·σ(z), landing in the stream's scale. */

@@ -148,13 +148,58 @@ export function checkConfigAgainstWeights(config: VisionConfig, shapeOf: WeightS
   // pinned before a later tensor depends on it (H by patch_embed, then m by the merger, ...).
   type Dim = readonly [size: number, field: string];
   const expectations: [string, Dim[]][] = [
-    ['patch_embed.proj.weight', [[H, 'hidden_size'], [config.inChannels, 'in_channels'], [config.temporalPatchSize, 'temporal_patch_size'], [config.patchSize, 'patch_size'], [config.patchSize, 'patch_size']]],
-    ['pos_embed.weight', [[config.numPositionEmbeddings, 'num_position_embeddings'], [H, 'hidden_size']]],
-    ['blocks.0.attn.qkv.weight', [[3 * H, 'hidden_size'], [H, 'hidden_size']]],
-    ['blocks.0.mlp.linear_fc1.weight', [[config.intermediateSize, 'intermediate_size'], [H, 'hidden_size']]],
-    ['merger.linear_fc1.weight', [[merged, 'spatial_merge_size'], [merged, 'spatial_merge_size']]],
-    ['merger.linear_fc2.weight', [[config.outHiddenSize, 'out_hidden_size'], [merged, 'spatial_merge_size']]],
-    ...config.deepstackVisualIndexes.map((_, j): [string, Dim[]] => [`deepstack_merger_list.${j}.linear_fc2.weight`, [[config.outHiddenSize, 'out_hidden_size'], [merged, 'spatial_merge_size']]]),
+    [
+      'patch_embed.proj.weight',
+      [
+        [H, 'hidden_size'],
+        [config.inChannels, 'in_channels'],
+        [config.temporalPatchSize, 'temporal_patch_size'],
+        [config.patchSize, 'patch_size'],
+        [config.patchSize, 'patch_size'],
+      ],
+    ],
+    [
+      'pos_embed.weight',
+      [
+        [config.numPositionEmbeddings, 'num_position_embeddings'],
+        [H, 'hidden_size'],
+      ],
+    ],
+    [
+      'blocks.0.attn.qkv.weight',
+      [
+        [3 * H, 'hidden_size'],
+        [H, 'hidden_size'],
+      ],
+    ],
+    [
+      'blocks.0.mlp.linear_fc1.weight',
+      [
+        [config.intermediateSize, 'intermediate_size'],
+        [H, 'hidden_size'],
+      ],
+    ],
+    [
+      'merger.linear_fc1.weight',
+      [
+        [merged, 'spatial_merge_size'],
+        [merged, 'spatial_merge_size'],
+      ],
+    ],
+    [
+      'merger.linear_fc2.weight',
+      [
+        [config.outHiddenSize, 'out_hidden_size'],
+        [merged, 'spatial_merge_size'],
+      ],
+    ],
+    ...config.deepstackVisualIndexes.map((_, j): [string, Dim[]] => [
+      `deepstack_merger_list.${j}.linear_fc2.weight`,
+      [
+        [config.outHiddenSize, 'out_hidden_size'],
+        [merged, 'spatial_merge_size'],
+      ],
+    ]),
   ];
   const hint = 'Check that config.json belongs to this checkpoint';
   for (const [name, dims] of expectations) {

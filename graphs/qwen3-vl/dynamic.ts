@@ -30,7 +30,10 @@ export function declareOutputs(g: GraphBuilder, config: VisionConfig, tower: Tow
   const merged = declareImageEmbeds(g, tower.merged);
   if (!config.deepstackOutput) return;
   const deepstack = tower.deepstack.length
-    ? op.concat(tower.deepstack.map((d) => op.unsqueeze(op.cast(d, 'float32'), [0])), 0) // [K, N/4, O]
+    ? op.concat(
+        tower.deepstack.map((d) => op.unsqueeze(op.cast(d, 'float32'), [0])),
+        0,
+      ) // [K, N/4, O]
     : op.constantOfShape(op.concat([g.int64s([0]), op.shapeOf(merged)], 0), 'float32', 0, [0, ...merged.shape]);
   g.output(deepstack, IO.deepstackEmbeds);
 }

@@ -25,7 +25,6 @@ export const QWEN3_VL_PROCESSOR: ProcessorParams = Object.freeze({
   normalization: 'rescale-f32-normalize-f32',
 });
 
-
 /** The shipped Qwen3-VL processor, with the tower's patch, merge and temporal sizes. */
 export function qwen3Processor(config: VisionConfig): ProcessorParams {
   return { ...QWEN3_VL_PROCESSOR, patchSize: config.patchSize, temporalPatchSize: config.temporalPatchSize, mergeSize: config.spatialMergeSize };

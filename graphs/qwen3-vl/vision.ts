@@ -54,7 +54,10 @@ function positionEmbedding(g: Graph, config: VisionConfig, layout: PatchLayout):
 function visionBlock(g: Graph, config: VisionConfig, x: Value, layout: PatchLayout, attention: SegmentAttention): Value {
   const h = op.add(x, selfAttention(g, config, layerNorm(g, 'norm1', x, config.layerNormEps), layout, attention));
   const normed2 = layerNorm(g, 'norm2', h, config.layerNormEps);
-  return op.add(h, g.scope('mlp', () => mlp(g, config, normed2)));
+  return op.add(
+    h,
+    g.scope('mlp', () => mlp(g, config, normed2)),
+  );
 }
 
 /** linear_fc2(gelu(linear_fc1(x))), landing in the stream's scale. */

@@ -72,7 +72,12 @@ export function dynamicInputs(g: GraphBuilder, shape: InputShape): { pixels: Val
 export function paddedInputs(g: GraphBuilder, shape: InputShape, { maxPatches, maxItems }: Bucket): { pixels: Value; grid: Value; rowIndex: Value } {
   const pixels = g.input(IO.pixelValues, 'float32', [maxPatches, shape.patchDim]);
   const grid = g.input(IO.gridThw, 'int64', [maxItems, 3]);
-  const rowIndex = g.constant('int64', [maxPatches], Array.from({ length: maxPatches }, (_, i) => BigInt(i)), 'patch_index'); // [Nmax]
+  const rowIndex = g.constant(
+    'int64',
+    [maxPatches],
+    Array.from({ length: maxPatches }, (_, i) => BigInt(i)),
+    'patch_index',
+  ); // [Nmax]
   return { pixels, grid, rowIndex };
 }
 

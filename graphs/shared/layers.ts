@@ -71,7 +71,12 @@ export const streamScale = (dtype: DataType): number => (dtype === 'float16' ? 2
 /** Parameter `name` [shape] stored times `scale` (`<name>.scaled` when scaled). */
 function scaledParam(g: Graph, name: string, shape: readonly number[], dtype: DataType, scale: number): Value {
   if (scale === 1) return g.param(name, shape);
-  return g.derivedParams(name, shape, [{ suffix: 'scaled', dtype, shape }], (w) => [halfBytes(w.map((v) => v * scale), dtype)])[0]!;
+  return g.derivedParams(name, shape, [{ suffix: 'scaled', dtype, shape }], (w) => [
+    halfBytes(
+      w.map((v) => v * scale),
+      dtype,
+    ),
+  ])[0]!;
 }
 
 /** Linear `name` whose output lands in the residual stream: x → s·(x @ wᵀ + b), s = streamScale. */

@@ -78,14 +78,27 @@ async function ensureEntry(models: ModelRegistry, checkpointDir: string, options
     await touch(dir);
     return dir;
   }
-  await onFileSystem(root, 'write the export cache in', async () => {
-    await mkdir(root, { recursive: true });
-    // An entry that is no complete package (damaged, or from a killed export) is vitgraph's to remove.
-    if (!present && (await lstat(dir).catch(() => undefined))) await rm(dir, { recursive: true, force: true });
-  }, CACHE_REMEDY);
+  await onFileSystem(
+    root,
+    'write the export cache in',
+    async () => {
+      await mkdir(root, { recursive: true });
+      // An entry that is no complete package (damaged, or from a killed export) is vitgraph's to remove.
+      if (!present && (await lstat(dir).catch(() => undefined))) await rm(dir, { recursive: true, force: true });
+    },
+    CACHE_REMEDY,
+  );
   const buckets = [...new Set([...(present ?? []), ...wanted])].sort((a, b) => a - b);
   try {
-    await exportModel(models, { model: checkpointDir, out: dir, dtype, device: options.device, maxPatches: buckets, overwrite: true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    await exportModel(models, {
+      model: checkpointDir,
+      out: dir,
+      dtype,
+      device: options.device,
+      maxPatches: buckets,
+      overwrite: true,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
   } catch (error) {
     throw error instanceof VitgraphError && error.code === 'file_system' ? fileSystemError(error.cause, root, 'write the export cache in', CACHE_REMEDY) : error;
   }
@@ -150,7 +163,13 @@ async function checkpointContent(dir: string, options: CheckpointContentOptions)
   const weightFiles = [...new Set(tensors.map((t) => t.file))].sort();
   for (const t of tensors) hash.update(`${t.key}\0${t.dtype}\0${t.shape.join(',')}\0${weightFiles.indexOf(t.file)}\0${t.offset}\0`);
   // Only the vision tensors' bytes reach the graph: a VLM file's language model is not read.
-  const sources = weightFiles.map((path) => ({ path, ranges: tensors.filter((t) => t.file === path).map((t): ByteRange => [t.offset, t.byteLength]).sort((a, b) => a[0] - b[0]) }));
+  const sources = weightFiles.map((path) => ({
+    path,
+    ranges: tensors
+      .filter((t) => t.file === path)
+      .map((t): ByteRange => [t.offset, t.byteLength])
+      .sort((a, b) => a[0] - b[0]),
+  }));
   const digests = await weightDigests(sources, join(cacheRoot(options), HASH_STAMPS), options.onHashProgress);
   for (const [i, path] of weightFiles.entries()) {
     hash.update(`${digests[i]!.sha256}\0`);
@@ -167,7 +186,11 @@ const HASH_STAMPS = '.hashes';
  * Each file's sha256 over its vision tensors' byte ranges: from its stamp when the file's state
  * and the ranges are the stamped ones, else hashed (with progress) and stamped.
  */
-async function weightDigests(sources: readonly { path: string; ranges: readonly ByteRange[] }[], stampDir: string, onProgress: CheckpointContentOptions['onHashProgress']): Promise<{ sha256: string; state: FileState }[]> {
+async function weightDigests(
+  sources: readonly { path: string; ranges: readonly ByteRange[] }[],
+  stampDir: string,
+  onProgress: CheckpointContentOptions['onHashProgress'],
+): Promise<{ sha256: string; state: FileState }[]> {
   const known = await Promise.all(
     sources.map(async ({ path, ranges }) => {
       const state = await fileState(path);
@@ -185,7 +208,8 @@ async function weightDigests(sources: readonly { path: string; ranges: readonly 
     known.map(async (k) => {
       if (k.sha256) return { sha256: k.sha256, state: k.state };
       const sha256 = await sha256File(k.path, 'checkpoint weights', (bytes) => onProgress?.((done += bytes), total), k.ranges);
-      if (!sameState(await fileState(k.path), k.state)) throw invalidFile(k.path, 'expected the file to stay the same while it was hashed, got one that changed', 'Load it again once it is no longer being written');
+      if (!sameState(await fileState(k.path), k.state))
+        throw invalidFile(k.path, 'expected the file to stay the same while it was hashed, got one that changed', 'Load it again once it is no longer being written');
       await mkdir(stampDir, { recursive: true }).catch(() => undefined);
       await writeStamp(k.stampPath, { state: k.state, ranges: k.ranged, sha256 });
       return { sha256, state: k.state };

@@ -92,10 +92,16 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   const device = options.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw invalidArgument('device', '"cpu" or "cuda"', device);
   if (dtype === 'bfloat16' && device !== 'cuda') {
-    throw unsupported("dtype bfloat16 for device cpu: ONNX Runtime's CPU provider has no bfloat16 kernels for most of the tower", { fixes: [{ option: 'device', action: 'pass', value: 'cuda' }], otherwise: 'use float16 or float32 on CPU' });
+    throw unsupported("dtype bfloat16 for device cpu: ONNX Runtime's CPU provider has no bfloat16 kernels for most of the tower", {
+      fixes: [{ option: 'device', action: 'pass', value: 'cuda' }],
+      otherwise: 'use float16 or float32 on CPU',
+    });
   }
   if (device === 'cuda' && quantizationOf(dtype) !== undefined) {
-    throw unsupported(`dtype ${dtype} for device cuda: the quantized Linear kernels are CPU ones`, { fixes: [{ option: 'dtype', action: 'pass', value: 'float16' }], otherwise: 'or bfloat16 / float32 on CUDA' });
+    throw unsupported(`dtype ${dtype} for device cuda: the quantized Linear kernels are CPU ones`, {
+      fixes: [{ option: 'dtype', action: 'pass', value: 'float16' }],
+      otherwise: 'or bfloat16 / float32 on CUDA',
+    });
   }
   await removeStaleTemporaries(options.out);
   // Before any work: an output vitgraph did not write is never replaced, --force or not.
@@ -127,10 +133,18 @@ async function processorOf(source: ModelDirectory): Promise<ProcessorParams> {
 function checkFileVariant(options: ExportOptions, buckets: readonly Bucket[]): void {
   const variant = options.variant ?? 'dynamic';
   if (variant === 'padded' && buckets.length !== 1) {
-    throw invalidArgument('maxPatches', 'exactly one bucket size for a padded .onnx file', buckets.length ? buckets.map((b) => b.maxPatches).join(',') : 'none', 'Give one size, or export a package directory for several');
+    throw invalidArgument(
+      'maxPatches',
+      'exactly one bucket size for a padded .onnx file',
+      buckets.length ? buckets.map((b) => b.maxPatches).join(',') : 'none',
+      'Give one size, or export a package directory for several',
+    );
   }
   if (variant === 'dynamic' && buckets.length) {
-    throw invalidArgument('maxPatches', 'no bucket sizes for a dynamic .onnx file', buckets.map((b) => b.maxPatches).join(','), { fixes: [{ option: 'variant', action: 'pass', value: 'padded' }], otherwise: 'export a package directory' });
+    throw invalidArgument('maxPatches', 'no bucket sizes for a dynamic .onnx file', buckets.map((b) => b.maxPatches).join(','), {
+      fixes: [{ option: 'variant', action: 'pass', value: 'padded' }],
+      otherwise: 'export a package directory',
+    });
   }
 }
 

@@ -55,7 +55,14 @@ export async function synthCheckpoint(
   opts: SynthOptions = {},
 ): Promise<{ configPath: string; weightsPath: string; bytes: number; model: string }> {
   const model = models.models.find((m) => Object.hasOwn(m.presets, preset));
-  if (!model) throw invalidArgument('synth preset', synthPresets(models).map((p) => p.name).join(' | '), preset);
+  if (!model)
+    throw invalidArgument(
+      'synth preset',
+      synthPresets(models)
+        .map((p) => p.name)
+        .join(' | '),
+      preset,
+    );
   const { seed = 0, dtype = 'float32', overwrite = false, onProgress } = opts;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw invalidArgument('synth seed', 'an integer in [0, 2^32)', seed);
   const configJson = withDepth(model.presets[preset]!, opts.depth);

@@ -37,7 +37,11 @@ export async function confinedPath(dir: string, relative: string, what: string):
   const realBlobs = blobs && (await realpath(blobs).catch(() => undefined));
   if (realBlobs && isInside(realBlobs, real)) return real;
   const rule = realBlobs ? ` or, through a link, inside its Hugging Face repository's ${realBlobs}` : '';
-  throw new VitgraphError('invalid_file', `${what}: expected a relative path inside ${dir}${rule}, got ${describePath(relative)} (a symbolic link resolving to ${real}, outside the model repository)`, { path: relative, dir });
+  throw new VitgraphError(
+    'invalid_file',
+    `${what}: expected a relative path inside ${dir}${rule}, got ${describePath(relative)} (a symbolic link resolving to ${real}, outside the model repository)`,
+    { path: relative, dir },
+  );
 }
 
 function isInside(root: string, path: string): boolean {

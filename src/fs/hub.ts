@@ -6,7 +6,7 @@
 // name a checkpoint; links from a snapshot into its own repository's blobs/ are followed.
 
 import { readdir, stat } from 'node:fs/promises';
-import { basename, join, } from 'node:path';
+import { basename, join } from 'node:path';
 import { invalidArgument, notFound } from '../errors.js';
 import { readRegularHead } from './confined.js';
 export { hubBlobsOf } from './hub-layout.js';
@@ -36,7 +36,12 @@ export async function resolveHubModel(path: string): Promise<string> {
   if ((await stat(join(path, 'refs', 'main')).catch(() => undefined))?.isFile()) return snapshotOf(path, 'main', path);
   const snapshots = (await readdir(join(path, 'snapshots'))).filter((s) => REVISION.test(s));
   if (snapshots.length === 1) return join(path, 'snapshots', snapshots[0]!);
-  throw invalidArgument('model', 'a hub repository with refs/main or a single snapshot', `${path} (${snapshots.length} snapshots: ${snapshots.slice(0, 4).join(', ') || 'none'})`, `Pass ${path}@<revision> or a snapshot folder`);
+  throw invalidArgument(
+    'model',
+    'a hub repository with refs/main or a single snapshot',
+    `${path} (${snapshots.length} snapshots: ${snapshots.slice(0, 4).join(', ') || 'none'})`,
+    `Pass ${path}@<revision> or a snapshot folder`,
+  );
 }
 
 async function snapshotOf(repo: string, revision: string, asked: string): Promise<string> {
@@ -44,12 +49,12 @@ async function snapshotOf(repo: string, revision: string, asked: string): Promis
   const ref = join(repo, 'refs', revision);
   let commit = revision;
   if ((await stat(ref).catch(() => undefined))?.isFile()) {
-    commit = Buffer.from(await readRegularHead(ref, 256, 'hub ref')).toString('utf8').trim();
+    commit = Buffer.from(await readRegularHead(ref, 256, 'hub ref'))
+      .toString('utf8')
+      .trim();
     if (!REVISION.test(commit)) throw invalidArgument(`hub ref ${ref}`, 'a commit hash', '(something else)');
   }
   const snapshot = join(repo, 'snapshots', commit);
   if (!(await isDirectory(snapshot))) throw notFound(`snapshot ${commit} of ${basename(repo)}`, asked, 'Download that revision, or pass another');
   return snapshot;
 }
-
-

@@ -58,7 +58,11 @@ export async function checkOutput(path: string, check: OutputCheck): Promise<Out
     return refuse(`a ${check.shape === 'file' ? 'file' : 'directory'} path`, 'a device', 'Choose a path on a file system');
   }
   if (link.isSymbolicLink()) {
-    return refuse('a path that is not a symbolic link', info ? 'a symbolic link; vitgraph replaces no links' : loop ? 'a symbolic link loop' : 'a dangling symbolic link', 'Give the path the link points to, or another path');
+    return refuse(
+      'a path that is not a symbolic link',
+      info ? 'a symbolic link; vitgraph replaces no links' : loop ? 'a symbolic link loop' : 'a dangling symbolic link',
+      'Give the path the link points to, or another path',
+    );
   }
   if (!info!.isFile() && !info!.isDirectory()) {
     return refuse('a regular file or a new path', info!.isFIFO() ? 'a named pipe' : info!.isSocket() ? 'a socket' : 'a device', 'Write to a file (or, for safetensors, /dev/stdout)');
@@ -71,7 +75,11 @@ export async function checkOutput(path: string, check: OutputCheck): Promise<Out
   }
   if (!(await check.ownedByVitgraph(path, info!))) {
     const what = info!.isDirectory() ? 'a directory that is not a vitgraph package, or holds other files too' : 'an existing file vitgraph did not write';
-    return refuse(check.shape === 'file' ? 'a new file or one vitgraph wrote' : 'a new or empty directory, or a vitgraph package', what, 'Choose another path; vitgraph never replaces files it did not write');
+    return refuse(
+      check.shape === 'file' ? 'a new file or one vitgraph wrote' : 'a new or empty directory, or a vitgraph package',
+      what,
+      'Choose another path; vitgraph never replaces files it did not write',
+    );
   }
   if (!check.overwrite) return refuse(check.shape === 'file' ? 'a file that does not exist yet' : 'a new or empty directory', undefined, FORCE);
   await checkParentWritable(path, false);

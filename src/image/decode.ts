@@ -99,7 +99,7 @@ interface OpenedImage {
   pipeline: () => Sharp;
 }
 
-type SharpFactory = (typeof import('sharp'))['default'];
+type SharpFactory = typeof import('sharp')['default'];
 let sharpModule: Promise<SharpFactory> | undefined;
 
 /** sharp, imported on first decode: code paths that never decode (the CUDA check) run without it. */
@@ -124,8 +124,7 @@ async function openImage(source: ImageSource, opts: DecodeOptions, allPages: boo
   };
   const encoded = svgBytes ?? (typeof source === 'string' || source instanceof Uint8Array ? source : undefined);
   const sharp = await loadSharp();
-  const pipelineFor = (extra: SharpOptions): (() => Sharp) =>
-    encoded !== undefined ? () => sharp(encoded, { ...options, ...extra }) : () => (source as Sharp).clone();
+  const pipelineFor = (extra: SharpOptions): (() => Sharp) => (encoded !== undefined ? () => sharp(encoded, { ...options, ...extra }) : () => (source as Sharp).clone());
 
   let metadata: Metadata;
   try {
@@ -299,20 +298,13 @@ function pixelLimitError(label: string, width: number, height: number, frames: n
   const pixels = width * height * frames;
   return new VitgraphError(
     'invalid_argument',
-    `${label}: input size: expected at most ${limit} pixels (option maxInputPixels), got ${size} = ${pixels} pixels. ` +
-      'If the image is trusted, raise maxInputPixels (Infinity lifts the limit)',
+    `${label}: input size: expected at most ${limit} pixels (option maxInputPixels), got ${size} = ${pixels} pixels. ` + 'If the image is trusted, raise maxInputPixels (Infinity lifts the limit)',
     { path: label, width, height, frames, pixels, maxInputPixels: limit },
   );
 }
 
 /** Turns a sharp failure into the error vocabulary: unknown format, corrupt or truncated data. */
-async function decodeError(
-  source: ImageSource,
-  label: string,
-  cause: unknown,
-  limit: number,
-  format?: string,
-): Promise<VitgraphError> {
+async function decodeError(source: ImageSource, label: string, cause: unknown, limit: number, format?: string): Promise<VitgraphError> {
   const message = cause instanceof Error ? cause.message : String(cause);
   if (/unsupported image format/i.test(message)) {
     const kind = await leadingKind(source);

@@ -49,12 +49,7 @@ function joinedLevels(processor: ProcessorParams): Float32Array {
  * frames: F × [height, width, 3] uint8 → pixelValues [t·gh·gw, 3·Tp·P²] float32, with t = ⌈F/Tp⌉,
  * gh = height/P, gw = width/P; gridThw = [t, gh, gw].
  */
-export function patchify(
-  frames: Uint8Array[],
-  height: number,
-  width: number,
-  processor: ProcessorParams,
-): { pixelValues: Float32Array; gridThw: [number, number, number] } {
+export function patchify(frames: Uint8Array[], height: number, width: number, processor: ProcessorParams): { pixelValues: Float32Array; gridThw: [number, number, number] } {
   if (frames.length === 0) throw invalidArgument('patchify frames', 'at least one frame', 0);
   const gridThw = patchGrid(frames.length, height, width, processor);
   const [groups, gh, gw] = gridThw;
@@ -91,15 +86,7 @@ export function patchGrid(frames: number, height: number, width: number, process
  * frames: Tp × [height, width, channels] uint8 with channels 3 (RGB) or 1 (gray, replicated);
  * height and width multiples of P·m (see patchGrid).
  */
-export function patchGroup(
-  out: Float32Array,
-  rowOffset: number,
-  frames: readonly Uint8Array[],
-  height: number,
-  width: number,
-  channels: 1 | 3,
-  processor: ProcessorParams,
-): void {
+export function patchGroup(out: Float32Array, rowOffset: number, frames: readonly Uint8Array[], height: number, width: number, channels: 1 | 3, processor: ProcessorParams): void {
   const { patchSize: p, mergeSize: m, temporalPatchSize: tp } = processor;
   if (frames.length !== tp) throw invalidArgument('patch group frames', `${tp} (the temporal patch size)`, frames.length);
   const expected = height * width * channels;

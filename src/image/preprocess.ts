@@ -11,17 +11,7 @@
 // and a sharp instance is decoded while planning (only its output shows its size).
 
 import { VitgraphError, invalidArgument } from '../errors.js';
-import {
-  decodeFrames,
-  decodePixels,
-  readImageHeader,
-  toRgb,
-  type DecodedFrames,
-  type DecodeOptions,
-  type ImageHeader,
-  type ImageSource,
-  type Pixels,
-} from './decode.js';
+import { decodeFrames, decodePixels, readImageHeader, toRgb, type DecodedFrames, type DecodeOptions, type ImageHeader, type ImageSource, type Pixels } from './decode.js';
 import { patchGroup } from './patchify.js';
 import { checkProcessor, patchDim, sizeFactor, type ProcessorParams } from './processor.js';
 import { resizeBicubic } from './resample.js';
@@ -209,13 +199,8 @@ async function planFrameList(video: VideoFrames, index: number, settings: Settin
  * here and decoded when loaded. A sharp instance is decoded here, since operations queued on it may
  * change the size its header shows; its pixels are held until loaded once.
  */
-async function inspect(
-  source: ImageSource,
-  decode: DecodeOptions,
-  allFrames: boolean,
-): Promise<{ header: ImageHeader; load: () => Promise<DecodedFrames> }> {
-  const decodeNow = (): Promise<DecodedFrames> =>
-    allFrames ? decodeFrames(source, decode) : decodePixels(source, decode).then((pixels) => ({ frames: [pixels] }));
+async function inspect(source: ImageSource, decode: DecodeOptions, allFrames: boolean): Promise<{ header: ImageHeader; load: () => Promise<DecodedFrames> }> {
+  const decodeNow = (): Promise<DecodedFrames> => (allFrames ? decodeFrames(source, decode) : decodePixels(source, decode).then((pixels) => ({ frames: [pixels] })));
   if (typeof source === 'string' || source instanceof Uint8Array) {
     return { header: await readImageHeader(source, decode, allFrames), load: decodeNow };
   }
@@ -306,7 +291,10 @@ function allocateRows(rows: number, dim: number): Float32Array {
     return new Float32Array(rows * dim);
   } catch (cause) {
     const error = invalidArgument('pixel_values size', `at most ${Math.floor(2 ** 32 / dim)} rows`, `${rows} rows (${rows * dim} floats)`, {
-      fixes: [{ option: 'maxPixels', action: 'lower' }, { option: 'videoMaxPixels', action: 'lower' }],
+      fixes: [
+        { option: 'maxPixels', action: 'lower' },
+        { option: 'videoMaxPixels', action: 'lower' },
+      ],
       otherwise: 'pass fewer items per call',
     });
     throw new VitgraphError(error.code, error.message, { ...error.details, rows }, { cause });

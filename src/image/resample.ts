@@ -87,14 +87,7 @@ export function bicubicAxisFilter(inSize: number, outSize: number): AxisFilter {
  * Memory: besides the output, one uint8 buffer of `dstW × (rows the vertical pass reads) × channels`
  * and the per-axis weight tables; no per-pixel floating-point arrays.
  */
-export function resizeBicubic(
-  src: Uint8Array,
-  srcW: number,
-  srcH: number,
-  channels: number,
-  dstW: number,
-  dstH: number,
-): Uint8Array {
+export function resizeBicubic(src: Uint8Array, srcW: number, srcH: number, channels: number, dstW: number, dstH: number): Uint8Array {
   for (const [what, value] of [
     ['source width', srcW],
     ['source height', srcH],
@@ -124,14 +117,7 @@ export function resizeBicubic(
  * Horizontal pass (Pillow `ImagingResampleHorizontal_8bpc`): rows [rowStart, rowStart + rowCount)
  * of `[*, srcW, channels]` → `[rowCount, out, channels]`.
  */
-function resampleRows(
-  src: Uint8Array,
-  srcW: number,
-  channels: number,
-  rowStart: number,
-  rowCount: number,
-  filter: AxisFilter,
-): Uint8Array {
+function resampleRows(src: Uint8Array, srcW: number, channels: number, rowStart: number, rowCount: number, filter: AxisFilter): Uint8Array {
   const { taps, first, count, weights } = filter;
   const dstW = first.length;
   const out = new Uint8Array(rowCount * dstW * channels);

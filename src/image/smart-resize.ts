@@ -111,8 +111,7 @@ function checkAspect(height: number, width: number): void {
   if (aspect > MAX_ASPECT_RATIO) {
     throw new VitgraphError(
       'invalid_argument',
-      `image aspect ratio: expected at most ${MAX_ASPECT_RATIO} (longer side / shorter side), got ${aspect.toFixed(1)} ` +
-        `for ${width}×${height}. Crop or pad the image to a less extreme shape`,
+      `image aspect ratio: expected at most ${MAX_ASPECT_RATIO} (longer side / shorter side), got ${aspect.toFixed(1)} ` + `for ${width}×${height}. Crop or pad the image to a less extreme shape`,
       { what: 'image aspect ratio', expected: MAX_ASPECT_RATIO, got: aspect, width, height },
     );
   }

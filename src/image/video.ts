@@ -53,7 +53,7 @@ export function timestampsFromDelays(delaysMs: readonly number[]): number[] {
 function linspace(start: number, stop: number, num: number): number[] {
   if (num === 1) return [start];
   const step = (stop - start) / (num - 1);
-  const values = Array.from({ length: num }, (_, i) => (step === 0 ? ((i / (num - 1)) * (stop - start)) : i * step) + start);
+  const values = Array.from({ length: num }, (_, i) => (step === 0 ? (i / (num - 1)) * (stop - start) : i * step) + start);
   values[num - 1] = stop;
   return values;
 }

@@ -187,15 +187,21 @@ export class Graph {
       return outputs;
     };
     return parts.map((part, i) =>
-      this.initializer(`${full}.${part.suffix}`, part.dtype, part.shape, async () => {
-        pending ??= compute();
-        const outputs = await pending;
-        if (--unread === 0) {
-          pending = undefined; // every part written: release (a later write recomputes)
-          unread = parts.length;
-        }
-        return outputs[i]!;
-      }, 'param'),
+      this.initializer(
+        `${full}.${part.suffix}`,
+        part.dtype,
+        part.shape,
+        async () => {
+          pending ??= compute();
+          const outputs = await pending;
+          if (--unread === 0) {
+            pending = undefined; // every part written: release (a later write recomputes)
+            unread = parts.length;
+          }
+          return outputs[i]!;
+        },
+        'param',
+      ),
     );
   }
 

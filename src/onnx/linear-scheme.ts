@@ -88,9 +88,16 @@ export function parseLinearScheme(text: string | undefined): LinearScheme {
 }
 
 function parseByRole(text: string): LinearScheme {
-  const entries = text.trim().split(/\s+/).slice(1).map((field) => [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)] as const);
+  const entries = text
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map((field) => [field.slice(0, field.indexOf('=')), field.slice(field.indexOf('=') + 1)] as const);
   const given = new Map(entries);
-  const prefixes = given.get('sensitive')?.split(',').filter((p) => p.length > 0);
+  const prefixes = given
+    .get('sensitive')
+    ?.split(',')
+    .filter((p) => p.length > 0);
   const sensitiveScheme = given.get('sensitive_scheme');
   given.delete('sensitive');
   given.delete('sensitive_scheme');

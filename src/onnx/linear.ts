@@ -75,4 +75,3 @@ function dynamicInt8Linear(g: Graph, x: Value, outFeatures: number, k: number, b
   const bias = biasParam();
   return dynamicQuantizeMatMul(x, codes!, scales!, bias ? { bias } : {});
 }
-

@@ -31,7 +31,10 @@ export function resolveBackend(options: BackendOptions): { backend: Backend; dev
   const device = options.device ?? 'cpu';
   const backend = options.backend ?? (device === 'cuda' ? 'native' : 'ort-node');
   if (backend === 'ort-node' && device === 'cuda') {
-    throw invalidArgument('backend', 'the native backend for device "cuda"', 'ort-node', { fixes: [{ option: 'backend', action: 'pass', value: 'native' }], then: '(onnxruntime-node has no CUDA IO binding or CUDA graphs; see README "GPU setup")' });
+    throw invalidArgument('backend', 'the native backend for device "cuda"', 'ort-node', {
+      fixes: [{ option: 'backend', action: 'pass', value: 'native' }],
+      then: '(onnxruntime-node has no CUDA IO binding or CUDA graphs; see README "GPU setup")',
+    });
   }
   return { backend, device };
 }
@@ -47,7 +50,8 @@ export function useBuckets(options: BackendOptions & { readonly graphs?: 'dynami
 /** A factory that opens one graph file as a Runner on the chosen backend. */
 export function runnerFactory(options: BackendOptions): (path: string) => Promise<Runner> {
   const { backend, device } = resolveBackend(options);
-  if (options.tf32 && device !== 'cuda') throw invalidArgument('tf32', 'only with device "cuda" (TF32 is a CUDA tensor-core mode)', true, { fixes: [{ option: 'device', action: 'pass', value: 'cuda' }] });
+  if (options.tf32 && device !== 'cuda')
+    throw invalidArgument('tf32', 'only with device "cuda" (TF32 is a CUDA tensor-core mode)', true, { fixes: [{ option: 'device', action: 'pass', value: 'cuda' }] });
   if (backend === 'ort-node') return (path) => Session.load(path, options);
   const native: NativeSessionOptions = {
     device,

@@ -75,10 +75,10 @@ export function planRuns(grid: readonly GridRow[], buckets: readonly Bucket[], o
   for (const unit of units) {
     if (!fits(unit.rows, 1)) {
       if (options.oversize !== 'dynamic') {
-        throw unsupported(
-          `an item of ${unit.rows} patches (grid [${unit.grid.join(', ')}]) is larger than the largest bucket (${largest} patches)`,
-          { fixes: [{ option: 'maxPixels', action: 'lower' }], otherwise: 'export a package with a larger bucket' },
-        );
+        throw unsupported(`an item of ${unit.rows} patches (grid [${unit.grid.join(', ')}]) is larger than the largest bucket (${largest} patches)`, {
+          fixes: [{ option: 'maxPixels', action: 'lower' }],
+          otherwise: 'export a package with a larger bucket',
+        });
       }
       close();
       plans.push({ kind: 'dynamic', units: [unit] });
@@ -155,7 +155,15 @@ export function sliceTokens(out: EncoderOutputs, specs: readonly OutputSpec[], t
 /** Concatenates runs' outputs along each output's token axis (in run order). */
 export function concatTokens(parts: readonly EncoderOutputs[], specs: readonly OutputSpec[]): EncoderOutputs {
   if (parts.length === 1) return parts[0]!;
-  return Object.fromEntries(specs.map(({ name, tokenAxis }) => [name, concatAxis(parts.map((p) => p[name]!), tokenAxis)]));
+  return Object.fromEntries(
+    specs.map(({ name, tokenAxis }) => [
+      name,
+      concatAxis(
+        parts.map((p) => p[name]!),
+        tokenAxis,
+      ),
+    ]),
+  );
 }
 
 /** Splits outputs into consecutive token ranges, one per item. */
@@ -173,9 +181,13 @@ export function checkBucketFits(units: readonly Unit[], bucket: Bucket): void {
   const rows = units.reduce((sum, u) => sum + u.rows, 0);
   const exact = units.every((u) => u.rows === u.grid[0] * u.grid[1] * u.grid[2]);
   if (units.length > bucket.maxItems || rows > bucket.maxPatches || !exact) {
-    throw inputMismatch(`bucket ${bucket.maxPatches}×${bucket.maxItems}: expected at most ${bucket.maxItems} items and ${bucket.maxPatches} rows with rows = t·h·w, got ${units.length} items and ${rows} rows`, undefined, {
-      items: units.length,
-      rows,
-    });
+    throw inputMismatch(
+      `bucket ${bucket.maxPatches}×${bucket.maxItems}: expected at most ${bucket.maxItems} items and ${bucket.maxPatches} rows with rows = t·h·w, got ${units.length} items and ${rows} rows`,
+      undefined,
+      {
+        items: units.length,
+        rows,
+      },
+    );
   }
 }

@@ -72,7 +72,12 @@ export class EncoderRuntime {
       // A caller's own runners decide nothing about the backend: only `graphs` picks the buckets then.
       const buckets = useBuckets(options.createRunner ? { graphs: options.graphs } : options) || !pkg.dynamic;
       if (buckets && pkg.buckets.length === 0) {
-        throw invalidArgument(native ? 'backend' : 'graphs', `a package with padded bucket graphs for ${native ? 'the native backend' : 'bucket graphs'}`, model, 'Export a package with bucket sizes (vitgraph export --out <dir>, or exportModel to a directory)');
+        throw invalidArgument(
+          native ? 'backend' : 'graphs',
+          `a package with padded bucket graphs for ${native ? 'the native backend' : 'bucket graphs'}`,
+          model,
+          'Export a package with bucket sizes (vitgraph export --out <dir>, or exportModel to a directory)',
+        );
       }
       await checkPackageGraphs(pkg.io, pkg.dynamic, buckets ? pkg.buckets : [], join(model, MANIFEST));
       return new EncoderRuntime(pkg.dynamic, buckets ? pkg.buckets.map((b) => ({ ...b })) : [], pkg.io, settings);
@@ -206,7 +211,11 @@ async function checkPackageGraphs(io: EncoderIO, dynamic: string | undefined, bu
     const rows = graph.inputs.find((i) => i.name === INPUTS.pixelValues)?.shape[0];
     const items = graph.inputs.find((i) => i.name === INPUTS.gridThw)?.shape[0];
     if (rows !== bucket.maxPatches || items !== bucket.maxItems) {
-      throw invalidFile(manifest, `graphs: expected bucket ${bucket.maxPatches} × ${bucket.maxItems} to match its graph, got a graph of ${String(rows)} rows × ${String(items)} items`, 'Re-export the package with this vitgraph');
+      throw invalidFile(
+        manifest,
+        `graphs: expected bucket ${bucket.maxPatches} × ${bucket.maxItems} to match its graph, got a graph of ${String(rows)} rows × ${String(items)} items`,
+        'Re-export the package with this vitgraph',
+      );
     }
   }
 }

@@ -11,4 +11,3 @@ export async function recordedIO(path: string): Promise<EncoderIO | undefined> {
   if (text === undefined) return undefined;
   return parseEncoderIO(parseJsonFile(text, path, 'the vitgraph.io metadata'), path);
 }
-

@@ -37,7 +37,12 @@ class VisionBatchEncoder implements BatchEncoder {
 
   async prepare(inputs: readonly ServeInput[], limits: PrepareLimits): Promise<PreparedItem[]> {
     const prepared: PreparedItem[] = [];
-    for (const [index, input] of inputs.entries()) prepared.push(await this.prepareOne(input, index, limits).catch((error: unknown) => { throw renumbered(error, index); }));
+    for (const [index, input] of inputs.entries())
+      prepared.push(
+        await this.prepareOne(input, index, limits).catch((error: unknown) => {
+          throw renumbered(error, index);
+        }),
+      );
     return prepared;
   }
 
@@ -59,7 +64,11 @@ class VisionBatchEncoder implements BatchEncoder {
     const { patchDim, spatialMergeSize } = this.encoder.io;
     if (input.kind === 'pixels') {
       const rows = checkRows(input.pixelValues, patchDim, index);
-      const grid = checkEncoderInputs({ pixelValues: hostTensor('float32', [rows.length / patchDim, patchDim], rows), gridThw: hostTensor('int64', [1, 3], BigInt64Array.from(input.gridThw.map(BigInt))) }, patchDim, spatialMergeSize)[0]!;
+      const grid = checkEncoderInputs(
+        { pixelValues: hostTensor('float32', [rows.length / patchDim, patchDim], rows), gridThw: hostTensor('int64', [1, 3], BigInt64Array.from(input.gridThw.map(BigInt))) },
+        patchDim,
+        spatialMergeSize,
+      )[0]!;
       return { kind: 'pixels', gridThw: grid, patches: grid[0] * grid[1] * grid[2], pixels: input.pixelValues };
     }
     const options: PreprocessOptions & { processor: ProcessorParams } = { processor: this.encoder.processor, maxInputPixels: limits.maxInputPixels, ...budget(input) };

@@ -27,16 +27,14 @@ export class ServeError extends Error {
   }
 }
 
-export const tooLarge = (what: string, limit: number, got: number | string, hint: string): ServeError =>
-  new ServeError('too_large', 413, `${what}: expected at most ${limit}, got ${got}. ${hint}`);
+export const tooLarge = (what: string, limit: number, got: number | string, hint: string): ServeError => new ServeError('too_large', 413, `${what}: expected at most ${limit}, got ${got}. ${hint}`);
 
 export const queueFull = (queued: number, limit: number, retryAfterS: number): ServeError =>
   new ServeError('queue_full', 503, `queue full: ${queued} patches waiting (limit ${limit}). Retry after ${retryAfterS} s`, retryAfterS);
 
 export const cancelled = (): ServeError => new ServeError('cancelled', 499, 'request cancelled before its items ran');
 
-export const timedOut = (ms: number): ServeError =>
-  new ServeError('timeout', 504, `request timed out after ${ms} ms in the queue or the encoder. Retry later or raise --request-timeout-ms`);
+export const timedOut = (ms: number): ServeError => new ServeError('timeout', 504, `request timed out after ${ms} ms in the queue or the encoder. Retry later or raise --request-timeout-ms`);
 
 export const shuttingDown = (): ServeError => new ServeError('shutting_down', 503, 'server is shutting down; send the request to another replica', 1);
 

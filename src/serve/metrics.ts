@@ -9,7 +9,13 @@ const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 export class ServeMetrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({ name: 'vitgraph_requests_total', help: 'Encode requests by HTTP status', labelNames: ['status'] as const, registers: [this.registry] });
-  private readonly latency = new Histogram({ name: 'vitgraph_request_duration_seconds', help: 'Encode request latency, arrival to response, by HTTP status', labelNames: ['status'] as const, buckets: SECONDS, registers: [this.registry] });
+  private readonly latency = new Histogram({
+    name: 'vitgraph_request_duration_seconds',
+    help: 'Encode request latency, arrival to response, by HTTP status',
+    labelNames: ['status'] as const,
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
   private readonly encodeSeconds = new Histogram({ name: 'vitgraph_batch_duration_seconds', help: 'Time of one runtime call (one batch)', buckets: SECONDS, registers: [this.registry] });
   private readonly batchItems = new Histogram({ name: 'vitgraph_batch_items', help: 'Items per runtime call', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [this.registry] });
   private readonly batchPatches = new Histogram({ name: 'vitgraph_batch_patches', help: 'Patches per runtime call', buckets: [64, 256, 1024, 4096, 16384, 65536], registers: [this.registry] });
@@ -20,8 +26,22 @@ export class ServeMetrics {
   private readonly failedBatches = new Counter({ name: 'vitgraph_batch_failures_total', help: 'Batches that failed and were re-run request by request', registers: [this.registry] });
 
   constructor(queue: { patches: () => number; requests: () => number }) {
-    new Gauge({ name: 'vitgraph_queue_patches', help: 'Patches waiting for the encoder', registers: [this.registry], collect() { this.set(queue.patches()); } });
-    new Gauge({ name: 'vitgraph_queue_requests', help: 'Requests waiting for the encoder', registers: [this.registry], collect() { this.set(queue.requests()); } });
+    new Gauge({
+      name: 'vitgraph_queue_patches',
+      help: 'Patches waiting for the encoder',
+      registers: [this.registry],
+      collect() {
+        this.set(queue.patches());
+      },
+    });
+    new Gauge({
+      name: 'vitgraph_queue_requests',
+      help: 'Requests waiting for the encoder',
+      registers: [this.registry],
+      collect() {
+        this.set(queue.requests());
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'vitgraph_' });
   }
 

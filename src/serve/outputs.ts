@@ -45,7 +45,15 @@ export function jsonResponse(items: readonly EncodedItem[], timings: Timings): E
 
 /** A safetensors file in memory: each output concatenated over items, plus grid_thw int64 [I, 3]. */
 export function safetensorsResponse(items: readonly EncodedItem[], specs: readonly OutputSpec[], metadata: Record<string, string>): Buffer {
-  const tensors = new Map<string, HostTensor>(specs.map((spec) => [spec.name, concatAxis(items.map((i) => i.outputs[spec.name]!), spec.tokenAxis)]));
+  const tensors = new Map<string, HostTensor>(
+    specs.map((spec) => [
+      spec.name,
+      concatAxis(
+        items.map((i) => i.outputs[spec.name]!),
+        spec.tokenAxis,
+      ),
+    ]),
+  );
   tensors.set('grid_thw', hostTensor('int64', [items.length, 3], BigInt64Array.from(items.flatMap((i) => i.gridThw.map(BigInt)))));
   const specsOut = [...tensors].map(([name, t]) => ({ name, dtype: toSafetensorsDType(t.dtype), shape: t.shape }));
   const { header, ordered } = encodeSafetensorsHeader(specsOut, metadata);

@@ -85,9 +85,12 @@ async function runPrimary(workers: number, options: ServeProcessOptions): Promis
     stopping = true;
     log(`vitgraph serve: ${signal}: stopping ${Object.keys(cluster.workers ?? {}).length} worker(s)`);
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-    setTimeout(() => {
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
-    }, (options.shutdownTimeoutMs ?? 30_000) + 10_000).unref();
+    setTimeout(
+      () => {
+        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+      },
+      (options.shutdownTimeoutMs ?? 30_000) + 10_000,
+    ).unref();
   };
   for (const name of SIGNALS) process.on(name, () => stop(name));
   if (startedByNpm()) watchLauncher(() => stop('the npm process that started it exited'));

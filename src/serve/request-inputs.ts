@@ -161,7 +161,12 @@ function base64Bytes(value: unknown, at: string): Uint8Array {
 }
 
 function urlRefused(at: string): Error {
-  return invalidArgument(at, 'the bytes themselves (base64 or multipart)', 'a URL', 'URLs are never fetched: fetching them would let clients make this server request other hosts (server-side request forgery). Download the file yourself and send its bytes');
+  return invalidArgument(
+    at,
+    'the bytes themselves (base64 or multipart)',
+    'a URL',
+    'URLs are never fetched: fetching them would let clients make this server request other hosts (server-side request forgery). Download the file yourself and send its bytes',
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -134,7 +134,9 @@ export class EncoderServer {
       this.log(`graphs ${info.graphs}`);
       this.log(`backend ${info.backend}`);
       this.log(`threads ${info.threads}`);
-      this.log(`batching ${this.batcher.batching ? `on: max-wait ${this.batcher.maxWaitMs} ms, max-batch ${this.batcher.maxBatchPatches} patches` : 'off: one request per run'}, queue ${this.batcher.maxQueuePatches} patches`);
+      this.log(
+        `batching ${this.batcher.batching ? `on: max-wait ${this.batcher.maxWaitMs} ms, max-batch ${this.batcher.maxBatchPatches} patches` : 'off: one request per run'}, queue ${this.batcher.maxQueuePatches} patches`,
+      );
       const start = performance.now();
       await encoder.warmup();
       if (this.stage !== 'loading') return;
@@ -245,13 +247,15 @@ export class EncoderServer {
     const reading = (async () => {
       for await (const part of request.parts()) {
         if (part.type === 'field') {
-          if (part.valueTruncated) throw tooLarge(`multipart field ${JSON.stringify(part.fieldname)} bytes`, FIELD_BYTES, 'more', 'Form fields carry numbers (min_pixels, max_pixels); send images as file parts');
+          if (part.valueTruncated)
+            throw tooLarge(`multipart field ${JSON.stringify(part.fieldname)} bytes`, FIELD_BYTES, 'more', 'Form fields carry numbers (min_pixels, max_pixels); send images as file parts');
           fields[part.fieldname] = String(part.value);
           continue;
         }
         const bytes = await part.toBuffer();
         total += bytes.byteLength;
-        if (total > this.limits.maxBodyBytes) throw tooLarge('multipart body bytes', this.limits.maxBodyBytes, `more than ${this.limits.maxBodyBytes}`, 'Send fewer or smaller files, or raise --max-body-bytes');
+        if (total > this.limits.maxBodyBytes)
+          throw tooLarge('multipart body bytes', this.limits.maxBodyBytes, `more than ${this.limits.maxBodyBytes}`, 'Send fewer or smaller files, or raise --max-body-bytes');
         files.push({ field: part.fieldname, bytes });
       }
     })();

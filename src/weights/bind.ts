@@ -29,21 +29,21 @@ export class WeightBinder {
     if (!tensor) {
       const near = nearNames(name, [...this.checkpoint.tensors.keys()]);
       const hint = near.length > 0 ? `. Similar names in the checkpoint: ${near.join(', ')}` : '';
-      throw new VitgraphError(
-        'weight_binding',
-        `${name}: expected a tensor of shape ${formatShape(shape)}, got none in the checkpoint (vision prefix "${this.checkpoint.prefix}")${hint}`,
-        { name, expected: [...shape], near },
-      );
+      throw new VitgraphError('weight_binding', `${name}: expected a tensor of shape ${formatShape(shape)}, got none in the checkpoint (vision prefix "${this.checkpoint.prefix}")${hint}`, {
+        name,
+        expected: [...shape],
+        near,
+      });
     }
     if (this.taken.has(name)) {
       throw new VitgraphError('weight_binding', `${name}: taken twice; each checkpoint tensor binds to one initializer`, { name });
     }
     if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
-      throw new VitgraphError(
-        'weight_binding',
-        `${name}: expected shape ${formatShape(shape)}, got ${formatShape(tensor.shape)}. Check that config.json matches the checkpoint`,
-        { name, expected: [...shape], got: tensor.shape },
-      );
+      throw new VitgraphError('weight_binding', `${name}: expected shape ${formatShape(shape)}, got ${formatShape(tensor.shape)}. Check that config.json matches the checkpoint`, {
+        name,
+        expected: [...shape],
+        got: tensor.shape,
+      });
     }
     this.taken.add(name);
     const { checkpoint } = this;

@@ -105,11 +105,7 @@ export async function readSafetensors(path: string): Promise<Map<string, HostTen
  * The file is written beside `path` under a temporary name and renamed over it at the end, so
  * `path` is either untouched or complete, and a file being read from is never written into.
  */
-export async function writeSafetensors(
-  path: string,
-  tensors: Record<string, HostTensor> | Map<string, HostTensor>,
-  metadata: Record<string, string> = {},
-): Promise<void> {
+export async function writeSafetensors(path: string, tensors: Record<string, HostTensor> | Map<string, HostTensor>, metadata: Record<string, string> = {}): Promise<void> {
   requirePath(path, 'safetensors output path');
   const byName = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
   const specs = [...byName].map(([name, t]): SafetensorsSpec => {
@@ -179,10 +175,7 @@ export async function writeSafetensorsStream(
  * back to back, `__metadata__` first, padded with spaces so the data section starts 8-aligned.
  * Returns the header bytes and the specs in file order.
  */
-export function encodeSafetensorsHeader(
-  specs: readonly SafetensorsSpec[],
-  metadata: Record<string, string> = {},
-): { header: Uint8Array; ordered: SafetensorsSpec[] } {
+export function encodeSafetensorsHeader(specs: readonly SafetensorsSpec[], metadata: Record<string, string> = {}): { header: Uint8Array; ordered: SafetensorsSpec[] } {
   const ordered = [...specs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // No prototype, so names like "__proto__" or "toString" are plain keys.
   const json: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
@@ -215,8 +208,7 @@ const byteLengthOf = (spec: SafetensorsSpec): number => numel(spec.shape) * SAFE
 
 const NOT_SAFETENSORS = 'the file is truncated or not safetensors';
 
-const tooShort = (path: string, size: number): VitgraphError =>
-  invalidFile(path, `expected at least 8 bytes (header length), got ${size}`, NOT_SAFETENSORS);
+const tooShort = (path: string, size: number): VitgraphError => invalidFile(path, `expected at least 8 bytes (header length), got ${size}`, NOT_SAFETENSORS);
 
 /** Validates the 8-byte length prefix against the file size; returns the header length N. */
 function checkHeaderLength(path: string, prefix: Uint8Array, fileSize: number): number {

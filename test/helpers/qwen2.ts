@@ -67,7 +67,12 @@ export async function sessionOf(t: ExecutionContext, dir: string, dtype: 'float3
 }
 
 /** Packs `pixelValues` [N, D] + `grid` into a bucket's fixed shapes: zero rows after N, zero grid rows after I. */
-export function padToBucket(pixelValues: HostTensor<'float32'>, grid: readonly GridRow[], maxPatches: number, maxItems: number): { pixel_values: HostTensor<'float32'>; grid_thw: HostTensor<'int64'> } {
+export function padToBucket(
+  pixelValues: HostTensor<'float32'>,
+  grid: readonly GridRow[],
+  maxPatches: number,
+  maxItems: number,
+): { pixel_values: HostTensor<'float32'>; grid_thw: HostTensor<'int64'> } {
   const width = pixelValues.shape[1]!;
   const pixels = new Float32Array(maxPatches * width);
   pixels.set(pixelValues.data);
@@ -81,8 +86,17 @@ export function qwen2TensorShapes(c: Qwen2ReferenceConfig): [string, number[]][]
   const E = c.hidden;
   const I = c.intermediate;
   const out: [string, number[]][] = [['patch_embed.proj.weight', [E, 3, 2, 14, 14]]];
-  const norm = (name: string): [string, number[]][] => (c.family === 'qwen2_vl' ? [[`${name}.weight`, [E]], [`${name}.bias`, [E]]] : [[`${name}.weight`, [E]]]);
-  const linear = (name: string, o: number, i: number): [string, number[]][] => [[`${name}.weight`, [o, i]], [`${name}.bias`, [o]]];
+  const norm = (name: string): [string, number[]][] =>
+    c.family === 'qwen2_vl'
+      ? [
+          [`${name}.weight`, [E]],
+          [`${name}.bias`, [E]],
+        ]
+      : [[`${name}.weight`, [E]]];
+  const linear = (name: string, o: number, i: number): [string, number[]][] => [
+    [`${name}.weight`, [o, i]],
+    [`${name}.bias`, [o]],
+  ];
   for (let b = 0; b < c.depth; b++) {
     const p = `blocks.${b}`;
     out.push(...norm(`${p}.norm1`), ...linear(`${p}.attn.qkv`, 3 * E, E), ...linear(`${p}.attn.proj`, E, E), ...norm(`${p}.norm2`));

@@ -99,13 +99,7 @@ export function randomWeights(v: VisionSpec, seed: number): Map<string, Float64A
     const values = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const z = gauss();
-      const value = name.startsWith('pos_embed')
-        ? 0.5 * z
-        : /norm\d?\.weight$/.test(name)
-          ? 1 + 0.2 * z
-          : name.endsWith('.bias')
-            ? 0.05 * z
-            : z / Math.sqrt(fanIn);
+      const value = name.startsWith('pos_embed') ? 0.5 * z : /norm\d?\.weight$/.test(name) ? 1 + 0.2 * z : name.endsWith('.bias') ? 0.05 * z : z / Math.sqrt(fanIn);
       values[i] = Math.fround(value);
     }
     weights.set(name, values);

@@ -16,7 +16,11 @@ export const imageBytes = (name: string): Promise<Buffer> => readFile(join(ROOT,
 export const tinyEncoder = (cacheDir: string): Promise<BatchEncoder> => loadBatchEncoder(undefined, { cacheDir, threads: 1 });
 
 /** A ready server on a free loopback port, closed when the test ends; its log lines are kept. */
-export async function startServer(t: ExecutionContext, encoder: BatchEncoder | Promise<BatchEncoder>, options: EncoderServerOptions & { waitReady?: boolean } = {}): Promise<{ server: EncoderServer; url: string; logs: string[] }> {
+export async function startServer(
+  t: ExecutionContext,
+  encoder: BatchEncoder | Promise<BatchEncoder>,
+  options: EncoderServerOptions & { waitReady?: boolean } = {},
+): Promise<{ server: EncoderServer; url: string; logs: string[] }> {
   const logs: string[] = [];
   const server = await EncoderServer.start(encoder, { host: '127.0.0.1', port: 0, log: (line) => logs.push(line), ...options });
   t.teardown(() => server.close());

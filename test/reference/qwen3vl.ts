@@ -75,13 +75,7 @@ export function referenceConfig(json: Record<string, unknown>): ReferenceConfig 
  * Runs the tower. `pixels` [N, 1536] in processor row order; `grid` one (t, h, w) per item.
  * Returns the merged tokens, the deepstack outputs and the intermediates the goldens record.
  */
-export function referenceForward(
-  config: ReferenceConfig,
-  weights: ReferenceWeights,
-  pixels: ArrayLike<number>,
-  grid: readonly GridRow[],
-  options: { hfFloat32?: boolean } = {},
-): ReferenceOutputs {
+export function referenceForward(config: ReferenceConfig, weights: ReferenceWeights, pixels: ArrayLike<number>, grid: readonly GridRow[], options: { hfFloat32?: boolean } = {}): ReferenceOutputs {
   const w = (name: string): Float64Array => {
     const t = weights.get(name);
     if (!t) throw new Error(`reference: weight ${name} missing`);
@@ -309,7 +303,11 @@ export function segmentAttention(q: Float64Array, k: Float64Array, v: Float64Arr
  * Then fc1 → exact (erf) GELU → fc2 → [N/4, O].
  */
 function merger(x: Float64Array, n: number, H: number, out: number, weights: ReferenceWeights, prefix: string, norm: 'preshuffle' | 'postshuffle'): Float64Array {
-  const w = (name: string): Float64Array => weights.get(prefix + name) ?? (() => { throw new Error(`reference: weight ${prefix}${name} missing`); })();
+  const w = (name: string): Float64Array =>
+    weights.get(prefix + name) ??
+    (() => {
+      throw new Error(`reference: weight ${prefix}${name} missing`);
+    })();
   const tokens = n / 4;
   const grouped = norm === 'preshuffle' ? layerNorm(x, n, H, w('norm.weight'), w('norm.bias')) : layerNorm(x, tokens, 4 * H, w('norm.weight'), w('norm.bias'));
   const hidden = linear(grouped, tokens, 4 * H, w('linear_fc1.weight'), w('linear_fc1.bias'), 4 * H);

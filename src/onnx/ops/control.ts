@@ -10,13 +10,7 @@ import { expectDType } from './check.js';
  * (it may read any value of the enclosing graphs) and returns the next carried values, in order,
  * whose dtypes must match; `resultShapes` states the shapes the carried values have after the loop.
  */
-export function loop(
-  graph: Graph,
-  tripCount: Value,
-  carried: readonly Value[],
-  resultShapes: readonly Shape[],
-  body: (iteration: Value, carried: readonly Value[]) => readonly Value[],
-): Value[] {
+export function loop(graph: Graph, tripCount: Value, carried: readonly Value[], resultShapes: readonly Shape[], body: (iteration: Value, carried: readonly Value[]) => readonly Value[]): Value[] {
   expectDType('Loop', tripCount, ['int64']);
   const name = graph.reserveNodeName('Loop');
   const sub = graph.subgraph(`${name}/body`);
@@ -24,7 +18,11 @@ export function loop(
   const condIn = sub.input(`${name}/cond_in`, 'bool', []);
   // Dims that change across iterations get a fresh symbol inside the body.
   const inner = carried.map((c, i) =>
-    sub.input(`${name}/carried_in_${i}`, c.dtype, c.shape.map((d, j) => (resultShapes[i]?.[j] ?? d) === d ? d : `${name}_c${i}_d${j}`)),
+    sub.input(
+      `${name}/carried_in_${i}`,
+      c.dtype,
+      c.shape.map((d, j) => ((resultShapes[i]?.[j] ?? d) === d ? d : `${name}_c${i}_d${j}`)),
+    ),
   );
   graph.buildInto(sub, () => {
     const next = body(iteration, inner);

@@ -53,7 +53,8 @@ export function matMulNBits(a: Value, b: Value, scales: Value, options: MatMulNB
   const n = b.dim(0);
   if (typeof k !== 'number' || typeof n !== 'number') return fail(`K and N must be static, got a ${formatDims(a.shape)} and b ${formatDims(b.shape)}`);
   const layout = nbitsLayout(k, bits, blockSize);
-  if (b.dim(1) !== layout.blocks || b.dim(2) !== layout.blobBytes) fail(`b ${formatDims(b.shape)} does not hold K = ${k} in ${bits}-bit blocks of ${blockSize} (expects [${n}, ${layout.blocks}, ${layout.blobBytes}])`);
+  if (b.dim(1) !== layout.blocks || b.dim(2) !== layout.blobBytes)
+    fail(`b ${formatDims(b.shape)} does not hold K = ${k} in ${bits}-bit blocks of ${blockSize} (expects [${n}, ${layout.blocks}, ${layout.blobBytes}])`);
   expectRows(op, scales, n, layout.blocks, `[N·blocks] = [${n * layout.blocks}]`);
   if (options.zeroPoints) {
     expectDType(op, options.zeroPoints, ['uint8']);
@@ -82,7 +83,11 @@ export function dynamicQuantizeMatMul(a: Value, b: Value, bScale: Value, options
   expectRank(op, b, [2]);
   const n = b.dim(1);
   if (a.dim(-1) !== b.dim(0)) throw graphBuild(g.pendingNodeName(op), `a ${formatDims(a.shape)} does not match weight ${formatDims(b.shape)} (expects [K, N] with K = ${a.dim(-1)})`);
-  for (const [label, v] of [['b_scale', bScale], ['b_zero_point', options.bZeroPoint], ['bias', options.bias]] as const) {
+  for (const [label, v] of [
+    ['b_scale', bScale],
+    ['b_zero_point', options.bZeroPoint],
+    ['bias', options.bias],
+  ] as const) {
     if (v && !(v.rank === 1 && (v.dim(0) === n || (label !== 'bias' && v.dim(0) === 1)))) {
       throw graphBuild(g.pendingNodeName(op), `${label} ${formatDims(v.shape)} must be [${label === 'bias' ? '' : '1 or '}N = ${n}]`);
     }

@@ -17,9 +17,7 @@ import { fromAddon, type Addon, type NativeRuntimeInfo } from './surface.js';
 const require = createRequire(import.meta.url);
 const ADDON_NAME = 'vitgraph_native.node';
 const SOURCE_BUILD = 'src/runtime/native/build/Release';
-const BUILD_HINT =
-  'Build it from source with `npm run build:native` (needs python3, make, g++, node-addon-api, node-gyp and the ONNX Runtime ' +
-  'C API headers: see README "Native addon")';
+const BUILD_HINT = 'Build it from source with `npm run build:native` (needs python3, make, g++, node-addon-api, node-gyp and the ONNX Runtime ' + 'C API headers: see README "Native addon")';
 export const GPU_HINT =
   'See README "GPU setup": for CUDA 12, `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` puts the CUDA ' +
   "provider next to onnxruntime-node's library; for CUDA 13, set VITGRAPH_ORT_LIB to a core library with a matching " +
@@ -112,10 +110,7 @@ export function resolveOrtLibrary(ortLibraryPath?: string): { path: string; sour
   try {
     pkg = dirname(require.resolve('onnxruntime-node/package.json'));
   } catch {
-    throw unsupported(
-      'native backend: onnxruntime-node is not installed, so there is no default ONNX Runtime library',
-      'Install it (npm ci) or set VITGRAPH_ORT_LIB to a libonnxruntime.so',
-    );
+    throw unsupported('native backend: onnxruntime-node is not installed, so there is no default ONNX Runtime library', 'Install it (npm ci) or set VITGRAPH_ORT_LIB to a libonnxruntime.so');
   }
   return { path: join(pkg, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime.so.1'), source: 'onnxruntime-node' };
 }
@@ -156,4 +151,3 @@ export function nativeAvailable(options: { ortLibraryPath?: string } = {}): { ok
     return { ok: false, reason: (error as Error).message };
   }
 }
-

@@ -46,8 +46,7 @@ function fromPackage() {
 const dir = fromEnv() ?? fromPackage();
 if (!dir) {
   process.stderr.write(
-    `vitgraph native: ${HEADER} not found. Install the devDependency com.github.asus4.onnxruntime ` +
-      `(npm install) or set ORT_INCLUDE_DIR to a folder with the ONNX Runtime C API headers.\n`,
+    `vitgraph native: ${HEADER} not found. Install the devDependency com.github.asus4.onnxruntime ` + `(npm install) or set ORT_INCLUDE_DIR to a folder with the ONNX Runtime C API headers.\n`,
   );
   process.exit(1);
 }

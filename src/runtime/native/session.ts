@@ -172,7 +172,7 @@ export class NativeSession {
 
   #graphId(requested: number | undefined): number | undefined {
     if (!this.cudaGraph) {
-      if (requested !== undefined) throw invalidArgument('graphId', "no graph id unless the session has cudaGraph: true", requested);
+      if (requested !== undefined) throw invalidArgument('graphId', 'no graph id unless the session has cudaGraph: true', requested);
       return undefined;
     }
     if (requested === -1) return -1;
@@ -255,11 +255,10 @@ export class NativeBinding<S extends NativeBindingSpec = NativeBindingSpec> {
     const given = inputs as Readonly<Record<string, NativeTensorData>>;
     for (const name of Object.keys(given)) {
       if (!(name in this.spec.inputs)) {
-        throw new VitgraphError(
-          'invalid_argument',
-          `input "${name}": not an input of this binding (it binds ${this.#inputNames.map((n) => `"${n}"`).join(', ')})`,
-          { what: `input "${name}"`, expected: this.#inputNames },
-        );
+        throw new VitgraphError('invalid_argument', `input "${name}": not an input of this binding (it binds ${this.#inputNames.map((n) => `"${n}"`).join(', ')})`, {
+          what: `input "${name}"`,
+          expected: this.#inputNames,
+        });
       }
     }
     const arrays = this.#inputNames.map((name) => checkData(name, this.spec.inputs[name]!, given[name]));
@@ -275,10 +274,12 @@ export class NativeBinding<S extends NativeBindingSpec = NativeBindingSpec> {
   /** Frees the bound tensors after the requests already made; later run() calls reject. */
   release(): Promise<void> {
     if (!this.#released) {
-      this.#released = this.#ops.closed() ? Promise.resolve() : this.#ops.release().catch((error: unknown) => {
-        const mapped = fromAddon(error, 'native release');
-        if (mapped.details.reason !== 'closed') throw mapped;
-      });
+      this.#released = this.#ops.closed()
+        ? Promise.resolve()
+        : this.#ops.release().catch((error: unknown) => {
+            const mapped = fromAddon(error, 'native release');
+            if (mapped.details.reason !== 'closed') throw mapped;
+          });
     }
     return this.#released;
   }
@@ -355,9 +356,7 @@ class NativeRunner implements Runner {
       binding.catch(() => this.#bindings.delete(key));
     }
     const out = await (await binding).run(data);
-    return Object.fromEntries(
-      this.#session.outputs.map((o) => [o.name, hostTensor(o.dtype!, o.shape as number[], out[o.name]!)]),
-    );
+    return Object.fromEntries(this.#session.outputs.map((o) => [o.name, hostTensor(o.dtype!, o.shape as number[], out[o.name]!)]));
   }
 
   async close(): Promise<void> {
@@ -410,12 +409,7 @@ function checkOptions(options: NativeSessionOptions): AddonSessionOptions {
   };
 }
 
-function checkPorts(
-  kind: 'input' | 'output',
-  ports: Readonly<Record<string, NativeTensorSpec>>,
-  model: readonly NativeValueInfo[],
-  all: boolean,
-): AddonPortSpec[] {
+function checkPorts(kind: 'input' | 'output', ports: Readonly<Record<string, NativeTensorSpec>>, model: readonly NativeValueInfo[], all: boolean): AddonPortSpec[] {
   const known = new Map(model.map((v) => [v.name, v]));
   const names = Object.keys(ports);
   for (const name of names) {
@@ -452,11 +446,7 @@ function checkData(name: string, spec: NativeTensorSpec, data: NativeTensorData 
     throw invalidArgument(what, `a ${Type.name} (${spec.dtype})`, (data as object)?.constructor?.name ?? typeof data);
   }
   if (data.length !== expected) {
-    throw new VitgraphError(
-      'invalid_argument',
-      `${what}: expected ${expected} elements (${spec.dtype} ${formatShape(spec.shape)}), got ${data.length} elements`,
-      { what, expected, got: data.length },
-    );
+    throw new VitgraphError('invalid_argument', `${what}: expected ${expected} elements (${spec.dtype} ${formatShape(spec.shape)}), got ${data.length} elements`, { what, expected, got: data.length });
   }
   return data;
 }

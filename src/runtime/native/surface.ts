@@ -170,7 +170,6 @@ export interface NativeBindOptions {
   graphId?: number;
 }
 
-
 /** The VitgraphError for an error the addon threw or rejected with. */
 export function fromAddon(error: unknown, context: string): VitgraphError {
   if (error instanceof VitgraphError) return error;
