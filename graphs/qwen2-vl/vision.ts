@@ -7,7 +7,7 @@
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { layerNorm, linear, patchEmbed, patchMerger, selfAttention, streamLinear } from '../shared/layers.js';
+import { layerNorm, linear, patchEmbed, patchMerger, preNormBlock, type BlockParts, selfAttention, streamLinear } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import type { Qwen2VLConfig } from './config.js';
 
@@ -20,12 +20,9 @@ export function visionTower(g: Graph, config: Qwen2VLConfig, pixelValues: Value,
 
 /** `Qwen2VLVisionBlock`: x + attn(norm1(x)), then + mlp(norm2(x)). */
 function visionBlock(g: Graph, config: Qwen2VLConfig, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
-  const h = op.add(x, selfAttention(g, config, layerNorm(g, 'norm1', x, config.layerNormEps), rotary, attention));
-  const normed2 = layerNorm(g, 'norm2', h, config.layerNormEps);
-  return op.add(
-    h,
-    g.scope('mlp', () => streamLinear(g, 'fc2', quickGelu(g, linear(g, 'fc1', normed2, config.intermediateSize, 'mlp.in')), config.hiddenSize, 'mlp.out')),
-  );
+  const fc = (normed: Value): Value => streamLinear(g, 'fc2', quickGelu(g, linear(g, 'fc1', normed, config.intermediateSize, 'mlp.in')), config.hiddenSize, 'mlp.out');
+  const parts: BlockParts = { norm: (name, v) => layerNorm(g, name, v, config.layerNormEps), attention: (normed) => selfAttention(g, config, normed, rotary, attention), mlp: (normed) => fc(normed) };
+  return preNormBlock(g, x, parts);
 }
 
 /** `QuickGELUActivation`: z·σ(1.702·z). */

@@ -8,7 +8,7 @@
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { linear, patchEmbed, patchMerger, rmsNorm, selfAttention, streamLinear } from '../shared/layers.js';
+import { linear, patchEmbed, patchMerger, preNormBlock, type BlockParts, rmsNorm, selfAttention, streamLinear } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import type { Qwen25VLConfig } from './config.js';
 
@@ -30,12 +30,12 @@ export function visionTower(g: Graph, config: Qwen25VLConfig, pixelValues: Value
 
 /** `Qwen2_5_VLVisionBlock`: x + attn(norm1(x)), then + mlp(norm2(x)). */
 function visionBlock(g: Graph, config: Qwen25VLConfig, x: Value, rotary: RotaryLayout, attention: SegmentAttention): Value {
-  const h = op.add(x, selfAttention(g, config, rmsNorm(g, 'norm1', x, config.rmsNormEps), rotary, attention));
-  const normed2 = rmsNorm(g, 'norm2', h, config.rmsNormEps);
-  return op.add(
-    h,
-    g.scope('mlp', () => gatedMlp(g, config, normed2)),
-  );
+  const parts: BlockParts = {
+    norm: (name, v) => rmsNorm(g, name, v, config.rmsNormEps),
+    attention: (normed) => selfAttention(g, config, normed, rotary, attention),
+    mlp: (normed) => gatedMlp(g, config, normed),
+  };
+  return preNormBlock(g, x, parts);
 }
 
 /** `Qwen2_5_VLMLP`: down_proj(silu(gate_proj(x)) ⊙ up_proj(x)), SiLU(z) = z·σ(z), landing in the stream's scale. */

@@ -8,7 +8,7 @@
 import type { Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
 import type { SegmentAttention } from '../shared/attention.js';
-import { groupMergeUnits, layerNorm, linear, patchEmbed, selfAttention, streamLinear, streamScale } from '../shared/layers.js';
+import { groupMergeUnits, layerNorm, linear, patchEmbed, preNormBlock, type BlockParts, selfAttention, streamLinear, streamScale } from '../shared/layers.js';
 import type { RotaryLayout } from '../shared/layout.js';
 import type { VisionConfig } from './config.js';
 
@@ -28,9 +28,15 @@ export interface TowerOutputs {
 /** Runs the tower on `pixelValues` [N, C·Tp·P²] (dtype = the export dtype). */
 export function visionTower(g: Graph, config: VisionConfig, pixelValues: Value, layout: PatchLayout, attention: SegmentAttention): TowerOutputs {
   let x = op.add(patchEmbed(g, config, pixelValues, true), positionEmbedding(g, config, layout)); // [N, H] at the stream's scale
+  // Each block is pre-norm: x + attn(norm1(x)), then + mlp(norm2(x)) (`Qwen3VLVisionBlock`).
+  const block: BlockParts = {
+    norm: (name, v) => layerNorm(g, name, v, config.layerNormEps),
+    attention: (normed) => selfAttention(g, config, normed, layout, attention),
+    mlp: (normed) => mlp(g, config, normed),
+  };
   const deepstack: Value[] = [];
   for (let i = 0; i < config.depth; i++) {
-    x = g.scope('blocks', () => g.scope(i, () => visionBlock(g, config, x, layout, attention)));
+    x = g.scope('blocks', () => g.scope(i, () => preNormBlock(g, x, block)));
     // Upstream appends deepstack features in block order; merger j belongs to the j-th listed index.
     const tap = config.deepstackVisualIndexes.indexOf(i);
     if (tap >= 0) deepstack.push(g.scope('deepstack_merger_list', () => g.scope(tap, () => patchMerger(g, config, x, 'postshuffle'))));
@@ -48,16 +54,6 @@ function positionEmbedding(g: Graph, config: VisionConfig, layout: PatchLayout):
     const scale = streamScale(table.dtype);
     return op.cast(scale === 1 ? sum : op.mul(sum, g.scalar('float32', scale)), table.dtype);
   });
-}
-
-/** Pre-norm transformer block: x + attn(norm1(x)), then + mlp(norm2(x)). */
-function visionBlock(g: Graph, config: VisionConfig, x: Value, layout: PatchLayout, attention: SegmentAttention): Value {
-  const h = op.add(x, selfAttention(g, config, layerNorm(g, 'norm1', x, config.layerNormEps), layout, attention));
-  const normed2 = layerNorm(g, 'norm2', h, config.layerNormEps);
-  return op.add(
-    h,
-    g.scope('mlp', () => mlp(g, config, normed2)),
-  );
 }
 
 /** linear_fc2(gelu(linear_fc1(x))), landing in the stream's scale. */

@@ -105,6 +105,23 @@ export function rmsNorm(g: Graph, name: string, x: Value, eps: number): Value {
   });
 }
 
+/** The parts of a pre-norm block a tower supplies: its norm (LayerNorm or RMSNorm, by name), attention and MLP. */
+export interface BlockParts {
+  readonly norm: (name: 'norm1' | 'norm2', x: Value) => Value;
+  readonly attention: (normed: Value) => Value;
+  readonly mlp: (normed: Value) => Value;
+}
+
+/** The pre-norm transformer block every tower uses: h = x + attn(norm1(x)), then h + mlp(norm2(h)), the MLP under the `mlp` scope. */
+export function preNormBlock(g: Graph, x: Value, { norm, attention, mlp }: BlockParts): Value {
+  const h = op.add(x, attention(norm('norm1', x)));
+  const normed2 = norm('norm2', h);
+  return op.add(
+    h,
+    g.scope('mlp', () => mlp(normed2)),
+  );
+}
+
 /**
  * Fused QKV → rotary on q, k → segment attention → output projection (`attn.qkv`, `attn.proj`):
  * x [N, H] → [N, H] in the stream's scale. q, k, v stay [1, N, H], the layout the fused ops take.
