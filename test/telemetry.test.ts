@@ -18,6 +18,8 @@ function cli(home: string, args: string[], extra: Record<string, string> = {}): 
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache'), ...extra };
   delete env.ORT_DISABLE_TELEMETRY;
   if (!extra.VITGRAPH_ORT_TELEMETRY) delete env.VITGRAPH_ORT_TELEMETRY;
+  // ONNX Runtime records nothing when CI is set (as in CI runs): the opted-in control runs as a user's shell would.
+  else delete env.CI;
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
     let stderr = '';
