@@ -18,6 +18,7 @@ import { padInputs, unitsOf, type GridRow, type Unit } from '../src/runtime/buck
 import type { HostTensor } from '../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
 import { qwen2ReferenceConfig, qwen2ReferenceForward } from '../test/reference/qwen2vl.js';
+import type { NativeTensorData } from '../src/runtime/native/index.js';
 import type { CheckCase, CheckCaseEntry, CheckCaseOptions, CheckCaseSource, CheckDtype, CheckSessionVariant } from './gpu-check.models.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/encoder/', import.meta.url));
@@ -54,6 +55,36 @@ async function exportOnce(model: string, out: string, bucket: Bucket, dtype: Che
   await exportModel({ model, out, variant: 'padded', maxPatches: [bucket.maxPatches], maxItems: bucket.maxItems, dtype, device: form, externalData: 'always', overwrite: true });
 }
 
+/**
+ * A bucket for `units` in `form`: exact size when packed; for CUDA with several units, slotted
+ * (src/contract.ts): one slot per unit of the largest unit's rows, and a gather that puts the real
+ * output rows back in item order. `blocks`: how many [tokens, width] blocks each output holds
+ * (image_embeds 1, deepstack_embeds K).
+ */
+function bucketFor(units: readonly Unit[], form: Form, blocks: Readonly<Record<string, number>>, mergeUnit = 4): { bucket: Bucket; slot?: number; gather?: CheckCase['gather'] } {
+  const rows = units.reduce((n, u) => n + u.rows, 0);
+  if (form !== 'cuda' || units.length === 1) return { bucket: { maxPatches: rows, maxItems: units.length } };
+  const slot = Math.max(...units.map((u) => u.rows));
+  const slotTokens = slot / mergeUnit;
+  const gather = (outputs: Record<string, NativeTensorData>): Record<string, NativeTensorData> =>
+    Object.fromEntries(
+      Object.entries(outputs).map(([name, data]) => {
+        const count = blocks[name];
+        if (count === undefined || !(data instanceof Float32Array)) return [name, data];
+        const width = data.length / count / (units.length * slotTokens);
+        const joined: number[] = [];
+        for (let b = 0; b < count; b++) {
+          units.forEach((u, i) => {
+            const from = (b * units.length * slotTokens + i * slotTokens) * width;
+            joined.push(...data.subarray(from, from + (u.rows / mergeUnit) * width));
+          });
+        }
+        return [name, Float32Array.from(joined)];
+      }),
+    );
+  return { bucket: { maxPatches: slot * units.length, maxItems: units.length }, slot, gather };
+}
+
 function goldenCase(name: 'tiny' | 'tiny_single', dtype: CheckDtype, form: Form, session?: CheckSessionVariant): CheckCaseEntry {
   const tf32 = session?.tf32 ? ' tf32' : '';
   return {
@@ -67,13 +98,13 @@ function goldenCase(name: 'tiny' | 'tiny_single', dtype: CheckDtype, form: Form,
       const pixels = io.get(IO.pixelValues) as HostTensor<'float32'>;
       const grid = rowsOf(Array.from(io.get(IO.gridThw)!.data as BigInt64Array, Number));
       const rows = pixels.shape[0]!;
-      // A one-item bucket takes one frame group; multi-item buckets take items as they are.
-      const units = grid.length === 1 ? frameUnits(grid) : unitsOf(grid);
-      const bucket = { maxPatches: rows, maxItems: units.length }; // exact size: every output row is real
-      const out = join(dir, `${name}-${dtype}-${form}-${rows}x${units.length}.onnx`);
-      await exportOnce(join(FIXTURES, name), out, bucket, dtype, form);
-      const padded = padInputs(pixels.data, pixels.shape[1]!, units, bucket);
+      // A one-item or CUDA bucket takes one frame group per item; multi-item CPU buckets take items as they are.
+      const units = form === 'cuda' || grid.length === 1 ? frameUnits(grid) : unitsOf(grid);
       const k = [...io.keys()].filter((key) => key.startsWith('expected.deepstack_embeds.')).length;
+      const { bucket, slot, gather } = bucketFor(units, form, { [IO.imageEmbeds]: 1, [IO.deepstackEmbeds]: k });
+      const out = join(dir, `${name}-${dtype}-${form}-${bucket.maxPatches}x${units.length}.onnx`);
+      await exportOnce(join(FIXTURES, name), out, bucket, dtype, form);
+      const padded = padInputs(pixels.data, pixels.shape[1]!, units, bucket, slot);
       const width = io.get('expected.image_embeds')!.shape[1]!;
       const deep = new Float32Array(k * (rows / 4) * width);
       for (let j = 0; j < k; j++) deep.set(io.get(`expected.deepstack_embeds.${j}`)!.data as Float32Array, (j * deep.length) / k);
@@ -82,13 +113,14 @@ function goldenCase(name: 'tiny' | 'tiny_single', dtype: CheckDtype, form: Form,
         spec: {
           inputs: { [IO.pixelValues]: { dtype: 'float32', shape: padded.pixels.shape }, [IO.gridThw]: { dtype: 'int64', shape: padded.grid.shape } },
           outputs: {
-            [IO.imageEmbeds]: { dtype: 'float32', shape: [rows / 4, width] },
-            [IO.deepstackEmbeds]: { dtype: 'float32', shape: [k, rows / 4, width] },
+            [IO.imageEmbeds]: { dtype: 'float32', shape: [bucket.maxPatches / 4, width] },
+            [IO.deepstackEmbeds]: { dtype: 'float32', shape: [k, bucket.maxPatches / 4, width] },
             token_count: { dtype: 'int64', shape: [] },
           },
         },
         inputs: { [IO.pixelValues]: padded.pixels.data, [IO.gridThw]: padded.grid.data },
         expected: { [IO.imageEmbeds]: io.get('expected.image_embeds')!.data as Float32Array, [IO.deepstackEmbeds]: deep },
+        ...(gather ? { gather } : {}),
         tolerance: session?.tf32 ? { atol: 1e-2, rtol: 0 } : TOLERANCE[dtype],
       };
     },
@@ -126,20 +158,20 @@ function overflowCase(dtype: CheckDtype, form: Form): CheckCaseEntry {
       const grid = rowsOf(Array.from(io.get(IO.gridThw)!.data as BigInt64Array, Number));
       const weights = new Map([...tensors].map(([k, t]) => [k.replace(/^model\.visual\./, ''), Float64Array.from(t.data as Float32Array)]));
       const expected = Float32Array.from(qwen2ReferenceForward(reference, weights, pixels.data, grid).imageEmbeds);
-      const rows = pixels.shape[0]!;
-      const units = unitsOf(grid);
-      const bucket = { maxPatches: rows, maxItems: units.length };
+      const units = form === 'cuda' ? frameUnits(grid) : unitsOf(grid);
+      const { bucket, slot, gather } = bucketFor(units, form, { [IO.imageEmbeds]: 1 });
       const out = join(dir, `overflow-${dtype}-${form}.onnx`);
       await exportOnce(ckpt, out, bucket, dtype, form);
-      const padded = padInputs(pixels.data, pixels.shape[1]!, units, bucket);
+      const padded = padInputs(pixels.data, pixels.shape[1]!, units, bucket, slot);
       const width = io.get('expected.image_embeds')!.shape[1]!;
       return {
         modelPath: out,
         spec: {
           inputs: { [IO.pixelValues]: { dtype: 'float32', shape: padded.pixels.shape }, [IO.gridThw]: { dtype: 'int64', shape: padded.grid.shape } },
-          outputs: { [IO.imageEmbeds]: { dtype: 'float32', shape: [rows / 4, width] }, token_count: { dtype: 'int64', shape: [] } },
+          outputs: { [IO.imageEmbeds]: { dtype: 'float32', shape: [bucket.maxPatches / 4, width] }, token_count: { dtype: 'int64', shape: [] } },
         },
         inputs: { [IO.pixelValues]: padded.pixels.data, [IO.gridThw]: padded.grid.data },
+        ...(gather ? { gather } : {}),
         expected: { [IO.imageEmbeds]: expected },
         tolerance: TOLERANCE[dtype],
       };

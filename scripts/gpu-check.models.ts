@@ -35,6 +35,8 @@ export interface CheckCase {
   inputs: Record<string, NativeTensorData>;
   /** Golden cases: reference outputs as float32 (compared after widening fp16 outputs). */
   expected?: Record<string, Float32Array>;
+  /** Golden cases of a slotted bucket: the outputs' real rows in item order, before they are compared. */
+  gather?: (outputs: Record<string, NativeTensorData>) => Record<string, NativeTensorData>;
   /** Agreement required with `expected`: |got − want| ≤ atol + rtol·|want| everywhere. */
   tolerance?: { atol: number; rtol: number };
 }

@@ -12,6 +12,7 @@ import { exportModel, VitgraphError } from '../index.js';
 import { buildPaddedGraph, parseConfig } from '../graphs/qwen3-vl/index.js';
 import { bucket, planRuns } from '../src/runtime/buckets.js';
 import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
+import { Session } from '../src/runtime/session.js';
 import { zeroParameters } from '../src/export/model-directory.js';
 import { inspectModel } from '../src/onnx/inspect.js';
 import { nativeAddonFile, NativeSession } from '../src/runtime/native/index.js';
@@ -52,6 +53,48 @@ for (const name of ['tiny', 'tiny_single'] as const) {
     const rows = golden.pixelValues.shape[0]!;
     await exportModel({ model: golden.dir, out, variant: 'padded', maxPatches: [rows], maxItems: 1 });
     const runtime = await EncoderRuntime.open(out, { threads: 1 });
+    try {
+      const got = await runtime.run(golden.pixelValues, golden.gridThw);
+      assertClose(t, 'image_embeds', got.image_embeds!.data, golden.expected.imageEmbeds, ATOL);
+      deepstackBlocks(got.deepstack_embeds!.data, golden.expected.deepstack.length).forEach((block, j) => assertClose(t, `deepstack_embeds[${j}]`, block, golden.expected.deepstack[j]!, ATOL));
+    } finally {
+      await runtime.close();
+    }
+  });
+}
+
+test('a multi-item bucket for CUDA is slotted: no [Nmax, Nmax] bias, one sequence per item with its key length', (t) => {
+  const config = parseConfig(
+    configJson({ depth: 2, hidden_size: 64, intermediate_size: 96, num_heads: 4, out_hidden_size: 80, num_position_embeddings: 2304, deepstack_visual_indexes: [1], hidden_act: 'gelu_pytorch_tanh' }),
+  );
+  for (const dtype of ['float32', 'float16', 'bfloat16'] as const) {
+    const g = buildPaddedGraph(config, zeroParameters, bucket(256, 4), { device: 'cuda', dtype });
+    t.false(
+      g.nodes.some((n) => /^segments\/(Equal|Where)/.test(n.name)),
+      `${dtype}: no block-diagonal bias`,
+    );
+    const mha = g.nodes.filter((n) => n.opType === 'MultiHeadAttention');
+    t.is(mha.length, 2);
+    for (const n of mha) t.true((n.inputs[5] ?? '') === '' && Boolean(n.inputs[4]), `${dtype}: a key length per item, no attention_bias`);
+  }
+});
+
+test('a CUDA bucket that cannot be cut into whole slots is refused, saying what fits', async (t) => {
+  const golden = await loadGolden('tiny');
+  const out = join(await tempDir(t), 'x.onnx');
+  const error = await t.throwsAsync(exportModel({ model: golden.dir, out, variant: 'padded', maxPatches: [100], maxItems: 3, device: 'cuda' }), { instanceOf: VitgraphError });
+  t.is(error?.code, 'invalid_argument');
+  t.regex(error?.message ?? '', /multiple of 3 × 4/);
+});
+
+for (const name of ['tiny', 'tiny_single'] as const) {
+  test(`${name}: a slotted CUDA bucket gives the goldens on CPU's ORT (≤ ${ATOL}), items at their slots`, async (t) => {
+    const golden = await loadGolden(name);
+    const out = join(await tempDir(t), 'slotted.onnx');
+    const frames = golden.gridThw.data.length / 3 + (name === 'tiny' ? 1 : 0); // tiny's video has 2 frames
+    await exportModel({ model: golden.dir, out, variant: 'padded', maxPatches: [frames * 192], maxItems: frames, device: 'cuda' });
+    // The CUDA form runs here through onnxruntime-node: MultiHeadAttention with key lengths has a CPU kernel.
+    const runtime = await EncoderRuntime.open(out, { device: 'cuda', createRunner: (path) => Session.load(path, { threads: 1 }) });
     try {
       const got = await runtime.run(golden.pixelValues, golden.gridThw);
       assertClose(t, 'image_embeds', got.image_embeds!.data, golden.expected.imageEmbeds, ATOL);

@@ -17,8 +17,8 @@ export type { PaddedGraphOptions };
  * → image_embeds float32 [Nmax/4, O], token_count int64 [] (the first token_count rows are real).
  */
 export function buildPaddedGraph(config: Qwen2VLConfig, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions = {}): GraphBuilder {
-  const { g, dtype, pixels, rowIndex, coords } = paddedGraph('qwen2_vl', config, params, bucket, options);
-  const attention = paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype);
+  const { g, dtype, pixels, rowIndex, coords, slots } = paddedGraph('qwen2_vl', config, params, bucket, options);
+  const attention = paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype, slots);
   declareImageEmbeds(g, visionTower(g, config, op.cast(pixels, dtype), rotaryLayout(g, config, coords, rowIndex), attention));
   declareTokenCount(g, config, coords.valid);
   return g;

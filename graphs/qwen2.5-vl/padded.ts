@@ -18,11 +18,11 @@ export type { PaddedGraphOptions };
  * → image_embeds float32 [Nmax/4, O], token_count int64 [] (the first token_count rows are real).
  */
 export function buildPaddedGraph(config: Qwen25VLConfig, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions = {}): GraphBuilder {
-  const { g, dtype, pixels, rowIndex, coords } = paddedGraph('qwen2_5_vl', config, params, bucket, options);
+  const { g, dtype, pixels, rowIndex, coords, slots } = paddedGraph('qwen2_5_vl', config, params, bucket, options);
   // A side holds at most Nmax patches, so Nmax + 1 exceeds any window count per side.
   const windows = windowIds(g, config, coords, bucket.maxPatches + 1);
   const attention = {
-    frame: g.scope('frames', () => paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype)),
+    frame: g.scope('frames', () => paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype, slots)),
     window: g.scope('windows', () => blockDiagonalAttention(g, config, windows, dtype)),
   };
   declareImageEmbeds(g, visionTower(g, config, op.cast(pixels, dtype), rotaryLayout(g, config, coords, rowIndex), attention));

@@ -26,8 +26,8 @@ export type { PaddedGraphOptions };
  *   token_count int64 [] (real tokens: the first token_count rows of each output are valid).
  */
 export function buildPaddedGraph(config: VisionConfig, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions = {}): GraphBuilder {
-  const { g, dtype, pixels, rowIndex, coords } = paddedGraph('qwen3_vl', config, params, bucket, options);
-  const attention = paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype);
+  const { g, dtype, pixels, rowIndex, coords, slots } = paddedGraph('qwen3_vl', config, params, bucket, options);
+  const attention = paddedAttention(g, config, coords, bucket, options.device ?? 'cpu', dtype, slots);
   declareOutputs(g, config, visionTower(g, config, op.cast(pixels, dtype), patchLayout(g, config, coords, rowIndex), attention));
   declareTokenCount(g, config, coords.valid);
   return g;

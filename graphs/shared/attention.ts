@@ -143,15 +143,49 @@ export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments
 }
 
 /**
- * The attention of a padded bucket over `segments`. A one-item bucket is bias-free: its real rows
- * are one segment, so MultiHeadAttention with a key length serves (ORT runs it as a tiled kernel
- * on CPU and as cuDNN flash attention on CUDA in half precision). Everything else carries the
- * block-diagonal bias, and so do float32 buckets built for CUDA: ORT 1.29's CUDA provider runs
- * float32 attention with a key length as its unfused kernel (a [heads, N, N] buffer: out of
- * memory at 2048², measured on an H200), and with a bias as the memory-efficient one.
- * `segmentsPerRow` false means segments are finer than frames (Qwen2.5-VL's windows): bias only.
+ * The item slots of a slotted bucket (src/contract.ts `slotPatches`): item i's rows sit at
+ * i·size ..< i·size + lengths[i]; `fits` is false when an item has several frames or more rows
+ * than its slot (the attention then poisons the outputs rather than mix rows).
  */
-export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: Device, dtype: DataType, segmentsPerRow = true): SegmentAttention {
-  const keyLength = segmentsPerRow && oneFramePerRow(bucket) && !(device === 'cuda' && dtype === 'float32');
+export interface ItemSlots {
+  readonly size: number;
+  readonly lengths: Value; // [Imax] int64: t·h·w of each grid row
+  readonly fits: Value; // [] bool
+}
+
+/**
+ * Attention over a slotted bucket: [1, Nmax, H] seen as [Imax, S, H], one sequence per item with
+ * its row count as key length, so no row attends outside its item and there is no [Nmax, Nmax]
+ * bias. Empty slots get key length 1 (their rows are discarded); a misfit grid poisons the first
+ * block's queries (see `fits`).
+ */
+export function slottedAttention(g: Graph, shape: AttentionShape, slots: ItemSlots): SegmentAttention {
+  const H = shape.hiddenSize;
+  const { keyLengths, guard } = g.scope('slots', () => ({
+    keyLengths: op.cast(op.max(slots.lengths, g.scalar('int64', 1)), 'int32'), // [Imax]
+    guard: nanUnlessAtMost(g, op.cast(op.not(slots.fits), 'int64'), 0),
+  }));
+  let guarded = false;
+  return (q, k, v) => {
+    const query = guarded ? q : guard(q);
+    guarded = true;
+    const items = (x: Value): Value => op.reshape(half(x), [-1, slots.size, H]); // [1, Nmax, H] → [Imax, S, H]
+    const o = op.multiHeadAttention(items(query), items(k), items(v), { heads: shape.numHeads, keyLengths });
+    return op.cast(op.reshape(o, [1, -1, H]), q.dtype); // [1, Nmax, H]
+  };
+}
+
+/**
+ * The attention of a padded bucket over `segments`. A slotted bucket (CUDA, several items) and a
+ * one-item bucket are bias-free: each item is one segment, so MultiHeadAttention with a key length
+ * serves (ORT runs it as a tiled kernel on CPU and as cuDNN flash attention on CUDA in half
+ * precision). A one-item float32 bucket built for CUDA keeps the bias: ORT 1.29's CUDA provider
+ * runs float32 attention with a key length as its unfused kernel (a [heads, N, N] buffer: out of
+ * memory at 2048², measured on an H200), and with a bias as the memory-efficient one; in a slotted
+ * bucket that buffer is per item. Multi-item CPU buckets carry the block-diagonal bias.
+ */
+export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: Device, dtype: DataType, slots?: ItemSlots): SegmentAttention {
+  if (slots) return slottedAttention(g, shape, slots);
+  const keyLength = oneFramePerRow(bucket) && !(device === 'cuda' && dtype === 'float32');
   return keyLength ? singleSegmentAttention(g, shape, segments) : blockDiagonalAttention(g, shape, segments.segment, dtype);
 }

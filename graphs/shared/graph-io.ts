@@ -4,8 +4,8 @@
 import { GraphBuilder, op, type ParameterSource, type Value } from '../../src/onnx/index.js';
 import type { Bucket, FloatDType } from '../../src/model.js';
 import type { LinearScheme } from '../../src/onnx/linear-scheme.js';
-import { INPUTS as IO, MAX_GRID_VALUE, MAX_ITEM_ROWS, TOKEN_COUNT } from '../../src/contract.js';
-import type { AttentionKind } from './attention.js';
+import { INPUTS as IO, MAX_GRID_VALUE, MAX_ITEM_ROWS, slotPatches, TOKEN_COUNT } from '../../src/contract.js';
+import type { AttentionKind, ItemSlots } from './attention.js';
 import { patchCoordinates, type PatchCoordinates } from './layout.js';
 
 export type { Bucket } from '../../src/model.js';
@@ -51,11 +51,45 @@ export function dynamicGraph(family: string, shape: InputShape, params: Paramete
   return { g, dtype, ...dynamicInputs(g, shape) };
 }
 
-/** `<family>_vision_padded_<Nmax>` with the bucket's inputs and each row's place in the grid. */
-export function paddedGraph(family: string, shape: InputShape, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions): TowerGraph & { coords: PatchCoordinates } {
+/** `<family>_vision_padded_<Nmax>` with the bucket's inputs and each row's place in the grid (and, slotted, its slots). */
+export function paddedGraph(family: string, shape: InputShape, params: ParameterSource, bucket: Bucket, options: PaddedGraphOptions): TowerGraph & { coords: PatchCoordinates; slots?: ItemSlots } {
   const { g, dtype } = towerBuilder(`${family}_vision_padded_${bucket.maxPatches}`, params, options);
   const inputs = paddedInputs(g, shape, bucket);
-  return { g, dtype, ...inputs, coords: patchCoordinates(g, shape, inputs.grid, inputs.rowIndex) };
+  const size = slotPatches(bucket, options.device ?? 'cpu');
+  if (size === undefined) return { g, dtype, ...inputs, coords: patchCoordinates(g, shape, inputs.grid, inputs.rowIndex) };
+  const { patchIndex, slots } = g.scope('slots', () => slotLayout(g, inputs.grid, bucket, size));
+  return { g, dtype, ...inputs, coords: patchCoordinates(g, shape, inputs.grid, patchIndex), slots };
+}
+
+/**
+ * Where each row of a slotted bucket lies among the items as patchCoordinates counts them (packed):
+ * row r of slot i = ⌊r / S⌋ is packed row start[i] + (r mod S) while r mod S < t·h·w of item i, and
+ * padding (an index ≥ Σ t·h·w) after it. Slot and offset per row are constants of the bucket.
+ */
+function slotLayout(g: GraphBuilder, grid: Value, bucket: Bucket, size: number): { patchIndex: Value; slots: ItemSlots } {
+  const rows = Array.from({ length: bucket.maxPatches }, (_, r) => r);
+  const slot = g.constant(
+    'int64',
+    [bucket.maxPatches],
+    rows.map((r) => BigInt(Math.floor(r / size))),
+    'slot_of_row',
+  ); // [Nmax]
+  const offset = g.constant(
+    'int64',
+    [bucket.maxPatches],
+    rows.map((r) => BigInt(r % size)),
+    'offset_in_slot',
+  ); // [Nmax]
+  const [t, h, w] = op.split(grid, 1, [1, 1, 1]).map((c) => op.squeeze(c, [1])) as [Value, Value, Value]; // 3 × [Imax]
+  const lengths = op.mul(op.mul(t, h), w); // [Imax]
+  const start = op.cumSum(lengths, 0, { exclusive: true }); // [Imax] packed first row of each item
+  const total = op.reduceSum(lengths, [0]); // []
+  const inItem = op.less(offset, op.gather(lengths, slot)); // [Nmax]
+  const packed = op.add(op.gather(start, slot), offset); // [Nmax]
+  const patchIndex = op.where(inItem, packed, op.add(total, g.constant('int64', [bucket.maxPatches], rows.map(BigInt), 'slot_padding_index'))); // [Nmax]
+  const count = (bad: Value): Value => op.reduceSum(op.cast(bad, 'int64'), [0]); // []
+  const misfits = op.add(count(op.less(g.scalar('int64', 1), t)), count(op.less(g.scalar('int64', size), lengths))); // [] multi-frame or oversized items
+  return { patchIndex, slots: { size, lengths, fits: op.equal(misfits, g.scalar('int64', 0)) } };
 }
 
 /** The dynamic inputs, checked; `rowIndex` [N] int64 = 0..N−1. */

@@ -17,7 +17,7 @@ import { checkExportOutput } from '../fs/vitgraph-files.js';
 import { invalidConfig } from '../errors.js';
 import { loadProcessor } from '../image/processor-file.js';
 import type { ProcessorParams } from '../image/processor.js';
-import { encoderIO, isPrecision, PRECISION, PRECISIONS, quantizationOf, type Device, type EncoderIO, type Precision } from '../contract.js';
+import { encoderIO, isPrecision, PRECISION, PRECISIONS, quantizationOf, slotPatches, type Device, type EncoderIO, type Precision } from '../contract.js';
 import type { Bucket, ModelDescriptor, ModelRegistry, TowerConfig } from '../model.js';
 import { ExternalDataFile, saveModel, type GraphBuilder, type SavedModel } from '../onnx/index.js';
 import { describeLinearScheme, LINEAR_SCHEME_KEY, type LinearScheme } from '../onnx/linear-scheme.js';
@@ -107,7 +107,20 @@ export async function exportModel(models: ModelRegistry, options: ExportOptions)
   // Before any work: an output vitgraph did not write is never replaced, --force or not.
   await checkExportOutput(options.out, isFile, options.overwrite === true);
   const source = await openModelDirectory(models, options.model);
-  const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, options.maxItems, source.config.mergeUnit));
+  // On CUDA a bucket holds one item unless asked for more (then slotted: src/contract.ts slotPatches).
+  const maxItems = options.maxItems ?? (device === 'cuda' ? 1 : undefined);
+  const buckets = (options.maxPatches ?? (isFile ? [] : DEFAULT_BUCKETS)).map((n) => bucket(n, maxItems, source.config.mergeUnit));
+  for (const b of buckets) {
+    const slot = slotPatches(b, device);
+    if (slot !== undefined && (!Number.isInteger(slot) || slot % source.config.mergeUnit !== 0)) {
+      throw invalidArgument(
+        'maxPatches',
+        `for a CUDA bucket of ${b.maxItems} items, a multiple of ${b.maxItems} × ${source.config.mergeUnit} (one slot of whole merge units per item)`,
+        b.maxPatches,
+        `e.g. ${b.maxItems * source.config.mergeUnit * Math.max(1, Math.round(b.maxPatches / (b.maxItems * source.config.mergeUnit)))}`,
+      );
+    }
+  }
   if (isFile) checkFileVariant(options, buckets);
   if (options.linear && dtype !== 'int8' && dtype !== 'int4') throw invalidArgument('linear', 'a Linear scheme only with dtype int8 or int4', dtype);
   const linear = options.linear ?? PRECISION[dtype].linear;

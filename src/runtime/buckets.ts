@@ -35,6 +35,8 @@ export interface PlanOptions {
   oversize?: 'dynamic' | 'error';
   /** Pack every frame group as a grid row of its own (buckets whose attention needs it: `oneFramePerRow`). */
   splitFrames?: boolean;
+  /** Patches per item slot of a slotted bucket (src/contract.ts `slotPatches`), undefined for a packed one. */
+  slotOf?: (bucket: Bucket) => number | undefined;
 }
 
 /** Items as units over consecutive pixel rows, in order. */
@@ -62,18 +64,25 @@ export function planRuns(grid: readonly GridRow[], buckets: readonly Bucket[], o
     return Array.from({ length: t }, (_, g) => ({ grid: [1, h, w], firstRow: item.firstRow + g * h * w, rows: h * w }));
   });
 
-  const fits = (rows: number, items: number): Bucket | undefined =>
-    [...buckets].sort((a, b) => a.maxPatches - b.maxPatches || a.maxItems - b.maxItems).find((b) => b.maxPatches >= rows && b.maxItems >= items);
+  // A packed bucket holds the units' rows in all; a slotted one each unit's rows in one slot.
+  const holds = (b: Bucket, rows: number, largestUnit: number, items: number): boolean => {
+    const slot = options.slotOf?.(b);
+    return b.maxItems >= items && (slot === undefined ? b.maxPatches >= rows : slot >= largestUnit);
+  };
+  const fits = (group: readonly Unit[]): Bucket | undefined => {
+    const rows = group.reduce((s, u) => s + u.rows, 0);
+    const largestUnit = Math.max(...group.map((u) => u.rows));
+    return [...buckets].sort((a, b) => a.maxPatches - b.maxPatches || a.maxItems - b.maxItems).find((b) => holds(b, rows, largestUnit, group.length));
+  };
   const plans: Plan[] = [];
   let current: Unit[] = [];
   const close = (): void => {
     if (current.length === 0) return;
-    const rows = current.reduce((s, u) => s + u.rows, 0);
-    plans.push({ kind: 'bucket', bucket: fits(rows, current.length)!, units: current });
+    plans.push({ kind: 'bucket', bucket: fits(current)!, units: current });
     current = [];
   };
   for (const unit of units) {
-    if (!fits(unit.rows, 1)) {
+    if (!fits([unit])) {
       if (options.oversize !== 'dynamic') {
         throw unsupported(`an item of ${unit.rows} patches (grid [${unit.grid.join(', ')}]) is larger than the largest bucket (${largest} patches)`, {
           fixes: [{ option: 'maxPixels', action: 'lower' }],
@@ -84,21 +93,24 @@ export function planRuns(grid: readonly GridRow[], buckets: readonly Bucket[], o
       plans.push({ kind: 'dynamic', units: [unit] });
       continue;
     }
-    const rows = current.reduce((s, u) => s + u.rows, 0) + unit.rows;
-    if (!fits(rows, current.length + 1)) close();
+    if (!fits([...current, unit])) close();
     current.push(unit);
   }
   close();
   return plans;
 }
 
-/** Pads the units' pixel rows and grid rows into one bucket's fixed-shape inputs. */
-export function padInputs(pixelValues: Float32Array, patchDim: number, units: readonly Unit[], bucket: Bucket): { pixels: HostTensor<'float32'>; grid: HostTensor<'int64'> } {
+/**
+ * Pads the units' pixel rows and grid rows into one bucket's fixed-shape inputs: packed one after
+ * another, or, with `slot`, unit i from row i·slot.
+ */
+export function padInputs(pixelValues: Float32Array, patchDim: number, units: readonly Unit[], bucket: Bucket, slot?: number): { pixels: HostTensor<'float32'>; grid: HostTensor<'int64'> } {
   const pixels = new Float32Array(bucket.maxPatches * patchDim);
   const grid = new BigInt64Array(bucket.maxItems * 3);
   let at = 0;
   units.forEach((u, i) => {
-    pixels.set(pixelValues.subarray(u.firstRow * patchDim, (u.firstRow + u.rows) * patchDim), at * patchDim);
+    const first = slot === undefined ? at : i * slot;
+    pixels.set(pixelValues.subarray(u.firstRow * patchDim, (u.firstRow + u.rows) * patchDim), first * patchDim);
     grid.set(u.grid.map(BigInt), 3 * i);
     at += u.rows;
   });
@@ -177,12 +189,13 @@ export function splitTokens(out: EncoderOutputs, specs: readonly OutputSpec[], t
 }
 
 /** The padded path's own check: the units packed into one run fit the bucket's fixed shapes. */
-export function checkBucketFits(units: readonly Unit[], bucket: Bucket): void {
+export function checkBucketFits(units: readonly Unit[], bucket: Bucket, slot?: number): void {
   const rows = units.reduce((sum, u) => sum + u.rows, 0);
   const exact = units.every((u) => u.rows === u.grid[0] * u.grid[1] * u.grid[2]);
-  if (units.length > bucket.maxItems || rows > bucket.maxPatches || !exact) {
+  const slotted = slot === undefined || units.every((u) => u.rows <= slot && u.grid[0] === 1);
+  if (units.length > bucket.maxItems || rows > bucket.maxPatches || !exact || !slotted) {
     throw inputMismatch(
-      `bucket ${bucket.maxPatches}×${bucket.maxItems}: expected at most ${bucket.maxItems} items and ${bucket.maxPatches} rows with rows = t·h·w, got ${units.length} items and ${rows} rows`,
+      `bucket ${bucket.maxPatches}×${bucket.maxItems}: expected at most ${bucket.maxItems} items and ${bucket.maxPatches} rows with rows = t·h·w${slot === undefined ? '' : `, each one frame of at most ${slot} rows`}, got ${units.length} items and ${rows} rows`,
       undefined,
       {
         items: units.length,
@@ -190,4 +203,20 @@ export function checkBucketFits(units: readonly Unit[], bucket: Bucket): void {
       },
     );
   }
+}
+
+/**
+ * A slotted bucket's outputs back in item order: item i's `counts[i]` tokens start at token
+ * i·`slotTokens` of each output's token axis; concatenated, they are what a packed bucket gives.
+ */
+export function gatherSlots(out: EncoderOutputs, specs: readonly OutputSpec[], slotTokens: number, counts: readonly number[]): EncoderOutputs {
+  return Object.fromEntries(
+    specs.map(({ name, tokenAxis }) => [
+      name,
+      concatAxis(
+        counts.map((n, i) => sliceAxis(out[name]!, tokenAxis, i * slotTokens, i * slotTokens + n)),
+        tokenAxis,
+      ),
+    ]),
+  );
 }

@@ -10,8 +10,8 @@ import type { Bucket, OutputSpec } from '../model.js';
 import { inspectModel } from '../onnx/inspect.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
 import { resolveBackend, runnerFactory, useBuckets, type BackendOptions } from './backend.js';
-import { checkBucketFits, concatTokens, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
-import { checkIOAgainstGraph, graphDevice, INPUTS, oneFramePerRow, prepacksWeights, TOKEN_COUNT, type EncoderIO } from '../contract.js';
+import { checkBucketFits, concatTokens, gatherSlots, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
+import { checkIOAgainstGraph, graphDevice, INPUTS, oneFramePerRow, prepacksWeights, slotPatches, TOKEN_COUNT, type EncoderIO } from '../contract.js';
 import { checkEncoderInputs, type GridRow } from './input-checks.js';
 import { recordedIO } from './recorded-io.js';
 import { MANIFEST, openPackage } from './package.js';
@@ -118,9 +118,11 @@ export class EncoderRuntime {
     const grid: GridRow[] = checkEncoderInputs({ pixelValues, gridThw }, this.io.patchDim, this.io.spatialMergeSize);
     const pixels = pixelValues.data as Float32Array;
     if (this.buckets.length === 0) return this.runDynamic(pixelValues, gridThw);
+    const device = graphDevice(this.io);
     const plans = planRuns(grid, this.buckets, {
       oversize: this.dynamicPath && this.options.oversize !== 'error' ? 'dynamic' : 'error',
-      splitFrames: this.buckets.some(oneFramePerRow),
+      splitFrames: this.buckets.some((b) => oneFramePerRow(b, device)),
+      slotOf: (b) => slotPatches(b, device),
     });
     const parts: EncoderOutputs[] = [];
     for (const plan of plans) parts.push(await this.runPlan(plan, pixels));
@@ -135,13 +137,20 @@ export class EncoderRuntime {
       return this.runDynamic(hostTensor('float32', [unit.rows, patchDim], rows), hostTensor('int64', [1, 3], BigInt64Array.from(unit.grid.map(BigInt))));
     }
     const graph = this.buckets.find((b) => b.maxPatches === plan.bucket.maxPatches && b.maxItems === plan.bucket.maxItems)!;
-    checkBucketFits(plan.units, graph); // padded graphs trust grid_thw: the host checks what it packs
-    const { pixels: padded, grid } = padInputs(pixels, patchDim, plan.units, graph);
+    const slot = slotPatches(graph, graphDevice(this.io));
+    checkBucketFits(plan.units, graph, slot); // padded graphs trust grid_thw: the host checks what it packs
+    const { pixels: padded, grid } = padInputs(pixels, patchDim, plan.units, graph, slot);
     const out = await (await this.runnerOf(graph)).run({ [INPUTS.pixelValues]: padded, [INPUTS.gridThw]: grid });
     const tokens = Number((out[TOKEN_COUNT]?.data as BigInt64Array | undefined)?.[0] ?? -1);
     const expected = plan.units.reduce((s, u) => s + u.rows, 0) / this.io.mergeUnit;
     if (tokens !== expected) throw runtimeError(`bucket ${graph.maxPatches} reported ${tokens} tokens, expected ${expected}`);
-    return sliceTokens(this.outputsOf(out), this.io.outputs, tokens);
+    if (slot === undefined) return sliceTokens(this.outputsOf(out), this.io.outputs, tokens);
+    return gatherSlots(
+      this.outputsOf(out),
+      this.io.outputs,
+      slot / this.io.mergeUnit,
+      plan.units.map((u) => u.rows / this.io.mergeUnit),
+    );
   }
 
   private async runDynamic(pixelValues: HostTensor, gridThw: HostTensor): Promise<EncoderOutputs> {
