@@ -15,6 +15,7 @@ import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
 import { Session } from '../src/runtime/session.js';
 import { zeroParameters } from '../src/export/model-directory.js';
 import { inspectModel } from '../src/onnx/inspect.js';
+import { inspectPackage } from '../src/runtime/package.js';
 import { nativeAddonFile, NativeSession } from '../src/runtime/native/index.js';
 import { summarizeProfile } from '../src/runtime/profile.js';
 import { deepstackBlocks, loadGolden, ROOT, tempDir } from './helpers/files.js';
@@ -131,6 +132,7 @@ test('a package exported for CUDA records it and refuses to load on CPU, naming 
   const manifest = JSON.parse(await readFile(join(pkg, 'vitgraph.json'), 'utf8')) as { io: { device?: string } };
   t.is(manifest.io.device, 'cuda');
   t.is((await inspectModel(join(pkg, 'padded-256.onnx'))).metadata['vitgraph.device'], 'cuda');
+  t.is((await inspectPackage(pkg)).device, 'cuda', 'inspect says which device the package is for');
   const error = await t.throwsAsync(EncoderRuntime.open(pkg, { threads: 1 }), { instanceOf: VitgraphError });
   t.is(error?.code, 'unsupported');
   t.regex(error?.message ?? '', /exported for CUDA.*device.*cuda.*re-export without --device cuda/s);

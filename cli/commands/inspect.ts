@@ -33,7 +33,7 @@ function modelLines(summary: ModelSummary): string[] {
 function packageLines(pkg: PackageSummary): string[] {
   return [
     `package: ${pkg.dir}`,
-    `model: ${pkg.model}   dtype: ${pkg.dtype}${pkg.quantization ? ` (${pkg.quantization})` : ''}   opset: ${pkg.opset}   vitgraph: ${pkg.vitgraph}`,
+    `model: ${pkg.model}   dtype: ${pkg.dtype}${pkg.quantization ? ` (${pkg.quantization})` : ''}   device: ${pkg.device ?? 'any'}   opset: ${pkg.opset}   vitgraph: ${pkg.vitgraph}`,
     ...(pkg.weights ? [`weights: ${pkg.weights.file} (${mib(pkg.weights.bytes)}, shared by every graph)`] : []),
     ...pkg.graphs.flatMap((g) => ['', `== ${g.file}: ${g.variant}${g.variant === 'padded' ? ` bucket, ${g.maxPatches} patches, ${g.maxItems} items` : ''}`, ...graphLines(g)]),
   ];

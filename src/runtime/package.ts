@@ -179,6 +179,8 @@ export interface PackageSummary {
   dtype: Manifest['dtype'];
   /** Quantized Linear layers (e.g. dynamic-int8), absent for float packages. */
   quantization?: string;
+  /** 'cuda' for a package exported for CUDA (refused elsewhere); absent: any device. */
+  device?: 'cuda';
   opset: number;
   weights?: { file: string; bytes: number };
   graphs: (ModelSummary & { file: string; variant: 'dynamic' | 'padded'; maxPatches?: number; maxItems?: number })[];
@@ -200,6 +202,7 @@ export async function inspectPackage(dir: string): Promise<PackageSummary> {
     model: manifest.model,
     dtype: manifest.dtype,
     ...(manifest.io.quantization ? { quantization: manifest.io.quantization } : {}),
+    ...(manifest.io.device ? { device: manifest.io.device } : {}),
     opset: manifest.opset,
     ...(manifest.weights ? { weights: { file: manifest.weights.file, bytes: manifest.weights.bytes } } : {}),
     graphs,
