@@ -4,21 +4,21 @@
 // summarized; and scripts/gpu-check.sh runs from the bare set of files it documents (dist/, the
 // addon and four protobuf packages: no onnxruntime-node, no sharp).
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { cp, mkdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportModel, VitgraphError } from '../index.js';
 import { buildPaddedGraph, parseConfig } from '../graphs/qwen3-vl/index.js';
 import { bucket, planRuns } from '../src/runtime/buckets.js';
-import { EncoderRuntime } from '../src/runtime/encoder-runtime.js';
+import { EncoderRuntime, type EncoderRuntimeOptions } from '../src/runtime/encoder-runtime.js';
 import { Session } from '../src/runtime/session.js';
 import { zeroParameters } from '../src/export/model-directory.js';
 import { inspectModel } from '../src/onnx/inspect.js';
 import { inspectPackage } from '../src/runtime/package.js';
 import { nativeAddonFile, NativeSession } from '../src/runtime/native/index.js';
 import { summarizeProfile } from '../src/runtime/profile.js';
-import { deepstackBlocks, loadGolden, ROOT, tempDir } from './helpers/files.js';
+import { deepstackBlocks, loadGolden, ROOT, tempDir, type Golden } from './helpers/files.js';
 import { assertClose } from './helpers/numeric.js';
 import { configJson } from './helpers/random.js';
 
@@ -47,20 +47,24 @@ test('a one-item bucket attends without any [Nmax, Nmax] bias: MultiHeadAttentio
   t.true(four.mha.every((n) => (n.inputs[5] ?? '') !== ''));
 });
 
+/** Runs `golden` through the graph at `out` and checks every output against the float64 reference. */
+async function assertGolden(t: ExecutionContext, golden: Golden, out: string, options: EncoderRuntimeOptions): Promise<void> {
+  const runtime = await EncoderRuntime.open(out, options);
+  try {
+    const got = await runtime.run(golden.pixelValues, golden.gridThw);
+    assertClose(t, 'image_embeds', got.image_embeds!.data, golden.expected.imageEmbeds, ATOL);
+    deepstackBlocks(got.deepstack_embeds!.data, golden.expected.deepstack.length).forEach((block, j) => assertClose(t, `deepstack_embeds[${j}]`, block, golden.expected.deepstack[j]!, ATOL));
+  } finally {
+    await runtime.close();
+  }
+}
+
 for (const name of ['tiny', 'tiny_single'] as const) {
   test(`${name}: one-item buckets give the goldens (≤ ${ATOL}); a video runs one frame per bucket`, async (t) => {
     const golden = await loadGolden(name);
     const out = join(await tempDir(t), 'one-item.onnx');
-    const rows = golden.pixelValues.shape[0]!;
-    await exportModel({ model: golden.dir, out, variant: 'padded', maxPatches: [rows], maxItems: 1 });
-    const runtime = await EncoderRuntime.open(out, { threads: 1 });
-    try {
-      const got = await runtime.run(golden.pixelValues, golden.gridThw);
-      assertClose(t, 'image_embeds', got.image_embeds!.data, golden.expected.imageEmbeds, ATOL);
-      deepstackBlocks(got.deepstack_embeds!.data, golden.expected.deepstack.length).forEach((block, j) => assertClose(t, `deepstack_embeds[${j}]`, block, golden.expected.deepstack[j]!, ATOL));
-    } finally {
-      await runtime.close();
-    }
+    await exportModel({ model: golden.dir, out, variant: 'padded', maxPatches: [golden.pixelValues.shape[0]!], maxItems: 1 });
+    await assertGolden(t, golden, out, { threads: 1 });
   });
 }
 
@@ -95,14 +99,7 @@ for (const name of ['tiny', 'tiny_single'] as const) {
     const frames = golden.gridThw.data.length / 3 + (name === 'tiny' ? 1 : 0); // tiny's video has 2 frames
     await exportModel({ model: golden.dir, out, variant: 'padded', maxPatches: [frames * 192], maxItems: frames, device: 'cuda' });
     // The CUDA form runs here through onnxruntime-node: MultiHeadAttention with key lengths has a CPU kernel.
-    const runtime = await EncoderRuntime.open(out, { device: 'cuda', createRunner: (path) => Session.load(path, { threads: 1 }) });
-    try {
-      const got = await runtime.run(golden.pixelValues, golden.gridThw);
-      assertClose(t, 'image_embeds', got.image_embeds!.data, golden.expected.imageEmbeds, ATOL);
-      deepstackBlocks(got.deepstack_embeds!.data, golden.expected.deepstack.length).forEach((block, j) => assertClose(t, `deepstack_embeds[${j}]`, block, golden.expected.deepstack[j]!, ATOL));
-    } finally {
-      await runtime.close();
-    }
+    await assertGolden(t, golden, out, { device: 'cuda', createRunner: (path) => Session.load(path, { threads: 1 }) });
   });
 }
 

@@ -26,22 +26,18 @@ export class ServeMetrics {
   private readonly failedBatches = new Counter({ name: 'vitgraph_batch_failures_total', help: 'Batches that failed and were re-run request by request', registers: [this.registry] });
 
   constructor(queue: { patches: () => number; requests: () => number }) {
-    new Gauge({
-      name: 'vitgraph_queue_patches',
-      help: 'Patches waiting for the encoder',
-      registers: [this.registry],
-      collect() {
-        this.set(queue.patches());
-      },
-    });
-    new Gauge({
-      name: 'vitgraph_queue_requests',
-      help: 'Requests waiting for the encoder',
-      registers: [this.registry],
-      collect() {
-        this.set(queue.requests());
-      },
-    });
+    // Gauges read at scrape time from the batcher's queue.
+    const sampled = (name: string, help: string, read: () => number): Gauge =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect: function (this: Gauge) {
+          this.set(read());
+        },
+      });
+    sampled('vitgraph_queue_patches', 'Patches waiting for the encoder', queue.patches);
+    sampled('vitgraph_queue_requests', 'Requests waiting for the encoder', queue.requests);
     collectDefaultMetrics({ register: this.registry, prefix: 'vitgraph_' });
   }
 
