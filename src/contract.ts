@@ -38,23 +38,17 @@ export const MAX_ITEM_ROWS = 2 ** 31;
 export type Device = 'cpu' | 'cuda';
 
 /**
- * Patches per item slot of a slotted bucket, else undefined. A multi-item bucket built for CUDA is
- * slotted: item i's rows sit at i·S ..< i·S + t·h·w (S = maxPatches / maxItems), so attention runs as
- * a batch of maxItems sequences with a key length each, with no [Nmax, Nmax] bias. One rule, read by
- * the graph builders, the exporter and the bucket packer.
+ * Patches per item slot of a slotted bucket, else undefined. In a slotted bucket item i's rows sit at
+ * i·S ..< i·S + t·h·w (S = maxPatches / maxItems), each item one frame group, so attention runs as a
+ * batch of items with a key length each and needs no [Nmax, Nmax] bias. A one-item bucket is slotted
+ * on every device (one slot of Nmax rows); a multi-item one when it is built for CUDA. The host
+ * splits a multi-frame item into its frames for these buckets, which is exact: frames never attend
+ * to each other in any tower. One rule, read by the graph builders, the exporter and the packer.
  */
 export function slotPatches(bucket: { readonly maxPatches: number; readonly maxItems: number }, device: Device): number | undefined {
-  return device === 'cuda' && bucket.maxItems > 1 ? bucket.maxPatches / bucket.maxItems : undefined;
+  if (bucket.maxItems === 1) return bucket.maxPatches;
+  return device === 'cuda' ? bucket.maxPatches / bucket.maxItems : undefined;
 }
-
-/**
- * Whether a bucket takes one frame group per grid_thw row, so that each item is a single attention
- * segment: the bias-free forms need it (a one-item bucket, and every slotted bucket). The host then
- * splits a multi-frame item into its frames, which is exact: frames never attend to each other in
- * any tower.
- */
-export const oneFramePerRow = (bucket: { readonly maxPatches: number; readonly maxItems: number }, device: Device = 'cpu'): boolean =>
-  bucket.maxItems === 1 || slotPatches(bucket, device) !== undefined;
 
 /** Precisions a graph is exported in, from the CLI's --dtype to the session's prepacking. */
 export const PRECISIONS = ['float32', 'float16', 'bfloat16', 'int8', 'int4'] as const;

@@ -43,7 +43,7 @@ export type FloatDType = 'float32' | 'float16' | 'bfloat16';
 export interface GraphOptions {
   /** Float precision of weights and matmuls. */
   readonly dtype: FloatDType;
-  /** Padded graphs: the device the bucket is for (default 'cpu'; see contract.ts `oneFramePerRow`). */
+  /** Padded graphs: the device the bucket is for (default 'cpu'; see contract.ts `slotPatches`). */
   readonly device?: 'cpu' | 'cuda' | undefined;
   /** How Linear layers store weights (default: float in `dtype`). */
   readonly linear?: LinearScheme | undefined;

@@ -110,7 +110,7 @@ test('planRuns splits a video into frames for one-item buckets; each run is one 
       [1, 2, 2],
     ],
     [bucket(16, 1)],
-    { splitFrames: true },
+    { slotOf: (b) => b.maxPatches },
   );
   t.deepEqual(
     plans.map((p) => p.units.map((u) => u.grid)),

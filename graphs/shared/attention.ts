@@ -3,7 +3,7 @@
 // segments or into padding. Each builder returns a `SegmentAttention` taking rotated
 // q, k, v [N, H] → [N, H].
 
-import { oneFramePerRow, type Device } from '../../src/contract.js';
+import type { Device } from '../../src/contract.js';
 import type { Bucket } from '../../src/model.js';
 import type { DataType, Graph, Value } from '../../src/onnx/index.js';
 import { op } from '../../src/onnx/index.js';
@@ -121,28 +121,6 @@ function nanUnlessAtMost(g: Graph, count: Value, limit: number): (q: Value) => V
 }
 
 /**
- * Bias-free attention for a bucket whose real rows are one segment (one item of one frame
- * group): MultiHeadAttention with the real row count as its key length, so every real query
- * attends to exactly its segment and never to the padding. Padding queries see the real keys
- * (finite, discarded). More than one segment among the real rows fails the run: the host
- * splits multi-frame items before packing (src/runtime/buckets.ts).
- */
-export function singleSegmentAttention(g: Graph, shape: AttentionShape, segments: Segments): SegmentAttention {
-  const { realRows, guard } = g.scope('segments', () => {
-    const count = op.reduceSum(op.cast(segments.segmentStart, 'int64'), [0]); // [] segments among real rows
-    const real = op.reshape(op.reduceSum(op.cast(op.less(g.scalar('int64', 0), segments.segment), 'int64'), [0]), [1]); // [1]
-    return { realRows: op.cast(real, 'int32'), guard: g.scope('one_segment_per_bucket', () => nanUnlessAtMost(g, count, 1)) };
-  });
-  let guarded = false;
-  return (q, k, v) => {
-    // The first block's queries carry the guard; a NaN there reaches every later block.
-    const query = guarded ? q : guard(q);
-    guarded = true;
-    return op.cast(op.multiHeadAttention(half(query), half(k), half(v), { heads: shape.numHeads, keyLengths: realRows }), q.dtype); // [1, Nmax, H]
-  };
-}
-
-/**
  * The item slots of a slotted bucket (src/contract.ts `slotPatches`): item i's rows sit at
  * i·size ..< i·size + lengths[i]; `fits` is false when an item has several frames or more rows
  * than its slot (the attention then poisons the outputs rather than mix rows).
@@ -176,16 +154,15 @@ export function slottedAttention(g: Graph, shape: AttentionShape, slots: ItemSlo
 }
 
 /**
- * The attention of a padded bucket over `segments`. A slotted bucket (CUDA, several items) and a
- * one-item bucket are bias-free: each item is one segment, so MultiHeadAttention with a key length
- * serves (ORT runs it as a tiled kernel on CPU and as cuDNN flash attention on CUDA in half
- * precision). A one-item float32 bucket built for CUDA keeps the bias: ORT 1.29's CUDA provider
- * runs float32 attention with a key length as its unfused kernel (a [heads, N, N] buffer: out of
- * memory at 2048², measured on an H200), and with a bias as the memory-efficient one; in a slotted
- * bucket that buffer is per item. Multi-item CPU buckets carry the block-diagonal bias.
+ * The attention of a padded bucket over `segments`. A slotted bucket (src/contract.ts: one item, or
+ * several built for CUDA) is bias-free: each item is one segment, so MultiHeadAttention with a key
+ * length per item serves (ORT runs it as a tiled kernel on CPU and as cuDNN flash attention on CUDA
+ * in half precision). A one-item float32 bucket built for CUDA keeps the bias: ORT 1.29's CUDA
+ * provider runs float32 attention with a key length as its unfused kernel (a [heads, N, N] buffer:
+ * out of memory at 2048², measured on an H200), and with a bias as the memory-efficient one; with
+ * several slots that buffer is per item. Multi-item CPU buckets carry the block-diagonal bias.
  */
 export function paddedAttention(g: Graph, shape: AttentionShape, segments: Segments, bucket: Bucket, device: Device, dtype: DataType, slots?: ItemSlots): SegmentAttention {
-  if (slots) return slottedAttention(g, shape, slots);
-  const keyLength = oneFramePerRow(bucket) && !(device === 'cuda' && dtype === 'float32');
-  return keyLength ? singleSegmentAttention(g, shape, segments) : blockDiagonalAttention(g, shape, segments.segment, dtype);
+  const unfusedFloat32 = device === 'cuda' && dtype === 'float32' && bucket.maxItems === 1;
+  return slots && !unfusedFloat32 ? slottedAttention(g, shape, slots) : blockDiagonalAttention(g, shape, segments.segment, dtype);
 }

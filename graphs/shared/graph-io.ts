@@ -13,7 +13,7 @@ export type { Bucket } from '../../src/model.js';
 export interface PaddedGraphOptions {
   /** Weights and matmuls in this dtype (default float32); norms' statistics, rotary and interpolation stay float32. */
   dtype?: FloatDType;
-  /** The device the bucket is for (default 'cpu'; see src/contract.ts `oneFramePerRow` and graphs/shared/attention.ts). */
+  /** The device the bucket is for (default 'cpu'; see src/contract.ts `slotPatches` and graphs/shared/attention.ts). */
   device?: 'cpu' | 'cuda' | undefined;
   /** How Linear layers store weights (default float in `dtype`; quantized: see src/onnx/linear-scheme.ts). */
   linear?: LinearScheme | undefined;
@@ -57,7 +57,7 @@ export function paddedGraph(family: string, shape: InputShape, params: Parameter
   const inputs = paddedInputs(g, shape, bucket);
   const size = slotPatches(bucket, options.device ?? 'cpu');
   if (size === undefined) return { g, dtype, ...inputs, coords: patchCoordinates(g, shape, inputs.grid, inputs.rowIndex) };
-  const { patchIndex, slots } = g.scope('slots', () => slotLayout(g, inputs.grid, bucket, size));
+  const { patchIndex, slots } = g.scope('slots', () => slotLayout(g, inputs.grid, inputs.rowIndex, bucket, size));
   return { g, dtype, ...inputs, coords: patchCoordinates(g, shape, inputs.grid, patchIndex), slots };
 }
 
@@ -66,7 +66,7 @@ export function paddedGraph(family: string, shape: InputShape, params: Parameter
  * row r of slot i = ⌊r / S⌋ is packed row start[i] + (r mod S) while r mod S < t·h·w of item i, and
  * padding (an index ≥ Σ t·h·w) after it. Slot and offset per row are constants of the bucket.
  */
-function slotLayout(g: GraphBuilder, grid: Value, bucket: Bucket, size: number): { patchIndex: Value; slots: ItemSlots } {
+function slotLayout(g: GraphBuilder, grid: Value, rowIndex: Value, bucket: Bucket, size: number): { patchIndex: Value; slots: ItemSlots } {
   const rows = Array.from({ length: bucket.maxPatches }, (_, r) => r);
   const slot = g.constant(
     'int64',
@@ -86,7 +86,7 @@ function slotLayout(g: GraphBuilder, grid: Value, bucket: Bucket, size: number):
   const total = op.reduceSum(lengths, [0]); // []
   const inItem = op.less(offset, op.gather(lengths, slot)); // [Nmax]
   const packed = op.add(op.gather(start, slot), offset); // [Nmax]
-  const patchIndex = op.where(inItem, packed, op.add(total, g.constant('int64', [bucket.maxPatches], rows.map(BigInt), 'slot_padding_index'))); // [Nmax]
+  const patchIndex = op.where(inItem, packed, op.add(total, rowIndex)); // [Nmax]
   const count = (bad: Value): Value => op.reduceSum(op.cast(bad, 'int64'), [0]); // []
   const misfits = op.add(count(op.less(g.scalar('int64', 1), t)), count(op.less(g.scalar('int64', size), lengths))); // [] multi-frame or oversized items
   return { patchIndex, slots: { size, lengths, fits: op.equal(misfits, g.scalar('int64', 0)) } };

@@ -33,8 +33,6 @@ export type Plan = { readonly kind: 'bucket'; readonly bucket: Bucket; readonly 
 export interface PlanOptions {
   /** What to do with an image (or frame group) larger than the largest bucket. */
   oversize?: 'dynamic' | 'error';
-  /** Pack every frame group as a grid row of its own (buckets whose attention needs it: `oneFramePerRow`). */
-  splitFrames?: boolean;
   /** Patches per item slot of a slotted bucket (src/contract.ts `slotPatches`), undefined for a packed one. */
   slotOf?: (bucket: Bucket) => number | undefined;
 }
@@ -51,16 +49,17 @@ export function unitsOf(grid: readonly GridRow[]): Unit[] {
 
 /**
  * Splits the request into runs. Items stay in order; a video larger than the largest bucket (or
- * any video, with `splitFrames`) is cut into its frame groups (each group is an independent
+ * any video, when some bucket is slotted: one frame group per slot) is cut into its frame groups (each group is an independent
  * attention segment, so the result is identical); a single frame group larger than every bucket
  * goes to the dynamic graph or fails.
  */
 export function planRuns(grid: readonly GridRow[], buckets: readonly Bucket[], options: PlanOptions = {}): Plan[] {
   if (buckets.length === 0) throw invalidArgument('buckets', 'at least one padded bucket', undefined);
   const largest = Math.max(...buckets.map((b) => b.maxPatches));
+  const splitFrames = buckets.some((b) => options.slotOf?.(b) !== undefined);
   const units = unitsOf(grid).flatMap((item): Unit[] => {
     const [t, h, w] = item.grid;
-    if (t === 1 || h * w > largest || (item.rows <= largest && !options.splitFrames)) return [item];
+    if (t === 1 || h * w > largest || (item.rows <= largest && !splitFrames)) return [item];
     return Array.from({ length: t }, (_, g) => ({ grid: [1, h, w], firstRow: item.firstRow + g * h * w, rows: h * w }));
   });
 

@@ -11,7 +11,7 @@ import { inspectModel } from '../onnx/inspect.js';
 import { hostTensor, type HostTensor } from '../tensor.js';
 import { resolveBackend, runnerFactory, useBuckets, type BackendOptions } from './backend.js';
 import { checkBucketFits, concatTokens, gatherSlots, padInputs, planRuns, sliceTokens, type EncoderOutputs, type Plan } from './buckets.js';
-import { checkIOAgainstGraph, graphDevice, INPUTS, oneFramePerRow, prepacksWeights, slotPatches, TOKEN_COUNT, type EncoderIO } from '../contract.js';
+import { checkIOAgainstGraph, graphDevice, INPUTS, prepacksWeights, slotPatches, TOKEN_COUNT, type EncoderIO } from '../contract.js';
 import { checkEncoderInputs, type GridRow } from './input-checks.js';
 import { recordedIO } from './recorded-io.js';
 import { MANIFEST, openPackage } from './package.js';
@@ -121,7 +121,6 @@ export class EncoderRuntime {
     const device = graphDevice(this.io);
     const plans = planRuns(grid, this.buckets, {
       oversize: this.dynamicPath && this.options.oversize !== 'error' ? 'dynamic' : 'error',
-      splitFrames: this.buckets.some((b) => oneFramePerRow(b, device)),
       slotOf: (b) => slotPatches(b, device),
     });
     const parts: EncoderOutputs[] = [];
