@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IO } from '../graphs/qwen3-vl/io.js';
 import { exportModel, synthCheckpoint } from '../index.js';
-import type { Bucket } from '../src/model.js';
-import { padInputs, unitsOf, type GridRow, type Unit } from '../src/runtime/buckets.js';
-import type { HostTensor } from '../src/tensor.js';
+import type { Bucket, OutputSpec } from '../src/model.js';
+import { gatherSlots, padInputs, unitsOf, type GridRow, type Unit } from '../src/runtime/buckets.js';
+import { hostTensor, type HostTensor } from '../src/tensor.js';
 import { readSafetensors, writeSafetensors } from '../src/weights/index.js';
 import { qwen2ReferenceConfig, qwen2ReferenceForward } from '../test/reference/qwen2vl.js';
 import type { NativeTensorData } from '../src/runtime/native/index.js';
@@ -55,33 +55,38 @@ async function exportOnce(model: string, out: string, bucket: Bucket, dtype: Che
   await exportModel({ model, out, variant: 'padded', maxPatches: [bucket.maxPatches], maxItems: bucket.maxItems, dtype, device: form, externalData: 'always', overwrite: true });
 }
 
+/** An output the golden cases compare: its token axis and how many [tokens, width] blocks it holds. */
+interface ComparedOutput extends OutputSpec {
+  readonly blocks: number;
+}
+
 /**
  * A bucket for `units` in `form`: exact size when packed; for CUDA with several units, slotted
- * (src/contract.ts): one slot per unit of the largest unit's rows, and a gather that puts the real
- * output rows back in item order. `blocks`: how many [tokens, width] blocks each output holds
- * (image_embeds 1, deepstack_embeds K).
+ * (src/contract.ts): one slot per unit of the largest unit's rows, and a gather (the runtime's own
+ * `gatherSlots`) that puts the real output rows back in item order.
  */
-function bucketFor(units: readonly Unit[], form: Form, blocks: Readonly<Record<string, number>>, mergeUnit = 4): { bucket: Bucket; slot?: number; gather?: CheckCase['gather'] } {
+function bucketFor(units: readonly Unit[], form: Form, compared: readonly ComparedOutput[], mergeUnit = 4): { bucket: Bucket; slot?: number; gather?: CheckCase['gather'] } {
   const rows = units.reduce((n, u) => n + u.rows, 0);
   if (form !== 'cuda' || units.length === 1) return { bucket: { maxPatches: rows, maxItems: units.length } };
   const slot = Math.max(...units.map((u) => u.rows));
   const slotTokens = slot / mergeUnit;
-  const gather = (outputs: Record<string, NativeTensorData>): Record<string, NativeTensorData> =>
-    Object.fromEntries(
-      Object.entries(outputs).map(([name, data]) => {
-        const count = blocks[name];
-        if (count === undefined || !(data instanceof Float32Array)) return [name, data];
-        const width = data.length / count / (units.length * slotTokens);
-        const joined: number[] = [];
-        for (let b = 0; b < count; b++) {
-          units.forEach((u, i) => {
-            const from = (b * units.length * slotTokens + i * slotTokens) * width;
-            joined.push(...data.subarray(from, from + (u.rows / mergeUnit) * width));
-          });
-        }
-        return [name, Float32Array.from(joined)];
+  const tokens = units.length * slotTokens;
+  const gather = (outputs: Record<string, NativeTensorData>): Record<string, NativeTensorData> => {
+    const tensors = Object.fromEntries(
+      compared.map(({ name, tokenAxis, blocks }) => {
+        const data = outputs[name] as Float32Array;
+        const width = data.length / blocks / tokens;
+        return [name, hostTensor('float32', tokenAxis === 0 ? [tokens, width] : [blocks, tokens, width], data)];
       }),
     );
+    const gathered = gatherSlots(
+      tensors,
+      compared,
+      slotTokens,
+      units.map((u) => u.rows / mergeUnit),
+    );
+    return { ...outputs, ...Object.fromEntries(Object.entries(gathered).map(([name, t]) => [name, t.data])) };
+  };
   return { bucket: { maxPatches: slot * units.length, maxItems: units.length }, slot, gather };
 }
 
@@ -101,7 +106,10 @@ function goldenCase(name: 'tiny' | 'tiny_single', dtype: CheckDtype, form: Form,
       // A one-item or CUDA bucket takes one frame group per item; multi-item CPU buckets take items as they are.
       const units = form === 'cuda' || grid.length === 1 ? frameUnits(grid) : unitsOf(grid);
       const k = [...io.keys()].filter((key) => key.startsWith('expected.deepstack_embeds.')).length;
-      const { bucket, slot, gather } = bucketFor(units, form, { [IO.imageEmbeds]: 1, [IO.deepstackEmbeds]: k });
+      const { bucket, slot, gather } = bucketFor(units, form, [
+        { name: IO.imageEmbeds, tokenAxis: 0, blocks: 1 },
+        { name: IO.deepstackEmbeds, tokenAxis: 1, blocks: k },
+      ]);
       const out = join(dir, `${name}-${dtype}-${form}-${bucket.maxPatches}x${units.length}.onnx`);
       await exportOnce(join(FIXTURES, name), out, bucket, dtype, form);
       const padded = padInputs(pixels.data, pixels.shape[1]!, units, bucket, slot);
@@ -159,7 +167,7 @@ function overflowCase(dtype: CheckDtype, form: Form): CheckCaseEntry {
       const weights = new Map([...tensors].map(([k, t]) => [k.replace(/^model\.visual\./, ''), Float64Array.from(t.data as Float32Array)]));
       const expected = Float32Array.from(qwen2ReferenceForward(reference, weights, pixels.data, grid).imageEmbeds);
       const units = form === 'cuda' ? frameUnits(grid) : unitsOf(grid);
-      const { bucket, slot, gather } = bucketFor(units, form, { [IO.imageEmbeds]: 1 });
+      const { bucket, slot, gather } = bucketFor(units, form, [{ name: IO.imageEmbeds, tokenAxis: 0, blocks: 1 }]);
       const out = join(dir, `overflow-${dtype}-${form}.onnx`);
       await exportOnce(ckpt, out, bucket, dtype, form);
       const padded = padInputs(pixels.data, pixels.shape[1]!, units, bucket, slot);
