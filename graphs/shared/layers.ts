@@ -5,7 +5,8 @@
 
 import { linear as quantizableLinear, type LinearRole } from '../../src/onnx/linear.js';
 import type { DataType, Graph, Value } from '../../src/onnx/index.js';
-import { f32ToBf16, f32ToF16 } from '../../src/dtype.js';
+import { convertFloatBytes } from '../../src/dtype.js';
+import type { FloatDType } from '../../src/model.js';
 import { op } from '../../src/onnx/index.js';
 import type { AttentionShape, SegmentAttention } from './attention.js';
 import type { RotaryLayout } from './layout.js';
@@ -29,8 +30,8 @@ export function patchEmbed(g: Graph, shape: PatchShape, pixelValues: Value, bias
     g.scope('proj', () => {
       const { hiddenSize: H, inChannels: C, temporalPatchSize: T, patchSize: P } = shape;
       const scale = streamScale(pixelValues.dtype);
-      const weight = op.reshape(scaledParam(g, 'weight', [H, C, T, P, P], pixelValues.dtype, scale), [H, shape.patchDim]); // [H, C·T·P·P]
-      return op.gemmTransB(pixelValues, weight, bias ? scaledParam(g, 'bias', [H], pixelValues.dtype, scale) : undefined); // [N, H]
+      const weight = op.reshape(scaledParam(g, 'weight', [H, C, T, P, P], pixelValues.dtype as FloatDType, scale), [H, shape.patchDim]); // [H, C·T·P·P]
+      return op.gemmTransB(pixelValues, weight, bias ? scaledParam(g, 'bias', [H], pixelValues.dtype as FloatDType, scale) : undefined); // [N, H]
     }),
   );
 }
@@ -69,26 +70,21 @@ export function layerNorm(g: Graph, name: string, x: Value, eps: number): Value 
 export const streamScale = (dtype: DataType): number => (dtype === 'float16' ? 2 ** -8 : 1);
 
 /** Parameter `name` [shape] stored times `scale` (`<name>.scaled` when scaled). */
-function scaledParam(g: Graph, name: string, shape: readonly number[], dtype: DataType, scale: number): Value {
+function scaledParam(g: Graph, name: string, shape: readonly number[], dtype: FloatDType, scale: number): Value {
   if (scale === 1) return g.param(name, shape);
-  return g.derivedParams(name, shape, [{ suffix: 'scaled', dtype, shape }], (w) => [
-    halfBytes(
-      w.map((v) => v * scale),
-      dtype,
-    ),
-  ])[0]!;
+  return g.derivedParams(name, shape, [{ suffix: 'scaled', dtype, shape }], (w) => {
+    const scaled = w.map((v) => v * scale);
+    return [convertFloatBytes(new Uint8Array(scaled.buffer), 'float32', dtype)];
+  })[0]!;
 }
 
 /** Linear `name` whose output lands in the residual stream: x → s·(x @ wᵀ + b), s = streamScale. */
 export function streamLinear(g: Graph, name: string, x: Value, outFeatures: number, role: LinearRole): Value {
   const scale = streamScale(x.dtype);
   if (scale === 1) return linear(g, name, x, outFeatures, role);
-  return g.scope(name, () => op.gemmTransB(x, scaledParam(g, 'weight', [outFeatures, x.dim(-1) as number], x.dtype, scale), scaledParam(g, 'bias', [outFeatures], x.dtype, scale)));
-}
-
-function halfBytes(values: Float32Array, dtype: DataType): Uint8Array {
-  const half = dtype === 'bfloat16' ? f32ToBf16(values) : f32ToF16(values);
-  return new Uint8Array(half.buffer, half.byteOffset, half.byteLength);
+  return g.scope(name, () =>
+    op.gemmTransB(x, scaledParam(g, 'weight', [outFeatures, x.dim(-1) as number], x.dtype as FloatDType, scale), scaledParam(g, 'bias', [outFeatures], x.dtype as FloatDType, scale)),
+  );
 }
 
 /**
