@@ -8,10 +8,9 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { exportModel, modelProcessor, preprocess, synthCheckpoint } from '../index.js';
-import { hostTensor } from '../src/tensor.js';
-import { writeSafetensors } from '../src/weights/index.js';
+import { exportModel, modelProcessor, synthCheckpoint } from '../index.js';
 import { exists, log, measure, option, root, work } from './common.js';
+import { seededImage, writeInputs } from './inputs.js';
 
 const threads = Number(option('--threads', '2'));
 const runs = Number(option('--runs', '2'));
@@ -48,17 +47,8 @@ async function prepare(): Promise<void> {
 
 /** A seeded image of side `size` preprocessed by the Qwen2.5-VL processor (factor 28). */
 async function inputsFor(size: number): Promise<{ path: string; patches: number }> {
-  const { default: sharp } = await import('sharp');
-  const image = join(work, `family-${size}.png`);
-  const pixels = Buffer.alloc(size * size * 3);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-  await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
-    .png()
-    .toFile(image);
-  const pre = await preprocess([image], { processor: await modelProcessor(ckpt) });
   const path = join(work, `family-inputs-${size}.safetensors`);
-  const patches = pre.pixelValues.length / pre.patchDim;
-  await writeSafetensors(path, { pixel_values: hostTensor('float32', [patches, pre.patchDim], pre.pixelValues), grid_thw: hostTensor('int64', [1, 3], pre.gridThw) });
+  const patches = await writeInputs(path, await seededImage(size), await modelProcessor(ckpt));
   return { path, patches };
 }
 

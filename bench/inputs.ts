@@ -2,7 +2,7 @@
 // llama.cpp encodes), preprocessed into graph inputs, or a seeded image of our own without it.
 
 import { join } from 'node:path';
-import { preprocess, QWEN3_VL_PROCESSOR } from '../index.js';
+import { preprocess, QWEN3_VL_PROCESSOR, type ProcessorParams } from '../index.js';
 import { hostTensor } from '../src/tensor.js';
 import { writeSafetensors } from '../src/weights/index.js';
 import { exists, work } from './common.js';
@@ -11,17 +11,20 @@ import { exists, work } from './common.js';
 export async function inputsFor(size: number): Promise<string> {
   const path = join(work, `inputs-${size}.safetensors`);
   const image = join(work, 'llamacpp', 'img', `img${size}.png`);
-  const source = (await exists(image)) ? image : await seededImage(size);
-  const pre = await preprocess([source], { processor: QWEN3_VL_PROCESSOR });
-  await writeSafetensors(path, {
-    pixel_values: hostTensor('float32', [pre.pixelValues.length / pre.patchDim, pre.patchDim], pre.pixelValues),
-    grid_thw: hostTensor('int64', [1, 3], pre.gridThw),
-  });
+  await writeInputs(path, (await exists(image)) ? image : await seededImage(size), QWEN3_VL_PROCESSOR);
   return path;
 }
 
-/** Without the anchor's images (--no-llama), a seeded gradient image of the same size. */
-async function seededImage(size: number): Promise<string> {
+/** `image` preprocessed by `processor`, written as graph inputs (pixel_values, grid_thw) to `path`; returns its patch rows. */
+export async function writeInputs(path: string, image: string, processor: ProcessorParams): Promise<number> {
+  const pre = await preprocess([image], { processor });
+  const patches = pre.pixelValues.length / pre.patchDim;
+  await writeSafetensors(path, { pixel_values: hostTensor('float32', [patches, pre.patchDim], pre.pixelValues), grid_thw: hostTensor('int64', [1, 3], pre.gridThw) });
+  return patches;
+}
+
+/** A seeded gradient image of side `size` (stands in for the anchor's images, e.g. with --no-llama). */
+export async function seededImage(size: number): Promise<string> {
   const { default: sharp } = await import('sharp');
   const path = join(work, `seeded-${size}.png`);
   const pixels = Buffer.alloc(size * size * 3);
